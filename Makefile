@@ -1,0 +1,26 @@
+# Every target sets itself up: a fresh machine needs only python3 (and, for CI, apt).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: venv test demo bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/pytest --cov=braintrust_ops --cov-branch --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+demo: venv
+	bash scripts/demo.sh
+
+bench: venv
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage demo.sqlite3

@@ -1,0 +1,167 @@
+"""The app's settings: one place that knows every knob, its default, and what a bad value looks like.
+
+The host project provides ``settings.BRAINTRUST_OPS``, a dict of raw values (strings from the
+environment in this stand-in project). ``load_config()`` parses and validates it; commands call it
+before any network request so a missing key fails fast with the variable's name and never its value.
+"""
+
+import uuid
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+
+from braintrust_ops.exceptions import ConfigurationError
+
+# Settings that keep the names the services' SDKs use; every other key is read from the environment
+# as BRAINTRUST_OPS_<KEY> by the stand-in settings.
+STANDARD_ENV_NAMES = frozenset(
+    {"BRAINTRUST_API_KEY", "BRAINTRUST_PROJECT_ID", "BRAINTRUST_API_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"}
+)
+SECRET_KEYS = ("BRAINTRUST_API_KEY", "ANTHROPIC_API_KEY")
+
+
+def env_name(key: str) -> str:
+    return key if key in STANDARD_ENV_NAMES else f"BRAINTRUST_OPS_{key}"
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """Parsed settings. Field names match the ``BRAINTRUST_OPS`` keys in lower case."""
+
+    braintrust_api_key: str | None = None
+    braintrust_project_id: str | None = None
+    braintrust_api_url: str = "https://api.braintrust.dev"
+    anthropic_api_key: str | None = None
+    # None lets the anthropic SDK use its own default (https://api.anthropic.com).
+    anthropic_base_url: str | None = None
+
+    # HTTP to Braintrust: per-request timeout, urllib3 retries on 429/5xx/connection errors.
+    http_timeout_seconds: float = 30.0
+    http_max_retries: int = 5
+    http_backoff_seconds: float = 0.5
+    btql_page_size: int = 1000
+
+    # Claude: the SDK retries 429/5xx/529 itself, honouring retry-after.
+    tagging_model: str = "claude-haiku-4-5"
+    claude_timeout_seconds: float = 60.0
+    claude_max_retries: int = 4
+    claude_max_output_tokens: int = 200
+    # Strict tool use makes Claude's arguments follow the schema; turn it off for a model without it.
+    claude_strict_tools: bool = True
+    # US dollars per million tokens, for the run report's cost estimate (claude-haiku-4-5 list price).
+    claude_input_price_per_mtok: Decimal = Decimal("1.00")
+    claude_output_price_per_mtok: Decimal = Decimal("5.00")
+
+    tagging_concurrency: int = 8
+    tagging_max_attempts: int = 3
+    tagging_text_limit: int = 4000
+    tagging_default_hours: int = 24
+    tagging_overlap_hours: int = 1
+    tagging_failure_threshold: float = 0.10
+    # Per-run budget: what is over it stays pending for the next run.
+    tagging_max_logs_per_run: int = 5000
+    tagging_max_input_tokens_per_run: int = 5_000_000
+
+    push_batch_size: int = 200
+    push_failure_threshold: float = 0.10
+
+    backup_days: int = 7
+    backup_dir: str = "/tmp"
+
+    retention_days: int = 30
+
+    def require(self, *names: str) -> "OpsConfig":
+        """Raise ConfigurationError naming the first required setting that is missing."""
+        for name in names:
+            if not getattr(self, name):
+                raise ConfigurationError(
+                    f"{env_name(name.upper())} is not set. Set it in the environment "
+                    f"(or settings.BRAINTRUST_OPS['{name.upper()}']) and run the command again."
+                )
+        return self
+
+
+_POSITIVE = {
+    "http_timeout_seconds",
+    "claude_timeout_seconds",
+    "claude_max_output_tokens",
+    "tagging_concurrency",
+    "tagging_max_attempts",
+    "tagging_text_limit",
+    "tagging_default_hours",
+    "push_batch_size",
+    "backup_days",
+    "retention_days",
+    "btql_page_size",
+}
+_FRACTIONS = {"tagging_failure_threshold", "push_failure_threshold"}
+
+
+def _parse(field_name: str, kind: type, raw: object):
+    key = field_name.upper()
+    what = env_name(key)
+    try:
+        if kind is bool:
+            text = str(raw).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            value = text in ("1", "true", "yes", "on")
+        elif kind is int:
+            value = int(str(raw).strip())
+        elif kind is float:
+            value = float(str(raw).strip())
+        elif kind is Decimal:
+            value = Decimal(str(raw).strip())
+        else:
+            value = str(raw).strip()
+    except (ValueError, InvalidOperation):
+        # The value is not echoed: the same path parses secrets.
+        raise ConfigurationError(f"{what} must be a {kind.__name__}; fix its value.") from None
+    if kind in (int, float, Decimal) and not isinstance(value, bool):
+        if value < 0 or (field_name in _POSITIVE and value == 0):
+            raise ConfigurationError(f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number.")
+    if field_name in _FRACTIONS and not 0 <= value <= 1:
+        raise ConfigurationError(f"{what} must be a fraction between 0 and 1 (e.g. 0.1 for 10%).")
+    return value
+
+
+def _validate_project_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        # The canonical form is what goes into BTQL, so nothing user-typed reaches the query.
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ConfigurationError(
+            "BRAINTRUST_PROJECT_ID must be a project UUID (Braintrust > project > Configuration shows it)."
+        ) from None
+
+
+def _validate_url(key: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{env_name(key)} must be an http(s) URL.")
+    return value.rstrip("/")
+
+
+def load_config() -> OpsConfig:
+    raw = dict(getattr(settings, "BRAINTRUST_OPS", {}) or {})
+    known = {field.name.upper(): field for field in fields(OpsConfig)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigurationError(f"Unknown braintrust_ops setting(s): {', '.join(env_name(k) for k in unknown)}.")
+    values = {}
+    for key, value in raw.items():
+        if value is None or value == "":
+            continue
+        field = known[key]
+        kind = field.type if isinstance(field.type, type) else str
+        values[field.name] = _parse(field.name, kind, value)
+    values["braintrust_project_id"] = _validate_project_id(values.get("braintrust_project_id"))
+    for key in ("BRAINTRUST_API_URL", "ANTHROPIC_BASE_URL"):
+        name = key.lower()
+        if name in values:
+            values[name] = _validate_url(key, values[name])
+    return OpsConfig(**values)

@@ -1,0 +1,101 @@
+"""Settings standing in for Sefaria's: just enough Django to host the braintrust_ops app.
+
+Everything comes from the environment so the same code runs on a laptop (SQLite, console logs),
+in CI (PostgreSQL) and in the CronJob (JSON logs). The real Sefaria project keeps its own settings
+and only needs the ``BRAINTRUST_OPS`` dict and the app in ``INSTALLED_APPS``.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from sefaria.logging_setup import configure_logging
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# This stand-in project serves no web traffic except the admin on a developer's laptop.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "braintrust_ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "sefaria.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=0,
+    )
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+
+
+# Raw strings only: braintrust_ops.conf owns the defaults, the parsing and the validation, so the real
+# Sefaria settings can fill this dict any way they like. The services' own variable names are kept
+# (the SDKs read them too); every other knob is BRAINTRUST_OPS_<NAME>.
+_STANDARD_NAMES = (
+    "BRAINTRUST_API_KEY",
+    "BRAINTRUST_PROJECT_ID",
+    "BRAINTRUST_API_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+)
+BRAINTRUST_OPS = {name: os.environ[name] for name in _STANDARD_NAMES if os.environ.get(name)}
+BRAINTRUST_OPS.update(
+    {
+        name.removeprefix("BRAINTRUST_OPS_"): value
+        for name, value in os.environ.items()
+        if name.startswith("BRAINTRUST_OPS_") and value != ""
+    }
+)
+
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOGGING_CONFIG = None
+configure_logging(
+    log_format=LOG_FORMAT,
+    level=LOG_LEVEL,
+    secrets=[
+        os.environ.get("BRAINTRUST_API_KEY"),
+        os.environ.get("ANTHROPIC_API_KEY"),
+        os.environ.get("DJANGO_SECRET_KEY"),
+    ],
+)
