@@ -1,0 +1,132 @@
+"""State that used to live in one JSON-lines file on shared storage.
+
+A row per log (its label and how it was obtained), a ledger row per (log, dataset) insertion, and a
+record per command run. Each tagging result and each confirmed insert batch is committed as it
+arrives, so a crash loses only the calls in flight.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class CommandRun(TimestampedModel):
+    """One run of a management command: what it was asked, how it ended, and its counters."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    command = models.CharField(max_length=64, db_index=True)
+    options = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING, db_index=True)
+    counters = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    # tag_logs: the window it covered and the newest log `created` it saw; the next run starts there.
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    high_water_mark = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["command", "outcome", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.command} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class TaggedLog(TimestampedModel):
+    """A root span (one chatbot turn) fetched from Braintrust and the tags Claude gave it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        TAGGED = "tagged", "Tagged"
+        FAILED = "failed", "Failed"
+
+    log_id = models.CharField(max_length=255, unique=True)
+    root_span_id = models.CharField(max_length=255, blank=True)
+    logged_at = models.DateTimeField(db_index=True, help_text="The log's `created` time in Braintrust.")
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=32, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    tagged_at = models.DateTimeField(null=True, blank=True)
+    # Tags Claude proposed that were not in the allowed list: kept for review, never pushed.
+    rejected_tags = models.JSONField(default=list, blank=True)
+    last_run = models.ForeignKey(CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tagged_logs")
+
+    class Meta:
+        ordering = ["-logged_at"]
+        constraints = [
+            # A tagged row always says when and by which model it was labelled.
+            models.CheckConstraint(
+                condition=~Q(status="tagged") | (Q(tagged_at__isnull=False) & ~Q(model="")),
+                name="tagged_log_tagged_has_provenance",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="failed") | ~Q(last_error=""),
+                name="tagged_log_failed_has_error",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.log_id} ({self.status})"
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags.all()]
+
+
+class LogTag(models.Model):
+    """One tag on one log. A table rather than a JSON list: a tag is a string by construction,
+    and "which logs carry tag X" is an indexed query on every database."""
+
+    tagged_log = models.ForeignKey(TaggedLog, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=255, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tagged_log", "name"], name="log_tag_unique")]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class DatasetInsertion(TimestampedModel):
+    """The ledger: this log was confirmed inserted into this dataset. Never sent there again.
+
+    Keyed by the Braintrust log id rather than only the foreign key, so pruning old log content
+    (retention) keeps the ledger and exactly-once holds forever.
+    """
+
+    log_id = models.CharField(max_length=255)
+    tagged_log = models.ForeignKey(
+        TaggedLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="insertions"
+    )
+    dataset_id = models.CharField(max_length=64, db_index=True)
+    dataset_name = models.CharField(max_length=255, blank=True)
+    row_id = models.CharField(max_length=255)
+    run = models.ForeignKey(CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="insertions")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["log_id", "dataset_id"], name="dataset_insertion_once")]
+
+    def __str__(self):
+        return f"{self.log_id} -> {self.dataset_name or self.dataset_id}"
