@@ -1,0 +1,101 @@
+"""Which datasets want which tags: the ``[[relevant_tags: [...]]]`` marker in a dataset's description.
+
+Tolerant in how a marker is written (spaces and newlines anywhere between the brackets), strict in
+what it holds: a JSON array of non-empty strings. A dataset with a malformed marker is skipped with
+a reason, never guessed at. Several markers in one description all count (their tags are united),
+unless one of them is malformed.
+"""
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# The body is the shortest text from "[" to a "]" that is followed by the closing "]]", so the
+# array's own "]" is not mistaken for the marker's end.
+_MARKER_RE = re.compile(r"\[\[\s*relevant_tags\s*:\s*(?P<body>\[.*?\])\s*\]\]", re.DOTALL)
+_LOOKS_LIKE_MARKER_RE = re.compile(r"relevant_tags", re.IGNORECASE)
+
+
+class MalformedMarker(ValueError):
+    pass
+
+
+def parse_relevant_tags(description: object) -> frozenset[str] | None:
+    """The tags a description subscribes to; None when it has no marker; MalformedMarker when it
+    has one that is not a JSON array of non-empty strings."""
+    if not isinstance(description, str) or not description:
+        return None
+    bodies = [match.group("body") for match in _MARKER_RE.finditer(description)]
+    if not bodies:
+        if _LOOKS_LIKE_MARKER_RE.search(description):
+            raise MalformedMarker('mentions relevant_tags but has no marker of the form [[relevant_tags: ["tag", ...]]]')
+        return None
+    tags: set[str] = set()
+    for body in bodies:
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise MalformedMarker(f"the tag list is not valid JSON ({exc.msg})") from None
+        if not isinstance(value, list):
+            raise MalformedMarker("the marker does not hold a list")
+        for item in value:
+            if not isinstance(item, str):
+                raise MalformedMarker(f"the list holds a {type(item).__name__}, not only tag names")
+            if not item.strip():
+                raise MalformedMarker("the list holds an empty tag name")
+            tags.add(item.strip())
+    return frozenset(tags)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    dataset_id: str
+    dataset_name: str
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SkippedDataset:
+    dataset_id: str
+    dataset_name: str
+    reason: str
+
+
+def subscriptions_from_datasets(datasets: Iterable[dict]) -> tuple[list[Subscription], list[SkippedDataset]]:
+    """Subscriptions of the datasets with a valid, non-empty marker, and the ones skipped as malformed."""
+    subscriptions, skipped = [], []
+    for dataset in datasets:
+        dataset_id = str(dataset.get("id") or "")
+        name = str(dataset.get("name") or dataset_id)
+        if not dataset_id:
+            continue
+        try:
+            tags = parse_relevant_tags(dataset.get("description"))
+        except MalformedMarker as exc:
+            skipped.append(SkippedDataset(dataset_id=dataset_id, dataset_name=name, reason=str(exc)))
+            continue
+        if tags:
+            subscriptions.append(Subscription(dataset_id=dataset_id, dataset_name=name, tags=tags))
+    return subscriptions, skipped
+
+
+def match_logs_to_datasets(
+    log_tags: Iterable[tuple[str, str]], subscriptions: Iterable[Subscription]
+) -> dict[str, set[str]]:
+    """Map each dataset id to the log ids that carry at least one of its tags.
+
+    An inverted index (tag -> datasets) makes the cost linear in the (log, tag) pairs, never
+    logs x datasets. ``log_tags`` are (log_id, tag_name) pairs; a tag is a string by construction.
+    """
+    datasets_by_tag: dict[str, list[str]] = defaultdict(list)
+    matches: dict[str, set[str]] = {}
+    for subscription in subscriptions:
+        matches[subscription.dataset_id] = set()
+        for tag in subscription.tags:
+            datasets_by_tag[tag].append(subscription.dataset_id)
+    for log_id, tag in log_tags:
+        for dataset_id in datasets_by_tag.get(tag, ()):
+            matches[dataset_id].add(log_id)
+    return matches
