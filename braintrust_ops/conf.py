@@ -95,6 +95,7 @@ _POSITIVE = {
     "retention_days",
     "btql_page_size",
 }
+_KIND_NAMES = {int: "a whole number", float: "a number", Decimal: "a number", bool: "true or false"}
 _FRACTIONS = {"tagging_failure_threshold", "push_failure_threshold"}
 
 
@@ -117,7 +118,7 @@ def _parse(field_name: str, kind: type, raw: object):
             value = str(raw).strip()
     except (ValueError, InvalidOperation):
         # The value is not echoed: the same path parses secrets.
-        raise ConfigurationError(f"{what} must be a {kind.__name__}; fix its value.") from None
+        raise ConfigurationError(f"{what} must be {_KIND_NAMES.get(kind, 'text')}; fix its value.") from None
     if kind in (int, float, Decimal) and not isinstance(value, bool):
         if value < 0 or (field_name in _POSITIVE and value == 0):
             raise ConfigurationError(f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number.")

@@ -1,0 +1,110 @@
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from braintrust_ops.conf import OpsConfig, load_config
+from braintrust_ops.exceptions import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_BT_KEY = "bt-fake-secret-key-for-tests-0001"
+FAKE_ANT_KEY = "sk-fake-anthropic-key-for-tests-0002"
+PROJECT = "0d4b6f8e-1c2a-4e5b-9f70-123456789abc"
+
+
+def test_defaults_apply_when_nothing_is_configured(settings):
+    settings.BRAINTRUST_OPS = {}
+    config = load_config()
+    assert config == OpsConfig()
+    assert config.braintrust_api_url == "https://api.braintrust.dev"
+    assert config.tagging_concurrency == 8
+
+
+def test_values_are_parsed_from_strings(settings):
+    settings.BRAINTRUST_OPS = {
+        "BRAINTRUST_PROJECT_ID": PROJECT.upper(),
+        "BRAINTRUST_API_URL": "https://api.eu.braintrust.dev/",
+        "TAGGING_CONCURRENCY": "16",
+        "TAGGING_FAILURE_THRESHOLD": "0.25",
+        "CLAUDE_INPUT_PRICE_PER_MTOK": "0.80",
+        "CLAUDE_STRICT_TOOLS": "false",
+    }
+    config = load_config()
+    assert config.braintrust_project_id == PROJECT  # canonical form, the one that goes into BTQL
+    assert config.braintrust_api_url == "https://api.eu.braintrust.dev"
+    assert config.tagging_concurrency == 16
+    assert config.tagging_failure_threshold == 0.25
+    assert config.claude_input_price_per_mtok == Decimal("0.80")
+    assert config.claude_strict_tools is False
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("BRAINTRUST_PROJECT_ID", "my-project", "BRAINTRUST_PROJECT_ID must be a project UUID"),
+        ("BRAINTRUST_PROJECT_ID", "'); DROP TABLE logs; --", "BRAINTRUST_PROJECT_ID must be a project UUID"),
+        ("TAGGING_CONCURRENCY", "eight", "BRAINTRUST_OPS_TAGGING_CONCURRENCY must be a whole number"),
+        ("TAGGING_CONCURRENCY", "0", "BRAINTRUST_OPS_TAGGING_CONCURRENCY must be a positive number"),
+        ("HTTP_MAX_RETRIES", "-1", "BRAINTRUST_OPS_HTTP_MAX_RETRIES must be a non-negative number"),
+        ("TAGGING_FAILURE_THRESHOLD", "10", "between 0 and 1"),
+        ("BRAINTRUST_API_URL", "api.braintrust.dev", "BRAINTRUST_API_URL must be an http"),
+        ("CLAUDE_STRICT_TOOLS", "maybe", "BRAINTRUST_OPS_CLAUDE_STRICT_TOOLS must be true or false"),
+        ("TAGING_CONCURRENCY", "4", "Unknown braintrust_ops setting(s): BRAINTRUST_OPS_TAGING_CONCURRENCY"),
+    ],
+)
+def test_malformed_value_is_reported_by_its_variable_name(settings, key, value, message):
+    settings.BRAINTRUST_OPS = {key: value}
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config()
+
+
+def test_a_secret_that_fails_to_parse_is_not_echoed(settings):
+    settings.BRAINTRUST_OPS = {"BRAINTRUST_API_URL": FAKE_BT_KEY}
+    with pytest.raises(ConfigurationError) as error:
+        load_config()
+    assert FAKE_BT_KEY not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "command, present, missing",
+    [
+        ("tag_logs", {"BRAINTRUST_PROJECT_ID": PROJECT, "ANTHROPIC_API_KEY": FAKE_ANT_KEY}, "BRAINTRUST_API_KEY"),
+        ("tag_logs", {"BRAINTRUST_API_KEY": FAKE_BT_KEY, "ANTHROPIC_API_KEY": FAKE_ANT_KEY}, "BRAINTRUST_PROJECT_ID"),
+        ("tag_logs", {"BRAINTRUST_API_KEY": FAKE_BT_KEY, "BRAINTRUST_PROJECT_ID": PROJECT}, "ANTHROPIC_API_KEY"),
+        ("push_to_datasets", {"BRAINTRUST_PROJECT_ID": PROJECT}, "BRAINTRUST_API_KEY"),
+    ],
+)
+def test_command_stops_before_any_request_naming_the_missing_variable(settings, command, present, missing):
+    # An unreachable URL: if the command sent anything, it would fail differently (a connection error).
+    settings.BRAINTRUST_OPS = {**present, "BRAINTRUST_API_URL": "http://127.0.0.1:9"}
+    with pytest.raises(CommandError, match=f"^{missing} is not set"):
+        call_command(command)
+
+
+def test_missing_setting_exits_1_with_one_line_and_no_secret_in_output():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BRAINTRUST", "ANTHROPIC", "DATABASE_URL"))
+    }
+    env.update(
+        {
+            "BRAINTRUST_API_KEY": FAKE_BT_KEY,
+            "BRAINTRUST_PROJECT_ID": "not-a-uuid",
+            "ANTHROPIC_API_KEY": FAKE_ANT_KEY,
+            "DATABASE_URL": "sqlite://:memory:",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "tag_logs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "BRAINTRUST_PROJECT_ID must be a project UUID" in result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in (FAKE_BT_KEY, FAKE_ANT_KEY):
+        assert secret not in result.stdout + result.stderr
