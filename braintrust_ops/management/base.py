@@ -1,0 +1,48 @@
+"""What every braintrust_ops command shares: config checked before any request, app errors turned
+into CommandError (a clear message, a non-zero exit), and a parser for ISO times."""
+
+from datetime import datetime, timezone
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from braintrust_ops.conf import OpsConfig, load_config
+from braintrust_ops.exceptions import BraintrustOpsError
+
+
+def iso_time(value: str) -> datetime:
+    """argparse type for --since/--until: ISO 8601; a time without a zone is taken as UTC."""
+    moment = parse_datetime(value.strip().replace("Z", "+00:00"))
+    if moment is None:
+        raise ValueError(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+iso_time.__name__ = "ISO 8601 time"
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
+
+
+positive_int.__name__ = "positive integer"
+
+
+class OpsCommand(BaseCommand):
+    #: settings this command cannot start without (OpsConfig field names)
+    required_settings: tuple[str, ...] = ()
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except BraintrustOpsError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def load_config(self) -> OpsConfig:
+        return load_config().require(*self.required_settings)
+
+    def say(self, message: str = "", *, style=None) -> None:
+        self.stdout.write(style(message) if style else message)

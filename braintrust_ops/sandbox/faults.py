@@ -1,0 +1,67 @@
+"""Faults a test switches on for one route: an HTTP status, latency, a dropped connection, garbled JSON.
+
+Rules for a route are consumed in the order they were added: the first rule with turns left applies
+to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.
+"""
+
+import random
+import threading
+from dataclasses import dataclass
+
+ROUTES = frozenset({"project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", "messages"})
+KINDS = frozenset({"status", "latency", "drop", "invalid_json"})
+
+
+@dataclass
+class Fault:
+    route: str
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    # None: every request until cleared.
+    times: int | None = 1
+    probability: float = 1.0
+    delay: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class FaultRules:
+    def __init__(self, seed: int = 0):
+        self._lock = threading.Lock()
+        self._rules: list[Fault] = []
+        self._random = random.Random(seed)
+
+    def add(self, route: str, kind: str, **options) -> Fault:
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; one of {sorted(ROUTES)}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(KINDS)}")
+        fault = Fault(route=route, kind=kind, **options)
+        with self._lock:
+            self._rules.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            return [rule.as_dict() for rule in self._rules]
+
+    def take(self, route: str) -> Fault | None:
+        """The fault for this request on ``route``, if any; uses up one of its turns."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.route != route:
+                    continue
+                if rule.probability < 1.0 and self._random.random() >= rule.probability:
+                    return None
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._rules.remove(rule)
+                return rule
+            return None

@@ -1,0 +1,1 @@
+pytest_plugins = ["braintrust_ops.sandbox.pytest_plugin"]
