@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 import structlog
 from braintrust.api import (
     BraintrustHTTPError,
@@ -53,6 +54,25 @@ def build_logs_query(*, project_id: str, since: datetime, until: datetime | None
     if root_only:
         conditions.append("is_root")
     return f"SELECT * FROM project_logs('{project_id}') WHERE {' AND '.join(conditions)} LIMIT {limit}"
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    """Whether a transport failure was a timeout. After the last retry requests reports a read timeout
+    as a ConnectionError wrapping urllib3's MaxRetryError, so look through the chain and its reason."""
+    seen = 0
+    while exc is not None and seen < 10:
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(exc, requests.Timeout) or any(map(_is_urllib3_timeout, (exc, reason))):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _is_urllib3_timeout(error: object) -> bool:
+    # urllib3 makes a refused connection a subclass of its timeout error, for old callers' sake.
+    return isinstance(error, urllib3.exceptions.TimeoutError) and not isinstance(
+        error, urllib3.exceptions.NewConnectionError
+    )
 
 
 class BraintrustClient:
@@ -220,8 +240,7 @@ class BraintrustClient:
         raise AssertionError("unreachable")
 
     def _transport_error(self, endpoint: str, exc: Exception) -> TransientServiceError:
-        cause = exc if isinstance(exc, requests.RequestException) else exc.__cause__
-        kind = "timed out" if isinstance(cause, requests.Timeout) else "could not connect"
+        kind = "timed out" if _is_timeout(exc) else "could not connect"
         return TransientServiceError(
             f"Braintrust {endpoint} {kind} after {self.max_retries + 1} attempts ({self.api_url}). "
             "Check the network and BRAINTRUST_API_URL, then run again.",
