@@ -1,0 +1,112 @@
+import sys
+
+from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.clients.claude import ClaudeClient
+from braintrust_ops.locks import command_lock
+from braintrust_ops.management.base import OpsCommand, iso_time, positive_int
+from braintrust_ops.services.runs import recorded_run
+from braintrust_ops.services.tagging import TaggingOptions, TaggingReport, finish_tagging_run, logs_tag
+
+
+class Command(OpsCommand):
+    help = (
+        "Fetch the project's chatbot logs (root spans) from Braintrust and have Claude label each with 0-3 "
+        "of the project's dataset-tagging tags. By default the window starts where the last successful run "
+        "stopped (minus an overlap), or 24 hours back."
+    )
+    required_settings = ("braintrust_api_key", "braintrust_project_id", "anthropic_api_key")
+
+    def add_arguments(self, parser):
+        window = parser.add_mutually_exclusive_group()
+        window.add_argument("--hours", type=positive_int, help="Tag the logs of the last N hours.")
+        window.add_argument("--since", type=iso_time, help="Start of the window (ISO 8601, UTC if no zone).")
+        parser.add_argument("--until", type=iso_time, help="End of the window (ISO 8601; default now).")
+        parser.add_argument("--retag", action="store_true", help="Label the window's logs again, even if tagged.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would be sent to Claude; call nothing, write nothing."
+        )
+        parser.add_argument("--limit", type=positive_int, help="Send at most N logs to Claude in this run.")
+        parser.add_argument("--concurrency", type=positive_int, help="Parallel Claude calls (default from settings).")
+        parser.add_argument(
+            "--push", action="store_true", help="Run push_to_datasets right after a successful tagging run."
+        )
+
+    def handle(self, *args, **opts):
+        config = self.load_config()
+        self.project_id = config.braintrust_project_id
+        options = TaggingOptions(
+            since=opts["since"],
+            until=opts["until"],
+            hours=opts["hours"],
+            retag=opts["retag"],
+            dry_run=opts["dry_run"],
+            limit=opts["limit"],
+            concurrency=opts["concurrency"],
+        )
+        braintrust = BraintrustClient.from_config(config)
+        try:
+            if options.dry_run:
+                report = logs_tag(
+                    options=options, config=config, braintrust=braintrust, claude_factory=None, run=None
+                )
+            else:
+                with command_lock("tag_logs"), recorded_run(command="tag_logs", options=_loggable(opts)) as run:
+                    report = logs_tag(
+                        options=options,
+                        config=config,
+                        braintrust=braintrust,
+                        claude_factory=lambda: ClaudeClient.from_config(config),
+                        run=run,
+                        interactive=sys.stderr.isatty() and opts["verbosity"] > 0,
+                    )
+                    self._print(report)
+                    finish_tagging_run(run, report, config)
+        finally:
+            braintrust.close()
+        if options.dry_run:
+            self._print(report)
+        if opts["push"] and not options.dry_run:
+            from django.core.management import call_command
+
+            call_command("push_to_datasets", stdout=self.stdout, stderr=self.stderr, verbosity=opts["verbosity"])
+
+    def _print(self, report: TaggingReport) -> None:
+        if not report.taggable_tags:
+            self.say(
+                f"No taggable tags in project {self.project_id}: no project tag has 'dataset-tagging' in its "
+                "description (or BRAINTRUST_PROJECT_ID names another project). Nothing to do."
+            )
+            return
+        prefix = "[dry run] " if report.dry_run else ""
+        self.say(f"{prefix}Window: {report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC")
+        self.say(
+            f"{prefix}Logs fetched: {report.fetched} (without id: {report.without_id}, duplicates: {report.duplicates}), "
+            f"already tagged: {report.already_tagged}"
+        )
+        if report.dry_run:
+            self.say(
+                f"{prefix}Would send {report.to_send} logs to Claude, about {report.estimated_input_tokens} input tokens"
+                + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
+            )
+            return
+        self.say(
+            f"Sent to Claude: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
+            f"failed: {report.failed}"
+        )
+        if report.over_budget:
+            self.say(f"Over the run's limit or budget, left pending for the next run: {report.over_budget}")
+        if report.per_tag:
+            self.say("Per tag: " + ", ".join(f"{name} {count}" for name, count in report.per_tag.items()))
+        if report.dropped_tags:
+            self.say(f"Tags proposed by Claude outside the allowed list, dropped: {report.dropped_tags}")
+        self.say(
+            f"Tokens: {report.input_tokens} in, {report.output_tokens} out (about ${report.estimated_cost_usd}); "
+            f"elapsed {report.elapsed_seconds:.1f}s"
+        )
+        style = self.style.SUCCESS if not report.failed else self.style.WARNING
+        self.say("Tagging finished.", style=style)
+
+
+def _loggable(opts: dict) -> dict:
+    keep = ("hours", "since", "until", "retag", "limit", "concurrency", "push")
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key in keep if (value := opts.get(key))}

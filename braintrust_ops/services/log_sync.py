@@ -1,0 +1,131 @@
+"""Bring a window of Braintrust root spans into the database as TaggedLog rows (status pending)."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from braintrust_ops.models import CommandRun, TaggedLog
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class FetchCounts:
+    fetched: int = 0
+    without_id: int = 0
+    without_created: int = 0
+    duplicates: int = 0
+    new: int = 0
+    newest_created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """The part of a log row this app keeps."""
+
+    log_id: str
+    root_span_id: str
+    logged_at: datetime
+    input: object
+    output: object
+    metadata: object
+
+
+def _parse_created(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    moment = parse_datetime(value.replace("Z", "+00:00")) if value else None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.utc)
+    return moment
+
+
+def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[list[LogRow]]:
+    """Drop rows without an id (counted and logged), collapse repeated ids, parse times."""
+    seen: set[str] = set()
+    for page in pages:
+        cleaned = []
+        for row in page:
+            counts.fetched += 1
+            raw_id = row.get("id") if isinstance(row, dict) else None
+            log_id = str(raw_id).strip() if raw_id is not None else ""
+            if not log_id:
+                counts.without_id += 1
+                continue
+            if log_id in seen:
+                counts.duplicates += 1
+                continue
+            seen.add(log_id)
+            created = _parse_created(row.get("created"))
+            if created is None:
+                counts.without_created += 1
+                logger.warning("log_without_created_skipped", log_id=log_id)
+                continue
+            if counts.newest_created is None or created > counts.newest_created:
+                counts.newest_created = created
+            cleaned.append(
+                LogRow(
+                    log_id=log_id,
+                    root_span_id=str(row.get("root_span_id") or ""),
+                    logged_at=created,
+                    input=row.get("input"),
+                    output=row.get("output"),
+                    metadata=row.get("metadata"),
+                )
+            )
+        if cleaned:
+            yield cleaned
+    if counts.without_id:
+        logger.warning("logs_without_id_skipped", count=counts.without_id)
+
+
+@dataclass
+class StoreCounts:
+    new: int = 0
+    already_tagged: int = 0
+
+
+def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
+    """Insert the rows not yet known, as pending. Known rows are left alone: their label, attempts
+    and history stay as they are."""
+    statuses = dict(
+        TaggedLog.objects.filter(log_id__in=[row.log_id for row in rows]).values_list("log_id", "status")
+    )
+    new = [
+        TaggedLog(
+            log_id=row.log_id,
+            root_span_id=row.root_span_id,
+            logged_at=row.logged_at,
+            input=row.input,
+            output=row.output,
+            metadata=row.metadata,
+            last_run=run,
+        )
+        for row in rows
+        if row.log_id not in statuses
+    ]
+    # ignore_conflicts: a row another process stored between the query and this insert is fine.
+    TaggedLog.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    return StoreCounts(
+        new=len(new), already_tagged=sum(status == TaggedLog.Status.TAGGED for status in statuses.values())
+    )
+
+
+def default_window_start(*, now: datetime, default_hours: int, overlap_hours: int) -> datetime:
+    """Where the next tag_logs run starts: the newest log the last successful run saw, minus an
+    overlap for logs Braintrust ingests late; 24 hours back when there is no such run."""
+    last = (
+        CommandRun.objects.filter(
+            command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED, high_water_mark__isnull=False
+        )
+        .order_by("-high_water_mark")
+        .values_list("high_water_mark", flat=True)
+        .first()
+    )
+    if last is None:
+        return now - timedelta(hours=default_hours)
+    return min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))
