@@ -1,0 +1,307 @@
+"""push_to_datasets against the sandbox: subscriptions, exactly-once, row shape, batches, failures."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.core.management.base import CommandError
+
+from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.services.datasets import dataset_row_id
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOGGED_AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def tagged_log(log_id, *tags, status="tagged", **fields):
+    log = TaggedLog.objects.create(
+        log_id=log_id,
+        root_span_id=f"root-{log_id}",
+        logged_at=fields.pop("logged_at", LOGGED_AT),
+        input=fields.pop("input", {"messages": [{"role": "user", "content": f"question {log_id}"}]}),
+        output=fields.pop("output", f"answer {log_id}"),
+        metadata=fields.pop("metadata", {"session": "s1"}),
+        status=status,
+        model="claude-haiku-4-5" if status == "tagged" else "",
+        prompt_version="2026-11-24.1" if status == "tagged" else "",
+        tagged_at=LOGGED_AT if status == "tagged" else None,
+        last_error="boom" if status == "failed" else "",
+        **fields,
+    )
+    LogTag.objects.bulk_create([LogTag(tagged_log=log, name=name) for name in tags])
+    return log
+
+
+@pytest.fixture
+def project(sandbox_env):
+    """Taggable tags and three datasets: one per tag, one for both."""
+    sandbox = sandbox_env
+    sandbox.state.clear_tags()
+    sandbox.state.clear_datasets()
+    for name in ("halacha", "translation", "sources"):
+        sandbox.state.add_tag(name, f"{name} dataset-tagging")
+    sandbox.halacha = sandbox.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
+    sandbox.translation = sandbox.state.add_dataset("Translation evals", '[[relevant_tags: [ "translation" ]  ]]')["id"]
+    sandbox.both = sandbox.state.add_dataset("Mixed", 'Owner: data\n[[relevant_tags: ["halacha",\n "translation"]]]')["id"]
+    return sandbox
+
+
+def _row_ids(sandbox, dataset_id):
+    return sorted(row["id"] for row in sandbox.state.dataset_rows(dataset_id))
+
+
+def test_each_log_goes_to_every_subscribing_dataset(project, run_command):
+    tagged_log("l1", "halacha")
+    tagged_log("l2", "translation")
+    tagged_log("l3", "halacha", "translation")
+    tagged_log("l4", "sources")
+    result = run_command("push_to_datasets")
+    assert _row_ids(project, project.halacha) == sorted(dataset_row_id(i) for i in ("l1", "l3"))
+    assert _row_ids(project, project.translation) == sorted(dataset_row_id(i) for i in ("l2", "l3"))
+    assert _row_ids(project, project.both) == sorted(dataset_row_id(i) for i in ("l1", "l2", "l3"))
+    assert DatasetInsertion.objects.count() == 7
+    assert "Inserted 7 rows into 3 datasets" in result.stdout
+
+
+def test_row_maps_input_to_input_output_to_expected_and_keeps_provenance(project, run_command):
+    tagged_log("l1", "halacha", input={"messages": [{"role": "user", "content": "שבת?"}]}, output="Yes.")
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    (row,) = project.state.dataset_rows(project.halacha)
+    assert row["id"] == dataset_row_id("l1")
+    assert row["input"] == {"messages": [{"role": "user", "content": "שבת?"}]}
+    assert row["expected"] == "Yes."
+    assert row["tags"] == ["halacha"]
+    assert row["metadata"] == {
+        "source_log_id": "l1",
+        "source_root_span_id": "root-l1",
+        "source_logged_at": "2026-11-23T12:00:00+00:00",
+        "assigned_tags": ["halacha"],
+        "tagging_model": "claude-haiku-4-5",
+        "tagging_prompt_version": "2026-11-24.1",
+        "source_metadata": {"session": "s1"},
+    }
+    assert "_xact_id" not in row["input"] and "scores" not in row
+
+
+def test_second_run_inserts_nothing(project, run_command):
+    tagged_log("l1", "halacha")
+    run_command("push_to_datasets")
+    inserts = project.count("dataset_insert")
+    result = run_command("push_to_datasets")
+    assert project.count("dataset_insert") == inserts
+    assert "Halacha evals: matched 1, already present 1, inserted 0, failed 0" in result.stdout
+
+
+def test_push_never_reads_the_target_datasets(project, run_command):
+    tagged_log("l1", "halacha")
+    run_command("push_to_datasets")
+    run_command("push_to_datasets")
+    assert project.count("dataset_fetch") == 0
+
+
+def test_lost_ledger_creates_no_duplicate_rows(project, run_command):
+    tagged_log("l1", "halacha")
+    tagged_log("l2", "halacha")
+    run_command("push_to_datasets")
+    DatasetInsertion.objects.all().delete()
+    run_command("push_to_datasets")
+    assert _row_ids(project, project.halacha) == sorted(dataset_row_id(i) for i in ("l1", "l2"))
+
+
+def test_reconcile_repairs_a_lost_ledger_by_reading_each_dataset_once(project, run_command):
+    tagged_log("l1", "halacha")
+    run_command("push_to_datasets")
+    DatasetInsertion.objects.all().delete()
+    inserts = project.count("dataset_insert")
+    result = run_command("push_to_datasets", "--reconcile")
+    assert project.count("dataset_insert") == inserts
+    assert DatasetInsertion.objects.filter(log_id="l1").count() == 2
+    assert "Ledger repaired from the datasets: 2 rows" in result.stdout
+
+
+def test_only_tagged_logs_with_tags_are_pushed(project, run_command):
+    tagged_log("no-tags")
+    tagged_log("failed", "halacha", status="failed")
+    tagged_log("pending", "halacha", status="pending")
+    result = run_command("push_to_datasets")
+    assert DatasetInsertion.objects.count() == 0
+    assert "Inserted 0 rows" in result.stdout
+
+
+def test_tags_that_match_no_dataset_push_nothing(project, run_command):
+    tagged_log("l1", "sources")
+    run_command("push_to_datasets")
+    assert project.count("dataset_insert") == 0
+
+
+def test_malformed_and_missing_markers_skip_those_datasets_with_a_warning(project, run_command):
+    project.state.add_dataset("Trailing comma", '[[relevant_tags: ["halacha", ]]]')
+    project.state.add_dataset("Numbers", "[[relevant_tags: [1, 2]]]")
+    project.state.add_dataset("Nested", '[[relevant_tags: [["halacha"]]]]')
+    project.state.add_dataset("No marker", "just a dataset")
+    project.state.add_dataset("Null description", None)
+    tagged_log("l1", "halacha")
+    result = run_command("push_to_datasets")
+    for name in ("Trailing comma", "Numbers", "Nested"):
+        assert f"Skipped dataset with a malformed marker: {name}:" in result.stderr
+    assert set(DatasetInsertion.objects.values_list("dataset_name", flat=True)) == {"Halacha evals", "Mixed"}
+
+
+def test_marker_naming_an_unknown_tag_is_reported_not_fatal(project, run_command):
+    project.state.add_dataset("Typo", '[[relevant_tags: ["halacah", "halacha"]]]')
+    tagged_log("l1", "halacha")
+    result = run_command("push_to_datasets")
+    assert "not taggable (never matches): Typo: halacah" in result.stderr
+    assert DatasetInsertion.objects.filter(dataset_name="Typo").count() == 1
+
+
+def test_duplicate_tags_in_a_marker_insert_each_log_once(project, run_command):
+    dataset = project.state.add_dataset("Dups", '[[relevant_tags: ["halacha", "halacha", " halacha "]]]')["id"]
+    tagged_log("l1", "halacha")
+    run_command("push_to_datasets", "--dataset", "Dups")
+    assert _row_ids(project, dataset) == [dataset_row_id("l1")]
+
+
+def test_no_subscribed_datasets_says_so_and_exits_zero(sandbox_env, run_command):
+    sandbox_env.state.clear_datasets()
+    sandbox_env.state.add_dataset("Plain", "no marker here")
+    sandbox_env.state.add_dataset("Empty list", "[[relevant_tags: []]]")
+    result = run_command("push_to_datasets")
+    assert "No subscribed datasets among 2 listed" in result.stdout
+
+
+def test_no_tagged_logs_inserts_nothing_and_succeeds(project, run_command):
+    result = run_command("push_to_datasets")
+    assert project.count("dataset_insert") == 0
+    assert CommandRun.objects.get(command="push_to_datasets").outcome == "succeeded"
+    assert "Inserted 0 rows" in result.stdout
+
+
+def test_dataset_filter_by_name_or_id_limits_the_push(project, run_command):
+    tagged_log("l1", "halacha", "translation")
+    run_command("push_to_datasets", "--dataset", "Halacha evals", "--dataset", project.translation)
+    assert set(DatasetInsertion.objects.values_list("dataset_id", flat=True)) == {project.halacha, project.translation}
+
+
+def test_dry_run_reports_per_dataset_and_writes_nothing(project, run_command):
+    tagged_log("l1", "halacha")
+    tagged_log("l2", "halacha")
+    result = run_command("push_to_datasets", "--dry-run")
+    assert "[dry run] Halacha evals: matched 2, already present 0, would insert 2" in result.stdout
+    assert project.count("dataset_insert") == 0
+    assert not DatasetInsertion.objects.exists() and not CommandRun.objects.exists()
+
+
+def test_inserts_go_in_batches_of_the_configured_size(project, run_command, ops_settings):
+    ops_settings(PUSH_BATCH_SIZE=2)
+    for index in range(5):
+        tagged_log(f"l{index}", "halacha")
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert project.count("dataset_insert") == 3
+    assert len(project.state.dataset_rows(project.halacha)) == 5
+
+
+def test_transient_insert_errors_are_retried(project, run_command):
+    tagged_log("l1", "halacha")
+    project.faults.add("dataset_insert", "status", status=503, times=2)
+    project.faults.add("dataset_insert", "drop", times=1)
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert _row_ids(project, project.halacha) == [dataset_row_id("l1")]
+
+
+def test_dataset_deleted_after_listing_fails_alone_and_exit_is_non_zero(project, run_command, monkeypatch):
+    from braintrust_ops.clients.braintrust import BraintrustClient
+
+    tagged_log("l1", "halacha", "translation")
+    original = BraintrustClient.list_datasets
+
+    def list_then_delete(self, project_id):
+        # The race the sandbox cannot stage by itself: someone deletes a dataset mid-run.
+        datasets = original(self, project_id)
+        project.state.delete_dataset(project.translation)
+        return datasets
+
+    monkeypatch.setattr(BraintrustClient, "list_datasets", list_then_delete)
+    with pytest.raises(CommandError, match="1 dataset\\(s\\) failed: Translation evals"):
+        run_command("push_to_datasets")
+    assert set(DatasetInsertion.objects.values_list("dataset_name", flat=True)) == {"Halacha evals", "Mixed"}
+    run = CommandRun.objects.get(command="push_to_datasets")
+    assert run.outcome == "failed" and "Translation evals" in run.error
+
+
+def test_partial_failure_records_only_confirmed_batches_and_the_rerun_completes(project, run_command, ops_settings):
+    ops_settings(PUSH_BATCH_SIZE=2, HTTP_MAX_RETRIES=0)
+    for index in range(5):
+        tagged_log(f"l{index}", "halacha")
+    # The first batch goes through; the second fails for good in this run.
+    project.faults.add("dataset_insert", "latency", delay=0, times=1)
+    project.faults.add("dataset_insert", "status", status=500, times=1)
+    with pytest.raises(CommandError, match="Halacha evals"):
+        run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert DatasetInsertion.objects.count() == 2
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert DatasetInsertion.objects.count() == 5
+    assert len(project.state.dataset_rows(project.halacha)) == 5
+
+
+def test_network_error_mid_push_leaves_a_consistent_ledger(project, run_command, ops_settings):
+    ops_settings(PUSH_BATCH_SIZE=1, HTTP_MAX_RETRIES=0)
+    tagged_log("l1", "halacha")
+    tagged_log("l2", "halacha")
+    project.faults.add("dataset_insert", "latency", delay=0, times=1)
+    project.faults.add("dataset_insert", "drop", times=None)
+    with pytest.raises(CommandError, match="could not connect|without an HTTP response|Halacha evals"):
+        run_command("push_to_datasets", "--dataset", "Halacha evals")
+    ledger = set(DatasetInsertion.objects.values_list("log_id", flat=True))
+    rows = {row["metadata"]["source_log_id"] for row in project.state.dataset_rows(project.halacha)}
+    assert ledger == rows == {"l1"}
+
+
+def test_crash_between_batches_resumes_without_duplicates(project, run_command, ops_settings, monkeypatch):
+    from braintrust_ops.clients.braintrust import BraintrustClient
+
+    ops_settings(PUSH_BATCH_SIZE=2)
+    for index in range(5):
+        tagged_log(f"l{index}", "halacha")
+    original = BraintrustClient.insert_dataset_events
+    calls = []
+
+    def crash_on_second_batch(self, dataset_id, events):
+        calls.append(len(events))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stands in for SIGKILL between two batches
+        return original(self, dataset_id, events)
+
+    monkeypatch.setattr(BraintrustClient, "insert_dataset_events", crash_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_command("push_to_datasets", "--dataset", "Halacha evals")
+    monkeypatch.setattr(BraintrustClient, "insert_dataset_events", original)
+    assert DatasetInsertion.objects.count() == 2
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert _row_ids(project, project.halacha) == sorted(dataset_row_id(f"l{i}") for i in range(5))
+    assert CommandRun.objects.filter(command="push_to_datasets", outcome="failed").count() == 1
+
+
+def test_invalid_key_stops_at_once(project, run_command, ops_settings):
+    ops_settings(BRAINTRUST_API_KEY="bt-wrong-key-for-tests-000000")
+    tagged_log("l1", "halacha")
+    with pytest.raises(CommandError, match="Braintrust refused the API key"):
+        run_command("push_to_datasets")
+    assert project.count("dataset_list") == 1 and project.count("dataset_insert") == 0
+
+
+def test_datasets_are_listed_for_the_configured_project_only(project, run_command):
+    from braintrust_ops.sandbox import OTHER_PROJECT_ID
+
+    project.state.add_dataset("Other project", '[[relevant_tags: ["halacha"]]]', project_id=OTHER_PROJECT_ID)
+    tagged_log("l1", "halacha")
+    run_command("push_to_datasets")
+    assert "Other project" not in set(DatasetInsertion.objects.values_list("dataset_name", flat=True))
+
+
+def test_tag_logs_push_runs_the_daily_pipeline(project, run_command):
+    project.state.clear_logs()
+    project.state.add_log(input="Shabbat question", output="answer", created=datetime.now(timezone.utc) - timedelta(hours=1))
+    result = run_command("tag_logs", "--push")
+    assert "Tagging finished." in result.stdout and "Inserted 2 rows into 3 datasets" in result.stdout
+    assert {row["input"] for row in project.state.dataset_rows(project.halacha)} == {"Shabbat question"}
