@@ -1,0 +1,367 @@
+"""The backup file: rows streamed to CSV or JSON lines, written under a temporary name, renamed when whole.
+
+Pure file handling, no Django and no HTTP: ``backup_logs`` feeds it one BTQL page at a time, so a
+week of logs never sits in memory, and the file appears at its final path only once it is complete.
+
+Decisions, and why
+------------------
+**Columns (CSV).** A fixed order, the same every week, so files from different weeks line up
+column for column: ``LOG_COLUMNS`` (the fields Braintrust documents for a project log event), then
+one trailing ``extra`` column. A field outside ``LOG_COLUMNS`` goes into ``extra`` as a JSON object
+of every such field of that row, keys sorted; ``extra`` is empty when a row has none. The
+alternative, one column per field ever seen, needs the whole result before the header can be
+written (two passes, or every row in memory) and makes the header depend on the data; a fixed
+header keeps the export single-pass and the header free of user-controlled text (a key holding a
+comma, quote or newline lives inside ``extra``'s JSON, never in the header).
+
+**Cells (CSV).** A string is written as it is. A dict or list is JSON (UTF-8, ``ensure_ascii=False``,
+so Hebrew and emoji stay readable), never Python ``repr``. A boolean is ``true``/``false``, a number
+its JSON text. ``None`` (and a missing field) is an empty cell; so is an empty string: CSV cannot tell
+them apart, JSON lines can. A string whose content looks like JSON is indistinguishable from the
+structure it spells: JSON lines is the lossless format. A cell holding a comma, a quote or a line
+break is quoted, quotes doubled, records end with CRLF: RFC 4180, the ``csv`` module's excel dialect,
+byte for byte. ``csv_quote`` does that with ``str`` methods instead of calling ``csv.writer``, whose
+per-character loop was the largest single cost of the export (about 50 us of a 2 KB row, more than
+parsing the row); a test pins the two to identical output on every awkward value we know of.
+
+**Formula injection (CSV).** Chat text is user input, and these files get opened in spreadsheets: a
+text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+``'`` so the spreadsheet shows it as text instead of evaluating it (OWASP's advice for CSV
+injection). It applies to every text cell, the JSON-rendered ones included (they start with ``{``,
+``[`` or ``"`` and are never touched in practice). A cell holding a real finite number (a JSON int or
+float, e.g. ``-0.5``) is left alone: a spreadsheet reads it as a number, which cannot carry a
+formula. JSON lines is not a spreadsheet format: its values are written untouched.
+
+**Encoding.** UTF-8. The CSV starts with a byte-order mark (``utf-8-sig``): without it Excel opens a
+double-clicked CSV in the machine's legacy code page and Hebrew turns into mojibake; Google Sheets,
+LibreOffice, Numbers, pandas and Python's ``csv`` (with ``encoding="utf-8-sig"``) all take the BOM in
+their stride. JSON lines has no BOM (JSON forbids one). A lone surrogate (half an emoji, legal in
+JSON text, no UTF-8 form) is written as its JSON escape ``\\udXXX`` rather than failing the backup.
+
+**Big cells.** Nothing is truncated: the backup is complete. A cell longer than 32,767 characters
+(Excel's limit per cell) is counted in ``BackupFile.oversized_cells``; Excel truncates such a cell
+when it opens the file, the file itself keeps it whole.
+
+**Atomic and private.** The file is written to a hidden temporary name in the target directory
+(``mkstemp``: mode 0600, never world-readable, the logs hold users' chat text), flushed and fsynced,
+then ``os.replace``-d over the final path (an existing file is replaced in one step). Any exception,
+``KeyboardInterrupt`` included, removes the temporary file: an uploader never sees a half file.
+
+**gzip.** Either format can be compressed; the gzip header names the uncompressed file, not the
+temporary one.
+"""
+
+import gzip as gzip_module
+import io
+import json
+import json.encoder as json_encoder
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from braintrust_ops.exceptions import BraintrustOpsError
+
+#: The known fields of a Braintrust project log event, in the order the CSV columns have them.
+LOG_COLUMNS: tuple[str, ...] = (
+    "id",
+    "created",
+    "root_span_id",
+    "span_id",
+    "span_parents",
+    "is_root",
+    "input",
+    "output",
+    "expected",
+    "error",
+    "metadata",
+    "tags",
+    "scores",
+    "metrics",
+    "context",
+    "span_attributes",
+    "origin",
+    "comments",
+    "audit_data",
+    "facets",
+    "classifications",
+    "org_id",
+    "project_id",
+    "log_id",
+    "_xact_id",
+    "_pagination_key",
+)
+EXTRA_COLUMN = "extra"
+CSV_HEADER: tuple[str, ...] = (*LOG_COLUMNS, EXTRA_COLUMN)
+_KNOWN = frozenset(LOG_COLUMNS)
+
+FORMATS = ("csv", "jsonl")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXCEL_CELL_LIMIT = 32_767
+UTF8_BOM = "\ufeff"
+FILE_MODE = 0o600
+WRITE_BUFFER_BYTES = 1 << 20
+GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
+
+
+class _DiskFile(io.FileIO):
+    """The operating-system file under the buffers: ``io.FileIO`` itself, but an instance whose ``write``
+    a test can replace to play a full disk, a fault no real test directory produces on demand."""
+
+
+class BackupFileError(BraintrustOpsError):
+    """The backup file could not be written; no partial file is left behind."""
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix a cell that a spreadsheet would evaluate as a formula with ``'``."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _encoder(*, item_separator: str, key_separator: str):
+    """``json.dumps(value, ensure_ascii=False, separators=...)``, without its per-call set-up.
+
+    ``json.dumps`` with a non-default option builds a ``JSONEncoder`` and then a C encoder on every
+    call, a few microseconds that dominate for the small dicts of a log row (scores, metrics, ...).
+    The C encoder is built once here, the way ``JSONEncoder.iterencode`` builds it; without the C
+    accelerator this falls back to the plain encoder. No circular-reference check: the values come
+    from parsed JSON and cannot be circular.
+    """
+    if json_encoder.c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
+        fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator))
+        return fallback.encode
+    encode_chunks = json_encoder.c_make_encoder(
+        None,  # markers: no circular-reference check
+        json.JSONEncoder().default,  # raises TypeError naming a type JSON cannot hold
+        json_encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        key_separator,
+        item_separator,
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan, as json.dumps
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encode_chunks(value, 0))
+
+    return encode
+
+
+_json = _encoder(item_separator=", ", key_separator=": ")
+_json_line = _encoder(item_separator=",", key_separator=":")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: text as is, structures as JSON, None empty; formula-looking text neutralised."""
+    kind = value.__class__
+    if kind is str:
+        return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    if kind in (int, float) and math.isfinite(value):
+        return _json(value)
+    # dicts and lists start with { or [, but a str subclass or an infinite float can start with anything.
+    return neutralise_formula(_json(value))
+
+
+def csv_record(row: Mapping[str, Any]) -> list[str]:
+    """A log row as CSV cells in ``CSV_HEADER`` order; unknown fields go into the ``extra`` JSON cell."""
+    get = row.get
+    cells = [csv_cell(get(name)) for name in LOG_COLUMNS]
+    if _KNOWN.issuperset(row):
+        cells.append("")
+    else:
+        cells.append(csv_cell({key: row[key] for key in sorted(row) if key not in _KNOWN}))
+    return cells
+
+
+def csv_quote(cell: str) -> str:
+    """RFC 4180 minimal quoting: exactly what ``csv.writer`` (the excel dialect) writes for one field
+    of a row of several. ``tests/backups`` pins the two byte for byte."""
+    if '"' in cell or "," in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+def csv_line(cells: Iterable[str]) -> str:
+    """One CSV record, CRLF-terminated, as ``csv.writer(...).writerow(cells)`` writes it."""
+    return ",".join([csv_quote(cell) for cell in cells]) + "\r\n"
+
+
+def jsonl_line(row: Mapping[str, Any]) -> str:
+    """A log row as one JSON line, its values untouched."""
+    return _json_line(row) + "\n"
+
+
+def default_backup_name(day, *, fmt: str, gzip: bool) -> str:
+    """``logs_backup_YYYY-MM-DD.csv`` (``.jsonl``; ``.gz`` appended when compressed)."""
+    return f"logs_backup_{day:%Y-%m-%d}.{fmt}" + (".gz" if gzip else "")
+
+
+class BackupFile:
+    """A backup being written. Use as a context manager::
+
+        with BackupFile(path, fmt="csv", gzip=False) as backup:
+            for page in pages:
+                backup.write_rows(page)
+            backup.commit()
+
+    ``commit()`` puts the finished file at ``path``; leaving the block without it (an exception, or
+    simply not calling it) removes the temporary file and leaves ``path`` as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fmt: str = "csv", gzip: bool = False):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown backup format {fmt!r}; expected one of {FORMATS}")
+        self.path = Path(path)
+        self.fmt = fmt
+        self.gzip = gzip
+        self.rows = 0
+        self.oversized_cells = 0
+        self.bytes = 0  # the finished file's size, known after commit()
+        self.committed = False
+        self._temp_path: Path | None = None
+        self._raw: io.BufferedWriter | None = None
+        self._compressed: gzip_module.GzipFile | None = None
+        self._out: IO[bytes] | None = None  # what rows are written to: the gzip stream or the raw file
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> "BackupFile":
+        try:
+            self.open()
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self.committed:
+            self.discard()
+
+    def open(self) -> None:
+        directory = self.path.parent
+        if self.path.is_dir():
+            raise BackupFileError(f"The backup path {self.path} is a directory; give a file name with --output.")
+        if not directory.is_dir():
+            raise BackupFileError(
+                f"The backup directory {directory} does not exist. Create it, or choose another place with "
+                "--output (or BRAINTRUST_OPS_BACKUP_DIR)."
+            )
+        try:
+            fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=directory)
+        except OSError as exc:
+            raise self._error("create a file in", exc, target=directory) from exc
+        self._temp_path = Path(temp_name)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            disk_file = _DiskFile(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._raw = self._out = io.BufferedWriter(disk_file, buffer_size=WRITE_BUFFER_BYTES)
+        if self.gzip:
+            self._compressed = self._out = gzip_module.GzipFile(
+                filename=self.path.name.removesuffix(".gz"), mode="wb", fileobj=self._raw, compresslevel=GZIP_LEVEL
+            )
+        if self.fmt == "csv":
+            self._write(UTF8_BOM + csv_line(CSV_HEADER))
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Append rows (typically one BTQL page); return how many were written."""
+        if self._out is None or self.committed:
+            raise RuntimeError("write_rows() needs an open, uncommitted BackupFile")
+        if self.fmt == "csv":
+            lines = []
+            for row in rows:
+                cells = csv_record(row)
+                if max(map(len, cells)) > EXCEL_CELL_LIMIT:
+                    self.oversized_cells += sum(1 for cell in cells if len(cell) > EXCEL_CELL_LIMIT)
+                lines.append(csv_line(cells))
+        else:
+            lines = [jsonl_line(row) for row in rows]
+        self._write("".join(lines))
+        self.rows += len(lines)
+        return len(lines)
+
+    def commit(self) -> None:
+        """Finish the file and move it to its final path in one step."""
+        if self._out is None or self.committed:
+            raise RuntimeError("commit() needs an open, uncommitted BackupFile")
+
+        def finish() -> None:
+            if self._compressed is not None:
+                self._compressed.close()  # writes the gzip trailer; leaves the raw file open
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self.bytes = os.fstat(self._raw.fileno()).st_size
+            self._raw.close()
+            os.replace(self._temp_path, self.path)
+
+        self._guarded(finish, action="finish")
+        self.committed = True
+        self._temp_path = None
+        self._out = self._compressed = self._raw = None
+        _fsync_directory(self.path.parent)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file, whatever state it is in. Never raises OSError."""
+        for stream in (self._compressed, self._raw):
+            if stream is not None:
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass  # a full disk fails the flush inside close(); the file goes anyway
+        self._out = self._compressed = self._raw = None
+        if self._temp_path is not None:
+            try:
+                self._temp_path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._temp_path = None
+
+    # --- writing and errors -------------------------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        # A lone surrogate (half an emoji cut by a truncation upstream) is legal in JSON text but has no
+        # UTF-8 form: it is written as its JSON escape, \udXXX, so the file stays valid UTF-8 (and valid JSON).
+        data = text.encode("utf-8", "backslashreplace")
+        self._guarded(lambda: self._out.write(data))
+
+    def _guarded(self, operation, *, action: str = "write") -> None:
+        try:
+            operation()
+        except OSError as exc:
+            raise self._error(action, exc) from exc
+
+    def _error(self, action: str, exc: OSError, *, target: Path | None = None) -> BackupFileError:
+        reason = exc.strerror or str(exc)
+        return BackupFileError(
+            f"Could not {action} the backup {target or self.path}: {reason}. Check that the directory exists, "
+            "is writable and has free space (or choose another place with --output); no partial file was left.",
+            path=str(self.path),
+            errno=exc.errno,
+        )
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; not every filesystem allows opening a directory, so best effort."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

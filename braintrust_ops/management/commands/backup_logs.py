@@ -1,0 +1,123 @@
+from braintrust_ops.backup_files import EXCEL_CELL_LIMIT, FORMATS
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.management.base import CommandError
+
+from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.exceptions import RemoteServiceError
+from braintrust_ops.locks import command_lock
+from braintrust_ops.management.base import OpsCommand, iso_time, positive_int
+from braintrust_ops.services.backups import BackupReport, logs_backup
+from braintrust_ops.services.runs import recorded_run
+
+
+class Command(OpsCommand):
+    help = (
+        "Export the project's Braintrust logs of the last N days (default 7, every span) to a spreadsheet-safe "
+        "CSV file, or JSON lines, streamed page by page. The file appears only when complete (written under a "
+        "temporary name, then renamed; mode 0600). No logs in the window: no file, exit 0."
+    )
+    required_settings = ("braintrust_api_key", "braintrust_project_id")
+
+    def add_arguments(self, parser):
+        window = parser.add_mutually_exclusive_group()
+        window.add_argument(
+            "--days", type=positive_int, help="Back up the logs created in the last N days (default from settings: 7)."
+        )
+        window.add_argument("--since", type=iso_time, help="Start of the window (ISO 8601, UTC if no zone).")
+        parser.add_argument("--until", type=iso_time, help="End of the window, exclusive (ISO 8601; default now).")
+        parser.add_argument(
+            "--output",
+            metavar="PATH",
+            help="The file to write (replaced if it exists). Default: <BRAINTRUST_OPS_BACKUP_DIR>/"
+            "logs_backup_YYYY-MM-DD.csv, the UTC date of the window's end; .jsonl for JSON lines, .gz appended with --gzip.",
+        )
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="csv",
+            help="csv (default; spreadsheet-safe, fixed columns) or jsonl (one JSON object per log, values untouched).",
+        )
+        parser.add_argument("--gzip", action="store_true", help="Compress the file with gzip.")
+        parser.add_argument(
+            "--root-only", action="store_true", help="Only root spans (one row per trace); default: every span."
+        )
+
+    def handle(self, *args, **opts):
+        config = self.load_config()
+        self.project_id = config.braintrust_project_id
+        braintrust = BraintrustClient.from_config(config)
+        try:
+            with (
+                _termination_as_interrupt(),
+                command_lock("backup_logs"),
+                recorded_run(command="backup_logs", options=_loggable(opts)) as run,
+            ):
+                report = logs_backup(
+                    config=config,
+                    braintrust=braintrust,
+                    since=opts["since"],
+                    until=opts["until"],
+                    days=opts["days"],
+                    output=opts["output"],
+                    fmt=opts["format"],
+                    gzip=opts["gzip"],
+                    root_only=opts["root_only"],
+                    run=run,
+                )
+        except RemoteServiceError as exc:
+            raise CommandError(f"{exc} No backup file was written; run backup_logs again once that is fixed.") from exc
+        finally:
+            braintrust.close()
+        self._print(report)
+
+    def _print(self, report: BackupReport) -> None:
+        window = f"{report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC"
+        spans = "root spans" if report.root_only else "spans"
+        if not report.written:
+            self.say(f"No logs ({spans}) in project {self.project_id} from {window}: no file written.")
+            return
+        self.say(f"Window: {window} ({spans})")
+        if report.oversized_cells:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{report.oversized_cells} cells are longer than {EXCEL_CELL_LIMIT:,} characters: the file holds "
+                    "them whole, but Excel truncates them when it opens the file."
+                )
+            )
+        self.say(
+            f"Backed up {report.rows:,} rows ({report.pages} pages) to {report.path}: "
+            f"{report.bytes:,} bytes ({report.bytes / 2**20:.1f} MiB) in {report.elapsed_seconds:.1f}s",
+            style=self.style.SUCCESS,
+        )
+
+
+def _loggable(opts: dict) -> dict:
+    keep = ("days", "since", "until", "output", "format", "gzip", "root_only")
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key in keep if (value := opts.get(key))}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so the temporary file is removed and the run recorded as failed."""
+
+
+@contextmanager
+def _termination_as_interrupt() -> Iterator[None]:
+    """A CronJob past its deadline, or a pod being evicted, gets SIGTERM: Python's default would end the
+    process at once, leaving the temporary file behind; raising lets every cleanup run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def terminate(signum, frame):
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

@@ -1,0 +1,425 @@
+"""The backup file on its own: cells, columns, formats, atomic replacement and clean failure."""
+
+import csv
+import errno
+import gzip
+import io
+import json
+import os
+import stat
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from braintrust_ops.backup_files import (
+    CSV_HEADER,
+    EXCEL_CELL_LIMIT,
+    LOG_COLUMNS,
+    BackupFile,
+    BackupFileError,
+    csv_cell,
+    csv_line,
+    csv_record,
+    default_backup_name,
+    neutralise_formula,
+)
+from tests.backups.readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
+
+HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
+
+
+def log(**fields) -> dict:
+    base = {"id": "log-1", "created": "2026-11-23T02:00:00.000Z", "span_id": "s-1", "root_span_id": "s-1"}
+    return {**base, **fields}
+
+
+def write(path: Path, rows: list[dict], *, fmt: str = "csv", gzip: bool = False) -> BackupFile:
+    with BackupFile(path, fmt=fmt, gzip=gzip) as backup:
+        backup.write_rows(rows)
+        backup.commit()
+    return backup
+
+
+# --- cells ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+972501234567", "-2+3", "@SUM(A1:A2)", "\t=cmd", "\r=cmd"])
+def test_cell_starting_with_a_formula_character_is_prefixed_with_quote(text):
+    assert csv_cell(text) == "'" + text
+
+
+def test_cell_starting_with_equals_is_prefixed_with_quote():
+    assert csv_cell('=HYPERLINK("http://evil.example","click")') == '\'=HYPERLINK("http://evil.example","click")'
+
+
+@pytest.mark.parametrize("text", ["hello", " =not at start", "a=b", "", "'already quoted", HEBREW])
+def test_text_that_cannot_start_a_formula_is_left_alone(text):
+    assert csv_cell(text) == text
+
+
+def test_negative_number_stays_a_number_but_negative_number_text_is_neutralised():
+    assert csv_cell(-0.5) == "-0.5"
+    assert csv_cell("-0.5") == "'-0.5"
+
+
+def test_non_finite_number_is_neutralised_like_text():
+    assert csv_cell(float("-inf")) == "'-Infinity"
+
+
+def test_neutralise_formula_is_idempotent_on_its_own_output():
+    once = neutralise_formula("=1+1")
+    assert neutralise_formula(once) == once
+
+
+def test_none_is_an_empty_cell_and_booleans_are_json():
+    assert csv_cell(None) == ""
+    assert (csv_cell(True), csv_cell(False)) == ("true", "false")
+    assert csv_cell(3) == "3"
+
+
+def test_nested_values_are_json_never_python_repr():
+    value = {"messages": [{"role": "user", "content": HEBREW, "flags": {"spam": False, "score": None}}]}
+    cell = csv_cell(value)
+    assert json.loads(cell) == value
+    assert "False" not in cell and "None" not in cell and "'" not in cell
+    assert HEBREW in cell  # ensure_ascii=False: readable, not \\u escapes
+
+
+def test_json_list_starting_with_formula_text_is_not_prefixed():
+    assert csv_cell(["=1+1"]) == '["=1+1"]'
+
+
+def test_record_puts_known_fields_in_fixed_order_and_unknown_ones_in_extra():
+    row = {"zeta": 1, "output": "answer", "id": "x", "alpha": {"b": 2}, "input": "question"}
+    record = dict(zip(CSV_HEADER, csv_record(row)))
+    assert (record["id"], record["input"], record["output"]) == ("x", "question", "answer")
+    assert record["extra"] == '{"alpha": {"b": 2}, "zeta": 1}'
+    assert list(json.loads(record["extra"])) == ["alpha", "zeta"]
+
+
+def test_record_without_unknown_fields_has_an_empty_extra_cell():
+    assert csv_record(log())[-1] == ""
+
+
+AWKWARD_CELLS = [
+    "",
+    "plain",
+    "a,b",
+    'say "hi"',
+    '"',
+    '""',
+    "line\nbreak",
+    "cr\rreturn",
+    "crlf\r\n",
+    "\n",
+    " leading and trailing spaces ",
+    "tab\tinside",
+    "semi;colon",
+    "nul\x00char",
+    "unicode line separator\u2028and paragraph\u2029",
+    "'quote-prefixed",
+    HEBREW,
+    '{"json": "with, commas and \\"escapes\\""}',
+    "#hash",
+    "\ufeffbom inside",
+]
+
+
+@pytest.mark.parametrize("cell", AWKWARD_CELLS)
+def test_csv_line_is_byte_for_byte_what_the_csv_module_writes(cell):
+    expected = io.StringIO(newline="")
+    csv.writer(expected).writerow(["first", cell, "last"])
+    assert csv_line(["first", cell, "last"]) == expected.getvalue()
+
+
+def test_csv_line_of_every_awkward_cell_reads_back_with_the_csv_module():
+    line = csv_line(AWKWARD_CELLS)
+    assert next(csv.reader(io.StringIO(line, newline=""))) == AWKWARD_CELLS
+
+
+def test_non_json_value_is_a_type_error_naming_the_type():
+    with pytest.raises(TypeError, match="set"):
+        csv_cell({"a": {1, 2}})
+
+
+def test_default_name_carries_date_format_and_compression():
+    day = date(2026, 11, 29)
+    assert default_backup_name(day, fmt="csv", gzip=False) == "logs_backup_2026-11-29.csv"
+    assert default_backup_name(day, fmt="jsonl", gzip=True) == "logs_backup_2026-11-29.jsonl.gz"
+
+
+# --- the CSV file ---------------------------------------------------------------------------------
+
+
+def test_csv_header_is_the_documented_fixed_order_with_extra_last(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log()])
+    header = read_csv_header(path)
+    assert header[: len(LOG_COLUMNS)] == list(LOG_COLUMNS)
+    assert header[:8] == ["id", "created", "root_span_id", "span_id", "span_parents", "is_root", "input", "output"]
+    assert header[-1] == "extra"
+
+
+def test_csv_starts_with_a_utf8_bom_for_spreadsheets(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log()])
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfid,created,")
+
+
+def test_deeply_nested_structures_round_trip_as_json(tmp_path):
+    deep: dict = {"leaf": ["x", 1, None, True]}
+    for level in range(40):
+        deep = {f"level{level}": deep, "list": [deep, {"n": level}]} if level < 3 else {f"level{level}": deep}
+    row = log(input={"messages": [{"role": "user", "content": "hi"}]}, metadata=deep, span_parents=["a", "b"])
+    path = tmp_path / "backup.csv"
+    write(path, [row])
+    [read] = read_csv(path)
+    assert json.loads(read["metadata"]) == deep
+    assert json.loads(read["input"]) == row["input"]
+    assert json.loads(read["span_parents"]) == ["a", "b"]
+
+
+def test_keys_with_commas_quotes_and_newlines_stay_out_of_the_header(tmp_path):
+    row = log(**{'a,b': 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5})
+    path = tmp_path / "backup.csv"
+    write(path, [row])
+    assert read_csv_header(path) == list(CSV_HEADER)
+    [read] = read_csv(path)
+    assert json.loads(read["extra"]) == {'a,b': 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5}
+
+
+def test_values_with_delimiters_quotes_and_newlines_are_quoted_and_read_back_intact(tmp_path):
+    text = 'one, two; "three"\nfour\r\nfive\ttab'
+    path = tmp_path / "backup.csv"
+    write(path, [log(input=text, output={"a,b": 'q"uote', "nl": "x\ny"})])
+    [read] = read_csv(path)
+    assert read["input"] == text
+    assert json.loads(read["output"]) == {"a,b": 'q"uote', "nl": "x\ny"}
+
+
+def test_very_large_payload_is_kept_whole_and_counted_as_over_excels_cell_limit(tmp_path):
+    big = "א" * 3_000_000
+    path = tmp_path / "backup.csv"
+    backup = write(path, [log(input=big, output={"messages": [{"content": big}]}), log(id="small")])
+    rows = read_csv(path)
+    assert rows[0]["input"] == big
+    assert json.loads(rows[0]["output"])["messages"][0]["content"] == big
+    assert backup.oversized_cells == 2
+    assert backup.bytes == path.stat().st_size > 2 * 6_000_000
+
+
+def test_hebrew_and_emoji_survive_as_utf8(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log(input=HEBREW, tags=["הלכה", "🕯️"])])
+    [read] = read_csv(path)
+    assert read["input"] == HEBREW
+    assert json.loads(read["tags"]) == ["הלכה", "🕯️"]
+    assert HEBREW.encode("utf-8") in path.read_bytes()
+
+
+def test_none_and_missing_fields_are_empty_cells(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log(input=None, output=None, error=None)])
+    [read] = read_csv(path)
+    assert read["input"] == read["output"] == read["error"] == read["expected"] == read["extra"] == ""
+
+
+def test_rows_with_different_fields_share_one_header_and_line_up(tmp_path):
+    rows = [
+        log(id="a", input="q1"),
+        log(id="b", scores={"accuracy": 1}, custom_field="x"),
+        {"id": "c", "other": [1, 2], "another": None},
+    ]
+    path = tmp_path / "backup.csv"
+    write(path, rows)
+    read = read_csv(path)
+    assert [row["id"] for row in read] == ["a", "b", "c"]
+    assert all(len(row) == len(CSV_HEADER) and None not in row for row in read)
+    assert (read[0]["input"], read[0]["extra"]) == ("q1", "")
+    assert json.loads(read[1]["scores"]) == {"accuracy": 1}
+    assert json.loads(read[1]["extra"]) == {"custom_field": "x"}
+    assert json.loads(read[2]["extra"]) == {"another": None, "other": [1, 2]}
+
+
+def test_formula_text_in_a_file_is_neutralised_in_every_column(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log(id="=id", input="=1+1", output="@SUM(A1)", error="-x", metadata={"k": "=v"})])
+    [read] = read_csv(path)
+    assert (read["id"], read["input"], read["output"], read["error"]) == ("'=id", "'=1+1", "'@SUM(A1)", "'-x")
+    assert json.loads(read["metadata"]) == {"k": "=v"}
+
+
+def test_rows_written_across_several_pages_all_land_in_order(tmp_path):
+    path = tmp_path / "backup.csv"
+    with BackupFile(path) as backup:
+        for page in range(3):
+            backup.write_rows(log(id=f"{page}-{index}") for index in range(500))
+        backup.commit()
+    ids = [row["id"] for row in read_csv(path)]
+    assert len(ids) == backup.rows == 1500
+    assert ids[0] == "0-0" and ids[-1] == "2-499"
+
+
+# --- JSON lines and gzip --------------------------------------------------------------------------
+
+
+def test_jsonl_writes_one_object_per_line_with_values_untouched(tmp_path):
+    rows = [log(input="=1+1", output={"nested": [HEBREW, None]}, unknown="+x"), log(id="2", input="a\nb")]
+    path = tmp_path / "backup.jsonl"
+    write(path, rows, fmt="jsonl")
+    data = path.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    assert data.count(b"\n") == 2 and HEBREW.encode() in data
+    assert read_jsonl(path) == rows
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_lone_surrogate_is_written_as_its_json_escape_and_the_file_stays_utf8(tmp_path, fmt):
+    row = log(input="half an emoji \ud83d", output={"text": "\udc4d tail"})
+    path = tmp_path / f"backup.{fmt}"
+    write(path, [row], fmt=fmt)
+    text = path.read_bytes().decode("utf-8")  # strict: raises on invalid UTF-8
+    assert "\\ud83d" in text
+    if fmt == "jsonl":
+        assert read_jsonl(path) == [row]
+    else:
+        [read] = read_csv(path)
+        assert json.loads(read["output"]) == {"text": "\udc4d tail"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_gzip_round_trips_either_format(tmp_path, fmt):
+    rows = [log(id=str(index), input=HEBREW, metadata={"i": index}) for index in range(200)]
+    path = tmp_path / f"backup.{fmt}.gz"
+    backup = write(path, rows, fmt=fmt, gzip=True)
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    assert backup.bytes == path.stat().st_size
+    if fmt == "csv":
+        read = read_csv(path)
+        assert [row["id"] for row in read] == [str(index) for index in range(200)]
+        assert json.loads(read[7]["metadata"]) == {"i": 7}
+    else:
+        assert read_jsonl(path) == rows
+
+
+def test_gzip_header_names_the_final_file_not_the_temporary_one(tmp_path):
+    path = tmp_path / "logs_backup_2026-11-29.csv.gz"
+    write(path, [log()], gzip=True)
+    with gzip.open(path) as handle:
+        handle.read()
+    header = path.read_bytes()[:80]
+    assert b"logs_backup_2026-11-29.csv\x00" in header and b".partial" not in header
+
+
+def test_unknown_format_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="xlsx"):
+        BackupFile(tmp_path / "x", fmt="xlsx")
+
+
+# --- atomic, private, clean on failure ------------------------------------------------------------
+
+
+def test_file_is_private_to_its_owner(tmp_path):
+    path = tmp_path / "backup.csv"
+    write(path, [log()])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_existing_file_is_replaced_atomically_and_stays_intact_until_commit(tmp_path):
+    path = tmp_path / "backup.csv"
+    path.write_text("last week's backup")
+    path.chmod(0o644)
+    with BackupFile(path) as backup:
+        backup.write_rows([log(id="new")])
+        assert path.read_text() == "last week's backup"
+        assert len(leftovers(tmp_path)) == 1
+        backup.commit()
+    assert [row["id"] for row in read_csv(path)] == ["new"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert leftovers(tmp_path) == []
+
+
+def test_leaving_without_commit_keeps_no_file(tmp_path):
+    path = tmp_path / "backup.csv"
+    with BackupFile(path) as backup:
+        backup.write_rows([log()])
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_exception_while_writing_removes_the_temporary_file_and_keeps_the_old_one(tmp_path):
+    path = tmp_path / "backup.csv"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="page failed"):
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+            raise RuntimeError("page failed")
+    assert path.read_text() == "old" and leftovers(tmp_path) == []
+
+
+def test_keyboard_interrupt_removes_the_temporary_file(tmp_path):
+    path = tmp_path / "backup.csv.gz"
+    with pytest.raises(KeyboardInterrupt):
+        with BackupFile(path, gzip=True) as backup:
+            backup.write_rows([log()])
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_directory_is_a_clear_error_and_leaves_nothing(unwritable_dir):
+    before = sorted(os.listdir(unwritable_dir))
+    with pytest.raises(BackupFileError, match="Could not create a file in .*writable") as caught:
+        with BackupFile(unwritable_dir / "backup.csv"):
+            pass
+    assert caught.value.context["errno"] in (errno.EACCES, errno.EPERM, errno.EROFS)
+    assert sorted(os.listdir(unwritable_dir)) == before
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(BackupFileError, match="does not exist"):
+        with BackupFile(tmp_path / "nowhere" / "backup.csv"):
+            pass
+
+
+def test_output_path_that_is_a_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(BackupFileError, match="is a directory"):
+        with BackupFile(tmp_path):
+            pass
+
+
+def test_disk_full_while_writing_removes_the_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "backup.csv"
+    path.write_text("old")
+    with pytest.raises(BackupFileError, match="Could not write .*No space left on device") as caught:
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+
+            def disk_full(*args, **kwargs):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            # The disk fills up under the file: every write from here on fails.
+            monkeypatch.setattr(backup._raw.raw, "write", disk_full)
+            backup.write_rows([log(input="x" * 3_000_000)])  # more than the buffers hold
+            backup.commit()
+    assert caught.value.context["errno"] == errno.ENOSPC
+    assert path.read_text() == "old" and leftovers(tmp_path) == []
+
+
+def test_disk_full_at_the_final_flush_removes_the_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "backup.csv"
+    with pytest.raises(BackupFileError, match="Could not finish"):
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+
+            def disk_full(*args, **kwargs):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            monkeypatch.setattr(backup._raw.raw, "write", disk_full)
+            backup.commit()
+    assert os.listdir(tmp_path) == []
+
+
+def test_backup_bytes_is_the_size_on_disk(tmp_path):
+    path = tmp_path / "backup.csv"
+    backup = write(path, [log(input=HEBREW)])
+    assert backup.bytes == path.stat().st_size == len(read_backup_bytes(path))
