@@ -6,6 +6,7 @@ and read counters.
 """
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -15,14 +16,14 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import structlog
-
 from braintrust_ops.sandbox import btql, fake_claude
 from braintrust_ops.sandbox.constants import ANTHROPIC_KEY, BRAINTRUST_KEY, KNOWN_PROJECTS
 from braintrust_ops.sandbox.faults import FaultRules
 from braintrust_ops.sandbox.state import SandboxState
 
-logger = structlog.get_logger(__name__)
+# Standard logging, not structlog: a sandbox in a bare process (a benchmark's) has no structlog
+# configuration, and structlog's default would print every request to stdout.
+logger = logging.getLogger(__name__)
 
 
 class HTTPFailure(Exception):
@@ -80,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     sandbox: "Sandbox"
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        logger.debug("sandbox_request", line=format % args)
+        logger.debug("sandbox request: %s", format % args)
 
     def do_GET(self):
         self._handle("GET")
