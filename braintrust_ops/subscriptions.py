@@ -42,7 +42,7 @@ def parse_relevant_tags(description: object) -> frozenset[str] | None:
             raise MalformedMarker("the marker does not hold a list")
         for item in value:
             if not isinstance(item, str):
-                raise MalformedMarker(f"the list holds a {type(item).__name__}, not only tag names")
+                raise MalformedMarker(f"the list holds {json.dumps(item)}, which is not a tag name (a string)")
             if not item.strip():
                 raise MalformedMarker("the list holds an empty tag name")
             tags.add(item.strip())

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import requests
-import urllib3
 import structlog
+import urllib3
 from braintrust.api import (
     BraintrustHTTPError,
     BraintrustJSONDecodeError,

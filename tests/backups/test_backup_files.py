@@ -14,7 +14,6 @@ import pytest
 
 from braintrust_ops.backup_files import (
     CSV_HEADER,
-    EXCEL_CELL_LIMIT,
     LOG_COLUMNS,
     BackupFile,
     BackupFileError,

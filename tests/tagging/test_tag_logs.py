@@ -193,6 +193,31 @@ def test_invalid_braintrust_key_stops_before_tagging(small_project, run_command,
     assert small_project.count("messages") == 0
 
 
+def test_braintrust_permission_denied_stops_at_once_naming_the_project_setting(small_project, run_command):
+    small_project.faults.add("project_tag", "status", status=403, times=None)
+    with pytest.raises(CommandError, match=r"denied access .*HTTP 403.* Check BRAINTRUST_PROJECT_ID"):
+        run_command("tag_logs")
+    assert small_project.count("project_tag") == 1
+    assert small_project.count("messages") == 0
+
+
+def test_anthropic_permission_denied_stops_the_run_and_leaves_logs_pending(small_project, run_command):
+    small_project.faults.add("messages", "status", status=403, times=None)
+    with pytest.raises(CommandError, match="Anthropic denied this key access to model"):
+        run_command("tag_logs", "--concurrency", "1")
+    assert small_project.count("messages") == 1
+    assert _statuses() == ["pending", "pending", "pending"]
+
+
+def test_claude_timeout_is_stored_as_a_failure_with_the_reason(small_project, run_command, ops_settings):
+    ops_settings(CLAUDE_TIMEOUT_SECONDS="0.3", CLAUDE_MAX_RETRIES="0")
+    small_project.claude_latency = 1.0
+    with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
+        run_command("tag_logs")
+    assert _statuses() == ["failed", "failed", "failed"]
+    assert all("did not answer in time" in e for e in TaggedLog.objects.values_list("last_error", flat=True))
+
+
 def test_unknown_project_finds_no_taggable_tags_and_says_which_project(small_project, run_command, ops_settings):
     unknown = "00000000-0000-4000-8000-000000000000"
     ops_settings(BRAINTRUST_PROJECT_ID=unknown)

@@ -1,4 +1,5 @@
-from braintrust_ops.backup_files import EXCEL_CELL_LIMIT, FORMATS
+"""backup_logs: the weekly job. A thin command: options in, ``services.backups`` does the work, a report out."""
+
 import signal
 import threading
 from collections.abc import Iterator
@@ -6,6 +7,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 
+from braintrust_ops.backup_files import EXCEL_CELL_LIMIT, FORMATS
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.exceptions import RemoteServiceError
 from braintrust_ops.locks import command_lock
@@ -89,7 +91,7 @@ class Command(OpsCommand):
                 )
             )
         self.say(
-            f"Backed up {report.rows:,} rows ({report.pages} pages) to {report.path}: "
+            f"Backed up {report.rows:,} rows ({report.pages} {'page' if report.pages == 1 else 'pages'}) to {report.path}: "
             f"{report.bytes:,} bytes ({report.bytes / 2**20:.1f} MiB) in {report.elapsed_seconds:.1f}s",
             style=self.style.SUCCESS,
         )

@@ -1,3 +1,5 @@
+"""push_to_datasets: the second half of the nightly job. A thin command over ``services.datasets``."""
+
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.exceptions import RemoteServiceError
 from braintrust_ops.locks import command_lock

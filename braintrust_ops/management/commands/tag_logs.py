@@ -1,3 +1,5 @@
+"""tag_logs: the first half of the nightly job. A thin command: options in, ``services.tagging`` does the work."""
+
 import sys
 
 from braintrust_ops.clients.braintrust import BraintrustClient
