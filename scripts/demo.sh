@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make demo: the nightly and weekly jobs end to end against the local sandbox, on a fresh SQLite file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+DEMO_DIR=$(mktemp -d /tmp/braintrust-ops-demo.XXXXXX)
+export DATABASE_URL="sqlite:///$DEMO_DIR/demo.sqlite3"
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# The sandbox's own fake keys and project; nothing here talks to the internet.
+eval "$($PY -c 'from braintrust_ops.sandbox import BRAINTRUST_KEY, ANTHROPIC_KEY, PROJECT_ID
+print(f"export BRAINTRUST_API_KEY={BRAINTRUST_KEY} ANTHROPIC_API_KEY={ANTHROPIC_KEY} BRAINTRUST_PROJECT_ID={PROJECT_ID}")')"
+# Keep the terminal to the reports; the CronJob keeps INFO events as JSON lines (LOG_FORMAT=json).
+export LOG_LEVEL=WARNING
+export BRAINTRUST_API_URL="http://127.0.0.1:$PORT" ANTHROPIC_BASE_URL="http://127.0.0.1:$PORT"
+
+$PY manage.py migrate --no-input -v 0
+$PY manage.py braintrust_sandbox --port "$PORT" >"$DEMO_DIR/sandbox.log" 2>&1 &
+SANDBOX_PID=$!
+trap 'kill $SANDBOX_PID 2>/dev/null || true; wait $SANDBOX_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  $PY -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+
+echo "== Daily job: tag_logs --push (dry run first)"
+$PY manage.py tag_logs --dry-run
+$PY manage.py tag_logs --push
+echo
+echo "== Running it again changes nothing (exactly once)"
+$PY manage.py tag_logs --push
+echo
+echo "== Weekly job: backup_logs"
+$PY manage.py backup_logs --output "$DEMO_DIR/logs_backup.csv"
+echo
+echo "First lines of the backup:"
+head -c 600 "$DEMO_DIR/logs_backup.csv"; echo " ..."
+echo
+echo "Demo files (database, backup, sandbox log) are in $DEMO_DIR"
