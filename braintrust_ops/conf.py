@@ -69,6 +69,9 @@ class OpsConfig:
     backup_days: int = 7
     backup_dir: str = "/tmp"
 
+    # Days of tagged-log content (users' chat text) kept by prune_braintrust_ops.
+    retention_days: int = 30
+
     def require(self, *names: str) -> "OpsConfig":
         """Raise ConfigurationError naming the first required setting that is missing."""
         for name in names:
@@ -90,6 +93,7 @@ _POSITIVE = {
     "tagging_default_hours",
     "push_batch_size",
     "backup_days",
+    "retention_days",
     "btql_page_size",
 }
 _KIND_NAMES = {int: "a whole number", float: "a number", Decimal: "a number", bool: "true or false"}

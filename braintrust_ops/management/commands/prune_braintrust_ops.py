@@ -1,0 +1,37 @@
+"""prune_braintrust_ops: the retention step of the nightly job. A thin command over ``services.retention``."""
+
+from django.utils import timezone
+
+from braintrust_ops.locks import command_lock
+from braintrust_ops.management.base import OpsCommand, positive_int
+from braintrust_ops.services.retention import tagged_logs_prune
+from braintrust_ops.services.runs import recorded_run, run_finish
+
+
+class Command(OpsCommand):
+    help = (
+        "Delete tagged logs (users' chat text) whose log time is older than the retention period "
+        "(BRAINTRUST_OPS_RETENTION_DAYS, default 30). The insertion ledger keeps their ids, so exactly-once holds."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=positive_int, help="Keep this many days instead of the configured retention.")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+
+    def handle(self, *args, **opts):
+        config = self.load_config()
+        days = opts["days"] or config.retention_days
+        if opts["dry_run"]:
+            report = tagged_logs_prune(retention_days=days, now=timezone.now(), dry_run=True)
+            self.say(f"[dry run] Would delete {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC.")
+            return
+        # Not while a run is tagging or pushing: they may be holding the rows this deletes.
+        with command_lock("tag_logs"), command_lock("push_to_datasets"):
+            with recorded_run(command="prune_braintrust_ops", options={"days": days}) as run:
+                report = tagged_logs_prune(retention_days=days, now=timezone.now())
+                run_finish(run, succeeded=True, counters=report.as_counters())
+        self.say(
+            f"Deleted {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"(retention {days} days); the insertion ledger keeps their ids.",
+            style=self.style.SUCCESS,
+        )
