@@ -88,7 +88,12 @@ class Command(OpsCommand):
             self.say(line, style=self.style.ERROR if item.error else None)
         if not report.dry_run:
             self.say(
-                f"Inserted {report.inserted} rows into {report.subscribed} datasets in {report.requests} requests; "
+                f"Inserted {report.inserted} rows into {_count(report.subscribed, 'dataset')} in "
+                f"{_count(report.requests, 'request')}; "
                 f"elapsed {report.elapsed_seconds:.1f}s",
                 style=self.style.SUCCESS if not report.failed else self.style.WARNING,
             )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
