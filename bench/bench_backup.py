@@ -39,7 +39,7 @@ from braintrust_ops.sandbox import Sandbox
 count, port = int(sys.argv[1]), int(sys.argv[2])
 sandbox = Sandbox(seed=False, port=port)
 start = datetime.now(timezone.utc) - timedelta(days=6)
-step = timedelta(days=6) / count
+step = timedelta(days=6) / max(count, 1)
 question = "מה ההלכה לגבי נטילת ידיים לפני הסעודה? And where does the Talmud discuss it?"
 answer = (
     "Washing the hands before a meal with bread (netilat yadayim) is a rabbinic obligation discussed in the "

@@ -26,9 +26,11 @@ done
 echo "== Daily job: tag_logs --push (dry run first)"
 $PY manage.py tag_logs --dry-run
 $PY manage.py tag_logs --push
+$PY manage.py prune_braintrust_ops
 echo
 echo "== Running it again changes nothing (exactly once)"
 $PY manage.py tag_logs --push
+$PY manage.py prune_braintrust_ops
 echo
 echo "== Weekly job: backup_logs"
 $PY manage.py backup_logs --output "$DEMO_DIR/logs_backup.csv"

@@ -80,6 +80,12 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
     sandbox: "Sandbox"
 
+    def setup(self):
+        super().setup()
+        # Headers and body leave in two writes; with Nagle's algorithm the second waits for the
+        # client's delayed ACK (40 ms on Linux) on every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         logger.debug("sandbox request: %s", format % args)
 
