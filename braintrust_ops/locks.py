@@ -27,7 +27,10 @@ def _lock_file_path(name: str) -> Path:
     database = str(connection.settings_dict.get("NAME") or "")
     in_memory = database in ("", ":memory:") or database.startswith("file:")
     directory = Path(tempfile.gettempdir()) if in_memory else Path(database).resolve().parent
-    tag = hashlib.sha256(database.encode()).hexdigest()[:12]
+    # An in-memory database lives in one process, so its lock must not be shared with other processes
+    # (parallel test runs all name theirs the same).
+    owner = f"{database}:{os.getpid()}" if in_memory else database
+    tag = hashlib.sha256(owner.encode()).hexdigest()[:12]
     return directory / f".braintrust_ops-{name}-{tag}.lock"
 
 

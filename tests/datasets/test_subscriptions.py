@@ -52,15 +52,15 @@ def test_description_without_marker_has_no_subscription(description):
     "description, reason",
     [
         ('[[relevant_tags: ["tag1", ]]]', "not valid JSON"),
-        ("[[relevant_tags: [1, 2, 3]]]", "int"),
+        ("[[relevant_tags: [1, 2, 3]]]", "holds 1, which is not a tag name"),
         ('[[relevant_tags: [["tag1"]]]]', "not valid JSON"),
-        ('[[relevant_tags: ["tag1", null]]]', "NoneType"),
+        ('[[relevant_tags: ["tag1", null]]]', "holds null, which is not a tag name"),
         ('[[relevant_tags: ["", "tag"]]]', "empty tag name"),
         ('[[relevant_tags: ["   "]]]', "empty tag name"),
         ("[[relevant_tags: [tag1, tag2]]]", "not valid JSON"),
         ('[relevant_tags: ["tag1"]]', "has no marker"),
         ('[[relevant_tags: {"a": 1}]]', "has no marker"),
-        ('[[relevant_tags: ["ok"]]] and [[relevant_tags: [3]]]', "int"),
+        ('[[relevant_tags: ["ok"]]] and [[relevant_tags: [3]]]', "holds 3, which is not a tag name"),
     ],
     ids=[
         "trailing_comma",
