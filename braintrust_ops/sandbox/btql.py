@@ -63,6 +63,8 @@ def parse_logs_query(text: str) -> LogsQuery:
     if since is None:
         raise BadQuery("the sandbox needs a created >= '<time>' condition")
     limit = min(int(match["limit"]), MAX_LIMIT) if match["limit"] else MAX_LIMIT
+    if limit < 1:
+        raise BadQuery("LIMIT must be at least 1")
     return LogsQuery(project_id=project_id, since=since, until=until, root_only=root_only, limit=limit)
 
 
@@ -72,6 +74,22 @@ def encode_cursor(position: object) -> str:
 
 def decode_cursor(cursor: str) -> object:
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return json.loads(base64.urlsafe_b64decode(str(cursor).encode()))
     except (ValueError, TypeError):
         raise BadQuery("cursor is not one the sandbox issued") from None
+
+
+def decode_log_cursor(cursor: str) -> tuple[str, str]:
+    """A BTQL cursor: the (created, id) of the last row of the previous page."""
+    position = decode_cursor(cursor)
+    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(part, str) for part in position)):
+        raise BadQuery("cursor is not one the sandbox issued")
+    return position[0], position[1]
+
+
+def decode_offset_cursor(cursor: str) -> int:
+    """A dataset fetch cursor: the offset of the next row."""
+    position = decode_cursor(cursor)
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise BadQuery("cursor is not one the sandbox issued")
+    return position

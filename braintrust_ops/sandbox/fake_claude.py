@@ -102,7 +102,8 @@ def message_reply(body: dict, scripted: dict | None) -> dict:
         content = [{"type": "text", "text": scripted["text"]}]
         stop_reason = scripted.get("stop_reason", "end_turn")
     else:
-        tool_input = scripted["tool_input"] if scripted is not None else {"tags": labels_for(text, _allowed_tags(tool))}
+        rule = {"tags": labels_for(text, _allowed_tags(tool))}
+        tool_input = scripted.get("tool_input", rule) if scripted is not None else rule
         content = [{"type": "tool_use", "id": f"toolu_sandbox_{number:06d}", "name": tool_name, "input": tool_input}]
         stop_reason = (scripted or {}).get("stop_reason", "tool_use")
     return {

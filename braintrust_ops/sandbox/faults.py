@@ -2,6 +2,8 @@
 
 Rules for a route are consumed in the order they were added: the first rule with turns left applies
 to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.
+A rule with a ``probability`` fires on that share of requests; when it does not, the next rule gets
+its chance, so several 5% rules make a mix of faults on about a fifth of the requests.
 """
 
 import random
@@ -39,6 +41,8 @@ class FaultRules:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(KINDS)}")
         fault = Fault(route=route, kind=kind, **options)
+        if fault.times is not None and fault.times < 1:
+            raise ValueError("times must be at least 1 (or None: until cleared)")
         with self._lock:
             self._rules.append(fault)
         return fault
@@ -58,7 +62,7 @@ class FaultRules:
                 if rule.route != route:
                     continue
                 if rule.probability < 1.0 and self._random.random() >= rule.probability:
-                    return None
+                    continue  # this rule passed; a later one for the route may still fire
                 if rule.times is not None:
                     rule.times -= 1
                     if rule.times <= 0:

@@ -199,15 +199,20 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
                 raise HTTPFailure(400, "body.events must be a list of objects")
             return self._send_json(200, {"row_ids": state.insert_rows(dataset_id, events)})
-        offset = int(btql.decode_cursor(body["cursor"])) if body.get("cursor") else 0
-        limit = int(body.get("limit") or 1000)
+        try:
+            offset = btql.decode_offset_cursor(body["cursor"]) if body.get("cursor") else 0
+            limit = int(body.get("limit") or 1000)
+        except (btql.BadQuery, TypeError, ValueError):
+            raise HTTPFailure(400, "fetch: cursor or limit is not valid") from None
+        if limit < 1:
+            raise HTTPFailure(400, "fetch: limit must be at least 1")
         rows, more = state.dataset_rows_page(dataset_id, offset, limit)
         self._send_json(200, {"events": rows, "cursor": btql.encode_cursor(offset + limit) if more else None})
 
     def _btql(self, body: dict) -> None:
         try:
             query = btql.parse_logs_query(body.get("query"))
-            after = tuple(btql.decode_cursor(body["cursor"])) if body.get("cursor") else None
+            after = btql.decode_log_cursor(body["cursor"]) if body.get("cursor") else None
         except btql.BadQuery as exc:
             raise HTTPFailure(400, f"BTQL: {exc}") from None
         if query.project_id not in KNOWN_PROJECTS:

@@ -7,6 +7,7 @@ sort and compare in time order as plain strings.
 
 import bisect
 import copy
+import random
 import threading
 import uuid
 from collections.abc import Callable
@@ -31,8 +32,11 @@ def _log_sort_key(row: dict) -> tuple[str, str]:
 
 
 class SandboxState:
-    def __init__(self):
+    def __init__(self, id_seed: int = 0):
         self._lock = threading.RLock()
+        # Ids come from a seeded generator, so two sandboxes given the same data in the same order hold
+        # the same ids: a run under faults can be compared row for row with a fault-free run.
+        self._ids = random.Random(id_seed)
         self._tags: list[dict] = []
         self._datasets: dict[str, dict] = {}
         self._dataset_rows: dict[str, dict[str, dict]] = {}
@@ -40,6 +44,10 @@ class SandboxState:
         self._log_keys: list[tuple[str, str]] = []
         self._logs_sorted = True
         self._xact = 0
+
+    def new_id(self) -> str:
+        with self._lock:
+            return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     def _next_xact(self) -> str:
         self._xact += 1
@@ -49,7 +57,7 @@ class SandboxState:
 
     def add_tag(self, name: str, description: str | None, project_id: str = PROJECT_ID, **fields) -> dict:
         tag = {
-            "id": str(uuid.uuid4()),
+            "id": self.new_id(),
             "project_id": project_id,
             "name": name,
             "description": description,
@@ -74,7 +82,7 @@ class SandboxState:
 
     def add_dataset(self, name: str, description: str | None, project_id: str = PROJECT_ID) -> dict:
         dataset = {
-            "id": str(uuid.uuid4()),
+            "id": self.new_id(),
             "project_id": project_id,
             "name": name,
             "description": description,
@@ -113,7 +121,7 @@ class SandboxState:
             rows = self._dataset_rows[dataset_id]
             row_ids = []
             for event in events:
-                row_id = str(event.get("id") or uuid.uuid4())
+                row_id = str(event.get("id") or self.new_id())
                 rows.pop(row_id, None)
                 rows[row_id] = {
                     **copy.deepcopy(event),
@@ -138,8 +146,8 @@ class SandboxState:
     # --- project logs ---------------------------------------------------------------------------
 
     def _log_row(self, fields: dict, created: datetime | None) -> dict:
-        log_id = fields.pop("id", str(uuid.uuid4()))
-        span_id = fields.pop("span_id", log_id or str(uuid.uuid4()))
+        log_id = fields.pop("id", self.new_id())
+        span_id = fields.pop("span_id", log_id or self.new_id())
         row = {
             "id": log_id,
             "_xact_id": self._next_xact(),

@@ -39,6 +39,10 @@ class Command(BaseCommand):
                 output="In the Talmud, Shabbat 21b-23b.",
             )
         sandbox.claude_latency = options["claude_latency"]
+        # Before the banner: whoever reads it may signal at once.
+        stopped = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
         try:
             sandbox.start()
         except OSError as exc:
@@ -51,9 +55,6 @@ class Command(BaseCommand):
             "Stop it with Ctrl-C."
         )
         self.stdout.flush()
-        stopped = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stopped.set())
         stopped.wait()
         sandbox.stop()
         self.stdout.write("Sandbox stopped.")
