@@ -4,6 +4,7 @@ The SDK retries 429, 5xx and 529 itself and honours retry-after; this module onl
 and translates what is left into the app's exceptions.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from braintrust_ops.exceptions import (
 )
 
 SERVICE = "Anthropic"
+GARBLED_REPLY_BACKOFF_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ClaudeClient:
     ):
         self.model = model
         self.max_output_tokens = max_output_tokens
+        self._max_retries = max_retries
         self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
     @classmethod
@@ -59,8 +62,30 @@ class ClaudeClient:
         self._sdk.close()
 
     def call_tool(self, *, system: str, user_text: str, tool: dict) -> ToolReply:
+        for attempt in range(self._max_retries + 1):
+            try:
+                message = self._create(system=system, user_text=user_text, tool=tool)
+                break
+            except (anthropic.APIResponseValidationError, ValueError) as exc:
+                # A garbled 200 the SDK does not retry: retry it within the same bound as its own retries.
+                if attempt >= self._max_retries:
+                    raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
+                time.sleep(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0))
+        tool_input = next(
+            (block.input for block in message.content if block.type == "tool_use" and block.name == tool["name"]),
+            None,
+        )
+        usage = message.usage
+        return ToolReply(
+            tool_input=tool_input,
+            stop_reason=message.stop_reason,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+        )
+
+    def _create(self, *, system: str, user_text: str, tool: dict):
         try:
-            message = self._sdk.messages.create(
+            return self._sdk.messages.create(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
                 system=system,
@@ -94,20 +119,6 @@ class ClaudeClient:
                 service=SERVICE,
                 status=status,
             ) from exc
-        except (anthropic.APIResponseValidationError, ValueError) as exc:
-            raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
-
-        tool_input = next(
-            (block.input for block in message.content if block.type == "tool_use" and block.name == tool["name"]),
-            None,
-        )
-        usage = message.usage
-        return ToolReply(
-            tool_input=tool_input,
-            stop_reason=message.stop_reason,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-        )
 
 
 def _error_type(exc: anthropic.APIStatusError) -> str:
