@@ -19,8 +19,17 @@ def _secrets() -> list[str]:
     return [value for key in SECRET_KEYS if (value := getattr(config, key.lower()))]
 
 
+ABANDONED = "Abandoned: the process ended without finishing (killed, evicted or out of memory); a later run took over."
+
+
 def run_start(*, command: str, options: dict) -> CommandRun:
-    return CommandRun.objects.create(command=command, options=options, started_at=timezone.now())
+    """Record a new run. Called with the command's lock held, so an earlier run of the same command
+    still marked running cannot be alive: it was killed, and its record says so from now on."""
+    now = timezone.now()
+    CommandRun.objects.filter(command=command, outcome=CommandRun.Outcome.RUNNING).update(
+        outcome=CommandRun.Outcome.FAILED, finished_at=now, error=ABANDONED
+    )
+    return CommandRun.objects.create(command=command, options=options, started_at=now)
 
 
 def run_finish(run: CommandRun, *, succeeded: bool, counters: dict | None = None, error: str = "") -> None:

@@ -345,6 +345,9 @@ def logs_tag(
                     _record(result, report, per_tag)
                     progress.step(report)
     finally:
+        # Close the database cursor behind the job queue now, while the connection is open; left to the
+        # garbage collector it fails after Django has closed the connection and hides the real error.
+        jobs.close()
         progress.close()
         claude.close()
 

@@ -26,7 +26,7 @@ class Command(OpsCommand):
             self.say(f"[dry run] Would delete {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC.")
             return
         # Not while a run is tagging or pushing: they may be holding the rows this deletes.
-        with command_lock("tag_logs"), command_lock("push_to_datasets"):
+        with command_lock("prune_braintrust_ops"), command_lock("tag_logs"), command_lock("push_to_datasets"):
             with recorded_run(command="prune_braintrust_ops", options={"days": days}) as run:
                 report = tagged_logs_prune(retention_days=days, now=timezone.now())
                 run_finish(run, succeeded=True, counters=report.as_counters())
