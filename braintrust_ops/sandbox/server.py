@@ -226,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             limit=query.limit,
         )
         cursor = btql.encode_cursor(list(next_key)) if next_key else None
-        self._send_json(200, {"data": rows, "cursor": cursor}, {"x-bt-cursor": cursor} if cursor else None)
+        state = self.sandbox.state
+        payload = b'{"data": [' + b", ".join(state.log_json(row) for row in rows) + b'], "cursor": '
+        self._send(200, payload + json.dumps(cursor).encode() + b"}", {"x-bt-cursor": cursor} if cursor else None)
 
     def _messages(self, raw: bytes) -> None:
         sandbox = self.sandbox

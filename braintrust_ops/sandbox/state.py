@@ -7,6 +7,7 @@ sort and compare in time order as plain strings.
 
 import bisect
 import copy
+import json
 import random
 import threading
 import uuid
@@ -43,6 +44,8 @@ class SandboxState:
         self._logs: list[dict] = []
         self._log_keys: list[tuple[str, str]] = []
         self._logs_sorted = True
+        # Each log's JSON, encoded once when added: a benchmark measures the command, not this fake server.
+        self._log_json: dict[int, bytes] = {}
         self._xact = 0
 
     def new_id(self) -> str:
@@ -176,7 +179,9 @@ class SandboxState:
         return row
 
     def _append_logs(self, rows: list[dict]) -> None:
+        encoded = {id(row): json.dumps(row, ensure_ascii=False).encode() for row in rows}
         with self._lock:
+            self._log_json.update(encoded)
             self._logs.extend(rows)
             self._logs_sorted = False
 
@@ -220,12 +225,17 @@ class SandboxState:
     def clear_logs(self) -> None:
         with self._lock:
             self._logs.clear()
+            self._log_json.clear()
             self._log_keys.clear()
             self._logs_sorted = True
 
     def log_count(self) -> int:
         with self._lock:
             return len(self._logs)
+
+    def log_json(self, row: dict) -> bytes:
+        """A row returned by ``query_logs``, as JSON."""
+        return self._log_json[id(row)]
 
     def query_logs(
         self,
