@@ -10,9 +10,19 @@ def render(value: Any) -> str:
     if value is None:
         return "(empty)"
     if isinstance(value, str):
-        return value
+        return _encodable(value)
     # default=str keeps odd values (dates, decimals) readable instead of failing the whole log.
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _encodable(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _encodable(text: str) -> str:
+    """A lone surrogate (half an emoji, legal in JSON) has no UTF-8 form, so the request could not be
+    sent at all; it is written as its escape, ``\\ud83d``, instead."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def truncate(text: str, limit: int) -> str:

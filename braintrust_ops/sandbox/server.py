@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from braintrust_ops.sandbox import btql, fake_claude
 from braintrust_ops.sandbox.constants import ANTHROPIC_KEY, BRAINTRUST_KEY, KNOWN_PROJECTS
 from braintrust_ops.sandbox.faults import FaultRules
-from braintrust_ops.sandbox.state import SandboxState
+from braintrust_ops.sandbox.state import SandboxState, encode_json
 
 # Standard logging, not structlog: a sandbox in a bare process (a benchmark's) has no structlog
 # configuration, and structlog's default would print every request to stdout.
@@ -130,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _send_json(self, status: int, data: object, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode(), headers)
+        self._send(status, encode_json(data), headers)
 
     def _send_error(self, route: str | None, status: int, message: str, headers: dict | None = None) -> None:
         if route == "messages":

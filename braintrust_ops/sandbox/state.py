@@ -24,6 +24,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def encode_json(value: object) -> bytes:
+    """UTF-8 JSON, as Braintrust sends it; a lone surrogate (no UTF-8 form) goes out as its JSON escape."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value).encode()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -179,7 +187,7 @@ class SandboxState:
         return row
 
     def _append_logs(self, rows: list[dict]) -> None:
-        encoded = {id(row): json.dumps(row, ensure_ascii=False).encode() for row in rows}
+        encoded = {id(row): encode_json(row) for row in rows}
         with self._lock:
             self._log_json.update(encoded)
             self._logs.extend(rows)

@@ -466,3 +466,12 @@ def test_explicit_since_and_until_bound_the_window(small_project, run_command):
 def test_empty_window_is_refused(small_project, run_command):
     with pytest.raises(CommandError, match="the window is empty"):
         run_command("tag_logs", "--since", "2026-11-02T00:00:00Z", "--until", "2026-11-01T00:00:00Z")
+
+
+def test_lone_surrogate_in_a_log_is_sent_escaped_and_the_log_is_tagged(small_project, run_command):
+    small_project.state.clear_logs()
+    small_project.state.add_log(input="Shabbat question \ud83d", output="answer", created=_now() - timedelta(hours=1))
+    run_command("tag_logs")
+    log = TaggedLog.objects.get()
+    assert log.status == "tagged" and log.tag_names == ["halacha"]
+    assert "Shabbat question \\ud83d" in small_project.claude_requests[0]["messages"][0]["content"]
