@@ -5,32 +5,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.core.management.base import CommandError
 
-from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.models import CommandRun, DatasetInsertion
 from braintrust_ops.services.datasets import dataset_row_id
+from tests.factories import tagged_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LOGGED_AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-
-
-def tagged_log(log_id, *tags, status="tagged", **fields):
-    log = TaggedLog.objects.create(
-        log_id=log_id,
-        root_span_id=f"root-{log_id}",
-        logged_at=fields.pop("logged_at", LOGGED_AT),
-        input=fields.pop("input", {"messages": [{"role": "user", "content": f"question {log_id}"}]}),
-        output=fields.pop("output", f"answer {log_id}"),
-        metadata=fields.pop("metadata", {"session": "s1"}),
-        status=status,
-        model="claude-haiku-4-5" if status == "tagged" else "",
-        prompt_version="2026-11-24.1" if status == "tagged" else "",
-        tagged_at=LOGGED_AT if status == "tagged" else None,
-        last_error="boom" if status == "failed" else "",
-        **fields,
-    )
-    LogTag.objects.bulk_create([LogTag(tagged_log=log, name=name) for name in tags])
-    return log
-
 
 @pytest.fixture
 def project(sandbox_env):
