@@ -45,20 +45,30 @@ def _locked_message(name: str) -> str:
 def command_lock(name: str) -> Iterator[None]:
     """Hold the named lock for the block, or raise CommandLocked at once if another run has it."""
     if connection.vendor == "postgresql":
-        key = _advisory_key(name)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            acquired = cursor.fetchone()[0]
-        if not acquired:
-            raise CommandLocked(_locked_message(name))
-        try:
+        with _advisory_lock(name):
             yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        return
+    else:
+        with _file_lock(name, _lock_file_path(name)):
+            yield
 
-    path = _lock_file_path(name)
+
+@contextmanager
+def _advisory_lock(name: str) -> Iterator[None]:
+    key = _advisory_key(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    if not acquired:
+        raise CommandLocked(_locked_message(name))
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+@contextmanager
+def _file_lock(name: str, path: Path) -> Iterator[None]:
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import structlog
 from django.utils import timezone
@@ -40,7 +41,7 @@ def _parse_created(value: object) -> datetime | None:
         return None
     moment = parse_datetime(value.replace("Z", "+00:00")) if value else None
     if moment is not None and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.utc)
+        moment = moment.replace(tzinfo=dt_timezone.utc)  # Braintrust times are UTC
     return moment
 
 

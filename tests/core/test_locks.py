@@ -51,3 +51,16 @@ def test_lock_is_released_when_the_block_raises():
         with command_lock("tag_logs"):
             raise RuntimeError("crash inside the run")
     assert _try_lock_in_another_thread("tag_logs") == "acquired"
+
+
+def test_file_lock_used_on_sqlite_refuses_a_second_holder_and_frees_on_exit(tmp_path):
+    # Called directly so it is exercised on PostgreSQL runs too, where command_lock uses the advisory lock.
+    from braintrust_ops.locks import _file_lock
+
+    path = tmp_path / "tag_logs.lock"
+    with _file_lock("tag_logs", path):
+        with pytest.raises(CommandLocked, match="Another tag_logs run is in progress"):
+            with _file_lock("tag_logs", path):
+                pass
+    with _file_lock("tag_logs", path):
+        assert oct(path.stat().st_mode & 0o777) == "0o600"

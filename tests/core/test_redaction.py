@@ -20,3 +20,7 @@ def test_processor_redacts_every_configured_secret():
     processor = SecretRedactor(["bt-fake-key-0001", "sk-ant-fake-0002"])
     event = processor(None, "info", {"event": "x", "a": "bt-fake-key-0001", "b": "sk-ant-fake-0002!"})
     assert event == {"event": "x", "a": REDACTED, "b": f"{REDACTED}!"}
+
+
+def test_an_exception_carrying_a_secret_is_logged_as_redacted_text():
+    assert redact(RuntimeError("Bearer bt-fake-key-0001 refused"), ["bt-fake-key-0001"]) == f"Bearer {REDACTED} refused"
