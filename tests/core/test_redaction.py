@@ -2,8 +2,8 @@ from braintrust_ops.redaction import REDACTED, SecretRedactor, redact
 
 
 def test_secret_is_redacted_inside_nested_values():
-    event = {"event": "failed", "error": "key sk-ant-fake-123456 refused", "extra": [("Bearer sk-ant-fake-123456",)]}
-    assert redact(event, ["sk-ant-fake-123456"]) == {
+    event = {"event": "failed", "error": "key sk-fake-anthropic-123456 refused", "extra": [("Bearer sk-fake-anthropic-123456",)]}
+    assert redact(event, ["sk-fake-anthropic-123456"]) == {
         "event": "failed",
         "error": f"key {REDACTED} refused",
         "extra": [(f"Bearer {REDACTED}",)],
@@ -17,8 +17,8 @@ def test_processor_ignores_empty_and_too_short_secrets():
 
 
 def test_processor_redacts_every_configured_secret():
-    processor = SecretRedactor(["bt-fake-key-0001", "sk-ant-fake-0002"])
-    event = processor(None, "info", {"event": "x", "a": "bt-fake-key-0001", "b": "sk-ant-fake-0002!"})
+    processor = SecretRedactor(["bt-fake-key-0001", "sk-fake-anthropic-0002"])
+    event = processor(None, "info", {"event": "x", "a": "bt-fake-key-0001", "b": "sk-fake-anthropic-0002!"})
     assert event == {"event": "x", "a": REDACTED, "b": f"{REDACTED}!"}
 
 
