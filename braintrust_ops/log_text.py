@@ -15,6 +15,18 @@ def render(value: Any) -> str:
     return _encodable(json.dumps(value, ensure_ascii=False, default=str))
 
 
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every string made encodable (see ``_encodable``), keys included. PostgreSQL's
+    JSON types refuse a lone surrogate, so a log holding one could not be stored at all."""
+    if isinstance(value, str):
+        return _encodable(value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    return value
+
+
 def _encodable(text: str) -> str:
     """A lone surrogate (half an emoji, legal in JSON) has no UTF-8 form, so the request could not be
     sent at all; it is written as its escape, ``\\ud83d``, instead."""

@@ -9,6 +9,7 @@ import structlog
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from braintrust_ops.log_text import without_lone_surrogates
 from braintrust_ops.models import CommandRun, TaggedLog
 
 logger = structlog.get_logger(__name__)
@@ -73,9 +74,9 @@ def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[lis
                     log_id=log_id,
                     root_span_id=str(row.get("root_span_id") or ""),
                     logged_at=created,
-                    input=row.get("input"),
-                    output=row.get("output"),
-                    metadata=row.get("metadata"),
+                    input=without_lone_surrogates(row.get("input")),
+                    output=without_lone_surrogates(row.get("output")),
+                    metadata=without_lone_surrogates(row.get("metadata")),
                 )
             )
         if cleaned:
