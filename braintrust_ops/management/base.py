@@ -31,6 +31,12 @@ def positive_int(value: str) -> int:
 positive_int.__name__ = "positive integer"
 
 
+def recorded_options(opts: dict, keys: tuple[str, ...]) -> dict:
+    """The options a run record keeps: the ones given, times as ISO text (the record is JSON)."""
+    given = {key: value for key in keys if (value := opts.get(key))}
+    return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in given.items()}
+
+
 class OpsCommand(BaseCommand):
     #: settings this command cannot start without (OpsConfig field names)
     required_settings: tuple[str, ...] = ()

@@ -4,12 +4,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from typing import Any
 
 import structlog
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from braintrust_ops.log_text import without_lone_surrogates
 from braintrust_ops.models import CommandRun, TaggedLog
 
 logger = structlog.get_logger(__name__)
@@ -35,6 +35,23 @@ class LogRow:
     input: object
     output: object
     metadata: object
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate (half an emoji: legal in JSON, no UTF-8 form) written as its
+    escape, ``\\ud83d``. PostgreSQL's JSON types refuse one, and no request holding one can be sent to
+    Claude; done here, on the way in, so nothing downstream meets one."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    return value
 
 
 def _parse_created(value: object) -> datetime | None:

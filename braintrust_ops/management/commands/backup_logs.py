@@ -11,9 +11,17 @@ from braintrust_ops.backup_files import EXCEL_CELL_LIMIT, FORMATS
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.exceptions import RemoteServiceError
 from braintrust_ops.locks import command_lock
-from braintrust_ops.management.base import OpsCommand, iso_time, positive_int
+from braintrust_ops.management.base import (
+    OpsCommand,
+    iso_time,
+    positive_int,
+    recorded_options,
+)
 from braintrust_ops.services.backups import BackupReport, logs_backup
 from braintrust_ops.services.runs import recorded_run
+
+# What the run record keeps of the command line.
+RECORDED_OPTIONS = ("days", "since", "until", "output", "format", "gzip", "root_only")
 
 
 class Command(OpsCommand):
@@ -56,7 +64,7 @@ class Command(OpsCommand):
             with (
                 _termination_as_interrupt(),
                 command_lock("backup_logs"),
-                recorded_run(command="backup_logs", options=_loggable(opts)) as run,
+                recorded_run(command="backup_logs", options=recorded_options(opts, RECORDED_OPTIONS)) as run,
             ):
                 report = logs_backup(
                     config=config,
@@ -96,10 +104,6 @@ class Command(OpsCommand):
             style=self.style.SUCCESS,
         )
 
-
-def _loggable(opts: dict) -> dict:
-    keep = ("days", "since", "until", "output", "format", "gzip", "root_only")
-    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key in keep if (value := opts.get(key))}
 
 
 class Terminated(KeyboardInterrupt):

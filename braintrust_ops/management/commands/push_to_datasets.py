@@ -3,7 +3,7 @@
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.exceptions import RemoteServiceError
 from braintrust_ops.locks import command_lock
-from braintrust_ops.management.base import OpsCommand
+from braintrust_ops.management.base import OpsCommand, recorded_options
 from braintrust_ops.services.datasets import PushReport, datasets_push
 from braintrust_ops.services.runs import recorded_run, run_finish
 
@@ -39,7 +39,7 @@ class Command(OpsCommand):
                 )
                 self._print(report)
                 return
-            options = {key: opts[key] for key in ("dataset", "reconcile") if opts[key]}
+            options = recorded_options(opts, ("dataset", "reconcile"))
             with command_lock("push_to_datasets"), recorded_run(command="push_to_datasets", options=options) as run:
                 report = datasets_push(
                     config=config,

@@ -5,9 +5,22 @@ import sys
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.clients.claude import ClaudeClient
 from braintrust_ops.locks import command_lock
-from braintrust_ops.management.base import OpsCommand, iso_time, positive_int
+from braintrust_ops.management.base import (
+    OpsCommand,
+    iso_time,
+    positive_int,
+    recorded_options,
+)
 from braintrust_ops.services.runs import recorded_run
-from braintrust_ops.services.tagging import TaggingOptions, TaggingReport, finish_tagging_run, logs_tag
+from braintrust_ops.services.tagging import (
+    TaggingOptions,
+    TaggingReport,
+    finish_tagging_run,
+    logs_tag,
+)
+
+# What the run record keeps of the command line.
+RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", "push")
 
 
 class Command(OpsCommand):
@@ -52,7 +65,8 @@ class Command(OpsCommand):
                     options=options, config=config, braintrust=braintrust, claude_factory=None, run=None
                 )
             else:
-                with command_lock("tag_logs"), recorded_run(command="tag_logs", options=_loggable(opts)) as run:
+                recorded = recorded_options(opts, RECORDED_OPTIONS)
+                with command_lock("tag_logs"), recorded_run(command="tag_logs", options=recorded) as run:
                     report = logs_tag(
                         options=options,
                         config=config,
@@ -108,7 +122,3 @@ class Command(OpsCommand):
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
 
-
-def _loggable(opts: dict) -> dict:
-    keep = ("hours", "since", "until", "retag", "limit", "concurrency", "push")
-    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key in keep if (value := opts.get(key))}
