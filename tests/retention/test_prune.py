@@ -1,14 +1,13 @@
 """prune_braintrust_ops: chat text older than the retention goes; the ledger, and exactly-once, stay."""
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
-from braintrust_ops.locks import command_lock
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,23 +89,7 @@ def test_invalid_retention_setting_is_refused_naming_the_variable(run_command, s
 
 def test_prune_refuses_while_tag_logs_is_running(run_command):
     tagged("old", timedelta(days=31))
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        from django.db import connection
-
-        with command_lock("tag_logs"):
-            holding.set()
-            release.wait(30)
-        connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(30)
-    try:
+    with lock_held_by_another_run("tag_logs"):
         with pytest.raises(CommandError, match="Another tag_logs run is in progress"):
             run_command("prune_braintrust_ops")
-    finally:
-        release.set()
-        thread.join()
     assert TaggedLog.objects.count() == 1

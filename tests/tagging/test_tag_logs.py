@@ -1,15 +1,14 @@
 """tag_logs against the sandbox, over real HTTP, through the real SDKs."""
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
-from braintrust_ops.locks import command_lock
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.sandbox import OTHER_PROJECT_ID
+from tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -372,25 +371,9 @@ def test_report_shows_counts_per_tag_tokens_and_cost(small_project, run_command)
 
 
 def test_second_run_refuses_while_another_holds_the_lock(small_project, run_command):
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        from django.db import connection
-
-        with command_lock("tag_logs"):
-            holding.set()
-            release.wait(30)
-        connection.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(30)
-    try:
+    with lock_held_by_another_run("tag_logs"):
         with pytest.raises(CommandError, match="Another tag_logs run is in progress"):
             run_command("tag_logs")
-    finally:
-        release.set()
-        thread.join()
     assert small_project.count("messages") == 0
 
 
