@@ -4,148 +4,69 @@ Targets (backup issue): 100,000 logs at 20,000 rows per second or more, with pea
 and a peak that does not grow with the row count (10k vs 100k).
 
 The sandbox runs in its own process (so its copy of the logs is not counted); each export runs
-``manage.py backup_logs`` in a child process of its own, whose peak RSS is read from
-``getrusage(RUSAGE_CHILDREN)`` after it exits. Each child gets a fresh, migrated SQLite database.
+``manage.py backup_logs`` in a child process of its own, which reports its own peak RSS
+(``bench.sandbox_process.run_measured``). Each child gets a fresh, migrated SQLite database.
 Run: ``.venv/bin/python bench/bench_backup.py``; figures go to ``bench/results/backup.json``.
 """
 
 import json
 import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sandbox_process import ROOT, command_env, fresh_database, run_measured, sandbox_process  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "backup.json"
-sys.path.insert(0, str(ROOT))
 
 TARGET_ROWS_PER_SECOND = 20_000
 TARGET_PEAK_RSS_MB = 150
 SIZES = (10_000, 100_000)
 
-# The sandbox process: realistic chatbot turns, spread over the last six days (inside the default
-# 7-day window). A root span of Sefaria's chatbot: the conversation so far as input messages, a
-# sourced answer as output, session metadata, token metrics, a score, tags. About 2 KB of JSON each.
-_SERVER = r'''
-import json, signal, sys, threading
-from datetime import datetime, timedelta, timezone
-from braintrust_ops.sandbox import Sandbox
-
-count, port = int(sys.argv[1]), int(sys.argv[2])
-sandbox = Sandbox(seed=False, port=port)
-start = datetime.now(timezone.utc) - timedelta(days=6)
-step = timedelta(days=6) / max(count, 1)
-question = "מה ההלכה לגבי נטילת ידיים לפני הסעודה? And where does the Talmud discuss it?"
-answer = (
+# Realistic chatbot turns, spread over the last six days (inside the default 7-day window). A root
+# span of Sefaria's chatbot: the conversation so far as input messages, a sourced answer as output,
+# session metadata, token metrics, a score, tags. About 2 KB of JSON each.
+_QUESTION = "מה ההלכה לגבי נטילת ידיים לפני הסעודה? And where does the Talmud discuss it?"
+_ANSWER = (
     "Washing the hands before a meal with bread (netilat yadayim) is a rabbinic obligation discussed in the "
     "Talmud, Chullin 105a-106b, and codified in the Shulchan Arukh, Orach Chayim 158:1. "
     "הרמב\"ם, הלכות ברכות ו:א: \"כל האוכל פת שמברכין עליה המוציא צריך נטילת ידים תחלה\". "
 ) * 3
-sandbox.state.add_logs(
-    count,
-    created=lambda i: start + step * i,
-    input={
+REALISTIC_LOG = {
+    "input": {
         "messages": [
             {"role": "user", "content": "What is the source for lighting Shabbat candles?"},
             {"role": "assistant", "content": "The Mishnah in Shabbat 2:6-7 and the Talmud, Shabbat 25b."},
-            {"role": "user", "content": question},
+            {"role": "user", "content": _QUESTION},
         ]
     },
-    output=answer,
-    metadata={"session_id": "2f0c9a5e-4f7b-4a8e-9a61-3c2d9f1e7b10", "locale": "he", "client": "web", "turn": 3,
-              "model": "claude-sonnet-4-5", "refs": ["Chullin 105a", "Shulchan Arukh, Orach Chayim 158:1"]},
-    tags=["halacha"],
-    scores={"relevance": 0.86, "groundedness": 1},
-    metrics={"start": 1764000000.125, "end": 1764000003.482, "prompt_tokens": 1834, "completion_tokens": 412,
-             "tokens": 2246},
-    span_attributes={"name": "chat_turn", "type": "llm"},
-)
-sandbox.start()
-print("ready", flush=True)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-sandbox.stop()
-'''
-
-# The measured child: the command itself, as the CronJob runs it, plus its own wall time.
-_EXPORT = r'''
-import runpy, sys, time
-sys.argv = ["manage.py", *sys.argv[1:]]
-started = time.perf_counter()
-try:
-    runpy.run_path("manage.py", run_name="__main__")
-finally:
-    print(f"WALL {time.perf_counter() - started:.3f}", file=sys.stderr)
-'''
+    "output": _ANSWER,
+    "metadata": {
+        "session_id": "2f0c9a5e-4f7b-4a8e-9a61-3c2d9f1e7b10", "locale": "he", "client": "web", "turn": 3,
+        "model": "claude-sonnet-4-5", "refs": ["Chullin 105a", "Shulchan Arukh, Orach Chayim 158:1"],
+    },
+    "tags": ["halacha"],
+    "scores": {"relevance": 0.86, "groundedness": 1},
+    "metrics": {"start": 1764000000.125, "end": 1764000003.482, "prompt_tokens": 1834, "completion_tokens": 412,
+                "tokens": 2246},
+    "span_attributes": {"name": "chat_turn", "type": "llm"},
+}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _migrated_database(directory: Path) -> Path:
-    database = directory / "bench.sqlite3"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sefaria.settings", "DATABASE_URL": f"sqlite:///{database}"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return database
-
-
-def _command_env(url: str, database: Path, backup_dir: Path) -> dict:
-    from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAINTRUST", "ANTHROPIC"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "sefaria.settings",
-            "DATABASE_URL": f"sqlite:///{database}",
-            "BRAINTRUST_API_KEY": BRAINTRUST_KEY,
-            "BRAINTRUST_PROJECT_ID": PROJECT_ID,
-            "BRAINTRUST_API_URL": url,
-            "BRAINTRUST_OPS_BACKUP_DIR": str(backup_dir),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
-
-def _start_sandbox(count: int) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(count), str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    if process.stdout.readline().strip() != "ready":
-        process.kill()
-        raise RuntimeError("the sandbox did not start")
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _measure_child(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float]:
-    """Run one export in a child process; return it and its peak RSS in MB (ru_maxrss is in KiB on Linux).
-
-    RUSAGE_CHILDREN's ru_maxrss is the largest peak among waited-for children, so the export runs in
-    a fresh intermediate process whose only child is the export: what it reports is that export's peak.
-    """
-    probe = (
-        "import resource, subprocess, sys, json;"
-        "result = subprocess.run(json.loads(sys.argv[1]), capture_output=True, text=True);"
-        "sys.stdout.write(json.dumps({'code': result.returncode, 'out': result.stdout, 'err': result.stderr,"
-        " 'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
-    )
-    command = [sys.executable, "-c", _EXPORT, *args]
-    probe_run = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(command)], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    report = json.loads(probe_run.stdout)
-    completed = subprocess.CompletedProcess(command, report["code"], report["out"], report["err"])
-    return completed, report["rss_kib"] / 1024
+def _measured_backup(count: int, *args: str) -> tuple[float, float, str]:
+    """Run backup_logs over ``count`` sandbox logs on a fresh database; (seconds, peak RSS MB, database)."""
+    database = fresh_database()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-backup-") as scratch,
+        sandbox_process(logs=count, hours_back=144, spread=True, log_fields=REALISTIC_LOG) as url,
+    ):
+        env = {**command_env(url, database), "BRAINTRUST_OPS_BACKUP_DIR": scratch}
+        seconds, rss_mb, _ = run_measured(["backup_logs", *args], env)
+    return seconds, rss_mb, database
 
 
 def _last_run(database: Path) -> dict:
@@ -157,20 +78,8 @@ def _last_run(database: Path) -> dict:
 
 
 def export(count: int, *extra_args: str) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-backup-") as scratch:
-        scratch_path = Path(scratch)
-        database = _migrated_database(scratch_path)
-        sandbox, url = _start_sandbox(count)
-        try:
-            env = _command_env(url, database, scratch_path)
-            completed, rss_mb = _measure_child(["backup_logs", *extra_args], env)
-        finally:
-            sandbox.send_signal(signal.SIGTERM)
-            sandbox.wait(30)
-        if completed.returncode != 0:
-            raise RuntimeError(f"backup_logs failed:\n{completed.stdout}\n{completed.stderr}")
-        run = _last_run(database)
-        wall = float([line for line in completed.stderr.splitlines() if line.startswith("WALL ")][-1].split()[1])
+    seconds, rss_mb, database = _measured_backup(count, *extra_args)
+    run = _last_run(database)
     if run["rows"] != count:
         raise RuntimeError(f"expected {count} rows, the backup holds {run['rows']}")
     return {
@@ -182,24 +91,14 @@ def export(count: int, *extra_args: str) -> dict:
         "export_seconds": run["elapsed_seconds"],
         "rows_per_second": round(run["rows"] / run["elapsed_seconds"]),
         "mb_per_second": round(run["bytes"] / 2**20 / run["elapsed_seconds"], 1),
-        "process_seconds": round(wall, 2),
+        "process_seconds": round(seconds, 2),
         "peak_rss_mb": round(rss_mb, 1),
     }
 
 
 def baseline_rss() -> float:
     """Peak RSS of the same command finding no logs: Django, requests and the app imported, no rows."""
-    with tempfile.TemporaryDirectory(prefix="bench-backup-") as scratch:
-        database = _migrated_database(Path(scratch))
-        sandbox, url = _start_sandbox(0)
-        try:
-            completed, rss_mb = _measure_child(["backup_logs"], _command_env(url, database, Path(scratch)))
-        finally:
-            sandbox.send_signal(signal.SIGTERM)
-            sandbox.wait(30)
-        if completed.returncode != 0:
-            raise RuntimeError(completed.stderr)
-    return round(rss_mb, 1)
+    return round(_measured_backup(0)[1], 1)
 
 
 def main() -> dict:

@@ -17,14 +17,16 @@ from datetime import datetime, timedelta, timezone
 from braintrust_ops.sandbox import Sandbox
 spec = json.loads(sys.argv[1])
 sandbox = Sandbox(seed=spec.get("seed", False), port=spec["port"])
-start = datetime.now(timezone.utc) - timedelta(hours=spec.get("hours_back", 12))
+hours_back = spec.get("hours_back", 12)
+start = datetime.now(timezone.utc) - timedelta(hours=hours_back)
+# 10 ms apart by default; "spread": evenly over the whole window.
+step = timedelta(hours=hours_back) / max(spec["logs"], 1) if spec.get("spread") else timedelta(milliseconds=10)
+fields = spec.get("log_fields") or {
+    "input": {"messages": [{"role": "user", "content": "Where does the Talmud discuss lighting Shabbat candles? " * 3}]},
+    "output": "The Talmud discusses it in Shabbat 21b-23b. " * 20,
+}
 if spec.get("logs"):
-    sandbox.state.add_logs(
-        spec["logs"],
-        created=lambda i: start + timedelta(milliseconds=i * 10),
-        input={"messages": [{"role": "user", "content": "Where does the Talmud discuss lighting Shabbat candles? " * 3}]},
-        output="The Talmud discusses it in Shabbat 21b-23b. " * 20,
-    )
+    sandbox.state.add_logs(spec["logs"], created=lambda i: start + step * i, **fields)
 for name, description in spec.get("datasets", []):
     sandbox.state.add_dataset(name, description)
 for name in spec.get("tags", []):
