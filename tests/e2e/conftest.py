@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,15 +53,16 @@ _TABLES_SQL = {
 }
 
 
-@pytest.fixture
-def new_database(tmp_path):
-    """new_database() -> an empty database of its own (dropped after the test on PostgreSQL)."""
+@contextmanager
+def database_factory(directory: Path) -> Iterator[Callable[[], Database]]:
+    """A maker of empty databases of their own: SQLite files in ``directory``, or, when DATABASE_URL names
+    PostgreSQL, databases on that server, dropped when the block ends."""
     configured = os.environ.get("DATABASE_URL", "")
     created = []
 
     def make() -> Database:
         if not configured.startswith(("postgres://", "postgresql://")):
-            return Database(f"sqlite:///{tmp_path / f'e2e-{uuid.uuid4().hex[:8]}.sqlite3'}")
+            return Database(f"sqlite:///{directory / f'e2e-{uuid.uuid4().hex[:8]}.sqlite3'}")
         parts = urlsplit(configured)
         name = f"e2e_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as connection:
@@ -67,12 +70,21 @@ def new_database(tmp_path):
         created.append(name)
         return Database(urlunsplit(parts._replace(path=f"/{name}")))
 
-    yield make
-    if created:
-        admin = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as connection:
-            for name in created:
-                connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    try:
+        yield make
+    finally:
+        if created:
+            admin = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
+            with psycopg.connect(admin, autocommit=True) as connection:
+                for name in created:
+                    connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def new_database(tmp_path):
+    """new_database() -> an empty database of its own."""
+    with database_factory(tmp_path) as make:
+        yield make
 
 
 @dataclass
@@ -115,11 +127,14 @@ class Job:
         )
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout
-        )
-        self.outputs.extend([result.stdout, result.stderr])
-        return result
+        process = self.start(*args)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        self.outputs.extend([stdout, stderr])
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def ok(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         result = self.run(*args, timeout=timeout)
@@ -127,16 +142,15 @@ class Job:
         return result
 
 
-@pytest.fixture
-def make_job(new_database, tmp_path):
-    """make_job(sandbox, **env) -> a Job on a fresh, migrated database; make_job(sandbox, database=job.database)
+def job_factory(new_database: Callable[[], Database], directory: Path) -> Callable[..., Job]:
+    """make(sandbox, **env) -> a Job on a fresh, migrated database; make(sandbox, database=job.database)
     shares another job's database."""
     count = 0
 
     def make(sandbox: Sandbox, *, database: Database | None = None, **extra_env) -> Job:
         nonlocal count
         count += 1
-        workdir = tmp_path / f"job-{count}"
+        workdir = directory / f"job-{count}"
         workdir.mkdir()
         job = Job(database=database or new_database(), sandbox=sandbox, workdir=workdir, extra_env=extra_env)
         if database is None:
@@ -144,6 +158,11 @@ def make_job(new_database, tmp_path):
         return job
 
     return make
+
+
+@pytest.fixture
+def make_job(new_database, tmp_path):
+    return job_factory(new_database, tmp_path)
 
 
 @pytest.fixture

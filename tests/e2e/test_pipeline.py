@@ -6,9 +6,11 @@ import signal
 import time
 from datetime import timedelta
 
+import pytest
+
 from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 from braintrust_ops.services.runs import ABANDONED
-from tests.e2e.conftest import SEED_NOW
+from tests.e2e.conftest import SEED_NOW, database_factory, job_factory
 
 SINCE = (SEED_NOW - timedelta(hours=24)).isoformat()
 UNTIL = (SEED_NOW + timedelta(minutes=1)).isoformat()
@@ -59,24 +61,26 @@ def wait_until(condition, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-def fault_free_run(make_job):
-    """The reference: the same seed, no faults, one tag_logs --push and one backup."""
-    sandbox = Sandbox(seed=True, now=SEED_NOW).start()
-    try:
-        job = make_job(sandbox)
+@pytest.fixture(scope="module")
+def fault_free(tmp_path_factory):
+    """The reference, made once for the module: the same seed, no faults, one tag_logs --push and one
+    backup. (datasets, labels, backup bytes)"""
+    directory = tmp_path_factory.mktemp("fault-free")
+    with database_factory(directory) as new_database, Sandbox(seed=True, now=SEED_NOW) as sandbox:
+        job = job_factory(new_database, directory)(sandbox)
         job.ok("tag_logs", "--push", *WINDOW)
         job.ok("backup_logs", *BACKUP_WINDOW, "--output", str(job.workdir / "backup.csv"))
-        return dataset_contents(sandbox), labels(job), (job.workdir / "backup.csv").read_bytes()
-    finally:
-        sandbox.stop()
+        yield dataset_contents(sandbox), labels(job), (job.workdir / "backup.csv").read_bytes()
 
 
 def backup_ids(data: bytes) -> list[str]:
     return sorted(row["id"] for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
-def test_pipeline_under_20_percent_transient_faults_ends_exactly_like_the_fault_free_run(seeded_sandbox, make_job):
-    expected_datasets, expected_labels, expected_backup = fault_free_run(make_job)
+def test_pipeline_under_20_percent_transient_faults_ends_exactly_like_the_fault_free_run(
+    seeded_sandbox, make_job, fault_free
+):
+    expected_datasets, expected_labels, expected_backup = fault_free
     add_transient_faults(seeded_sandbox, share=0.2)
     # One more SDK retry than the default: at a 20% fault rate, five failures in a row would otherwise
     # hit one log in about a thousand runs.
@@ -93,8 +97,8 @@ def test_pipeline_under_20_percent_transient_faults_ends_exactly_like_the_fault_
     assert seeded_sandbox.count("messages") > logs  # the faults did fire, and were retried
 
 
-def test_sigkill_of_tag_logs_mid_run_then_a_rerun_matches_the_fault_free_run(seeded_sandbox, make_job):
-    _, expected_labels, _ = fault_free_run(make_job)
+def test_sigkill_of_tag_logs_mid_run_then_a_rerun_matches_the_fault_free_run(seeded_sandbox, make_job, fault_free):
+    _, expected_labels, _ = fault_free
     seeded_sandbox.claude_latency = 0.05
     job = make_job(seeded_sandbox)
     process = job.start("tag_logs", *WINDOW, "--concurrency", "2")
@@ -115,8 +119,8 @@ def test_sigkill_of_tag_logs_mid_run_then_a_rerun_matches_the_fault_free_run(see
     assert outcomes == [("failed", ABANDONED), ("succeeded", "")]
 
 
-def test_sigkill_of_push_between_batches_then_a_rerun_duplicates_nothing(seeded_sandbox, make_job):
-    expected_datasets, _, _ = fault_free_run(make_job)
+def test_sigkill_of_push_between_batches_then_a_rerun_duplicates_nothing(seeded_sandbox, make_job, fault_free):
+    expected_datasets, _, _ = fault_free
     job = make_job(seeded_sandbox, BRAINTRUST_OPS_PUSH_BATCH_SIZE="5")
     job.ok("tag_logs", *WINDOW)
     seeded_sandbox.faults.add("dataset_insert", "latency", delay=0.2, times=None)
