@@ -8,6 +8,7 @@ and read counters.
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -274,6 +275,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client dropping its keep-alive connection (a timed-out or killed command) is routine here,
+        # not worth a traceback on stderr; anything else still gets one.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class Sandbox:

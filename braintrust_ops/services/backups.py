@@ -1,7 +1,7 @@
 """backup_logs: a window of the project's logs, streamed page by page into one backup file.
 
-Each BTQL page is written as it arrives and then dropped, so memory stays flat whatever the row
-count; the file appears at its final path only when complete (see ``braintrust_ops.backup_files``
+Each BTQL page is written as it arrives and then dropped (the next one downloads meanwhile), so
+memory stays flat whatever the row count; the file appears at its final path only when complete (see ``braintrust_ops.backup_files``
 for the columns, the cell rules and the atomic write). No logs in the window: no file at all.
 """
 
@@ -20,6 +20,7 @@ from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError
 from braintrust_ops.models import CommandRun
+from braintrust_ops.prefetch import prefetched
 from braintrust_ops.services.runs import run_finish
 
 logger = structlog.get_logger(__name__)
@@ -98,8 +99,11 @@ def logs_backup(
     if run is not None:
         run.window_start, run.window_end = window
 
-    pages = braintrust.iter_log_pages(
-        project_id=config.braintrust_project_id, since=window[0], until=window[1], root_only=root_only
+    # The next page downloads while this one is written.
+    pages = prefetched(
+        braintrust.iter_log_pages(
+            project_id=config.braintrust_project_id, since=window[0], until=window[1], root_only=root_only
+        )
     )
     # The first page decides whether there is a file at all: no logs, no file (not even a header).
     first_page = next(pages, None)

@@ -93,7 +93,7 @@ def test_record_puts_known_fields_in_fixed_order_and_unknown_ones_in_extra():
     row = {"zeta": 1, "output": "answer", "id": "x", "alpha": {"b": 2}, "input": "question"}
     record = dict(zip(CSV_HEADER, csv_record(row)))
     assert (record["id"], record["input"], record["output"]) == ("x", "question", "answer")
-    assert record["extra"] == '{"alpha": {"b": 2}, "zeta": 1}'
+    assert record["extra"] == '{"alpha":{"b":2},"zeta":1}'
     assert list(json.loads(record["extra"])) == ["alpha", "zeta"]
 
 
