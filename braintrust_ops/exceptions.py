@@ -42,5 +42,9 @@ class AuthenticationFailed(PermanentServiceError):
     """The API key was refused: stop at once, retrying cannot help."""
 
 
+class ProjectNotFound(PermanentServiceError):
+    """BRAINTRUST_PROJECT_ID names no project this key can read."""
+
+
 class InvalidReply(TransientServiceError):
     """The service answered, but not in the shape the API documents."""

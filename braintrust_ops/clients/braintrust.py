@@ -25,6 +25,7 @@ from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
     PermanentServiceError,
+    ProjectNotFound,
     TransientServiceError,
 )
 
@@ -110,6 +111,31 @@ class BraintrustClient:
 
     def close(self) -> None:
         self.session.close()
+
+    # --- the project --------------------------------------------------------------------------
+
+    def get_project(self, project_id: str) -> dict:
+        """The project object. Braintrust's listings answer an unknown project with an empty list, so a
+        mistyped BRAINTRUST_PROJECT_ID would otherwise look like a project with nothing to do."""
+        endpoint = "GET /v1/project/{id}"
+
+        def fetch() -> dict:
+            project = self._sdk.projects.get_project_id(project_id)
+            if not isinstance(project, dict) or project.get("id") != project_id:
+                raise InvalidReply(f"Braintrust's reply to {endpoint} is not project {project_id}.", service=SERVICE)
+            return project
+
+        try:
+            return self._call(endpoint, fetch)
+        except PermanentServiceError as exc:
+            if exc.status not in (403, 404):
+                raise
+            raise ProjectNotFound(
+                f"Braintrust has no project {project_id} that this key can read ({endpoint}: HTTP {exc.status}). "
+                "Check BRAINTRUST_PROJECT_ID (the project's id, not its name) and the key's permissions.",
+                service=SERVICE,
+                status=exc.status,
+            ) from exc
 
     # --- listings -----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 PROJECT_ID = "5d1b6f0e-8f3a-4c47-9b7e-2a6c0e1f4b21"
 OTHER_PROJECT_ID = "9a8e7c6d-1b2a-4f3e-8d7c-6b5a4f3e2d10"
 KNOWN_PROJECTS = frozenset({PROJECT_ID, OTHER_PROJECT_ID})
+PROJECT_NAMES = {PROJECT_ID: "Sefaria chatbot", OTHER_PROJECT_ID: "Another team's project"}
+SANDBOX_ORG_ID = "3c1f5e2a-7b9d-4e6f-a8c0-1d2e3f4a5b6c"
 
 BRAINTRUST_KEY = "bt-sandbox-key-for-tests-000000"
 ANTHROPIC_KEY = "sk-sandbox-key-for-tests-000000"

@@ -10,7 +10,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-ROUTES = frozenset({"project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", "messages"})
+ROUTES = frozenset({"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", "messages"})
 KINDS = frozenset({"status", "latency", "drop", "invalid_json"})
 
 

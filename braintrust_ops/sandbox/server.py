@@ -18,7 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from braintrust_ops.sandbox import btql, fake_claude
-from braintrust_ops.sandbox.constants import ANTHROPIC_KEY, BRAINTRUST_KEY, KNOWN_PROJECTS
+from braintrust_ops.sandbox.constants import (
+    ANTHROPIC_KEY,
+    BRAINTRUST_KEY,
+    KNOWN_PROJECTS,
+    PROJECT_NAMES,
+    SANDBOX_ORG_ID,
+)
 from braintrust_ops.sandbox.faults import FaultRules
 from braintrust_ops.sandbox.state import SandboxState, encode_json
 
@@ -35,8 +41,11 @@ class HTTPFailure(Exception):
 
 
 def _route(method: str, path: str) -> tuple[str, str | None] | None:
-    """(route name, dataset id) for a Braintrust or Anthropic endpoint, None for anything else."""
+    """(route name, object id) for a Braintrust or Anthropic endpoint, None for anything else. The
+    object id is the dataset's, or for ``project`` the project's."""
     parts = [part for part in path.split("/") if part]
+    if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "project"]:
+        return "project", parts[2]
     if method == "GET" and parts == ["v1", "project_tag"]:
         return "project_tag", None
     if method == "GET" and parts == ["v1", "dataset"]:
@@ -58,6 +67,21 @@ def _project_filter(query: dict) -> str | None:
         return str(uuid.UUID(project_id))
     except ValueError:
         raise HTTPFailure(400, f"project_id {project_id!r} is not a valid UUID") from None
+
+
+def _project(project_id: str) -> dict:
+    """GET /v1/project/{id}: like the real API, an unknown project and one the key cannot read look the same."""
+    if project_id not in KNOWN_PROJECTS:
+        raise HTTPFailure(403, f"project {project_id} not found or not accessible with this key")
+    return {
+        "id": project_id,
+        "org_id": SANDBOX_ORG_ID,
+        "name": PROJECT_NAMES[project_id],
+        "created": "2025-01-01T00:00:00.000Z",
+        "deleted_at": None,
+        "user_id": None,
+        "settings": None,
+    }
 
 
 def _page_after(objects: list[dict], query: dict) -> list[dict]:
@@ -156,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         matched = _route(method, url.path)
         if matched is None:
             return self._send_json(404, {"error": f"no such endpoint: {method} {url.path}"})
-        route, dataset_id = matched
+        route, object_id = matched
         sandbox = self.sandbox
         sandbox._record(route)
         fault = sandbox.faults.take(route)
@@ -177,19 +201,22 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "messages":
                 self._messages(raw)
             else:
-                self._braintrust(route, dataset_id, parse_qs(url.query), raw)
+                self._braintrust(route, object_id, parse_qs(url.query), raw)
         except HTTPFailure as failure:
             self._send_error(route, failure.status, failure.message)
 
-    def _braintrust(self, route: str, dataset_id: str | None, query: dict, raw: bytes) -> None:
+    def _braintrust(self, route: str, object_id: str | None, query: dict, raw: bytes) -> None:
         if self.headers.get("Authorization") != f"Bearer {BRAINTRUST_KEY}":
             raise HTTPFailure(401, "Invalid API key: the sandbox accepts only its own fake key")
         state = self.sandbox.state
+        if route == "project":
+            return self._send_json(200, _project(object_id))
         if route == "project_tag":
             return self._send_json(200, {"objects": _page_after(state.tags(_project_filter(query)), query)})
         if route == "dataset_list":
             return self._send_json(200, {"objects": _page_after(state.datasets(_project_filter(query)), query)})
         body = self._json_body(raw)
+        dataset_id = object_id
         if route == "btql":
             self.sandbox._record_btql_body(body)
             return self._btql(body)

@@ -98,6 +98,7 @@ def logs_backup(
     path = backup_path(output=output, config=config, window_end=window[1], fmt=fmt, gzip=gzip)
     if run is not None:
         run.window_start, run.window_end = window
+    braintrust.get_project(config.braintrust_project_id)  # a mistyped id fails here, clearly, before any file
 
     # The next page downloads while this one is written.
     pages = prefetched(

@@ -184,6 +184,7 @@ def datasets_push(
     started = time.monotonic()
     push_report = PushReport(dry_run=dry_run)
     project_id = config.braintrust_project_id
+    braintrust.get_project(project_id)  # a mistyped id fails here, not as "no subscribing datasets"
 
     datasets = braintrust.list_datasets(project_id)
     push_report.datasets_listed = len(datasets)

@@ -274,6 +274,7 @@ def logs_tag(
     started = time.monotonic()
     report = TaggingReport(dry_run=options.dry_run)
     project_id = config.braintrust_project_id
+    braintrust.get_project(project_id)  # a mistyped id fails here, not as "no taggable tags"
 
     tags: list[TaggableTag] = select_taggable_tags(braintrust.list_project_tags(project_id))
     report.taggable_tags = len(tags)

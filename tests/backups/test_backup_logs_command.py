@@ -294,7 +294,17 @@ def test_invalid_key_fails_at_once_and_writes_nothing(project, backup_dir, run_c
     ops_settings(BRAINTRUST_API_KEY="bt-wrong-key-for-tests-000000")
     with pytest.raises(CommandError, match="Check BRAINTRUST_API_KEY"):
         run_backup(run_command)
-    assert project.count("btql") == 1
+    assert project.requests == {"project": 1}  # refused on the first request, not retried
+    assert os.listdir(backup_dir) == []
+    assert only_run().outcome == "failed"
+
+
+def test_unknown_project_fails_clearly_and_writes_nothing(project, backup_dir, run_command, ops_settings):
+    unknown = "00000000-0000-4000-8000-000000000000"
+    ops_settings(BRAINTRUST_PROJECT_ID=unknown)
+    with pytest.raises(CommandError, match=rf"no project {unknown} .* Check BRAINTRUST_PROJECT_ID"):
+        run_backup(run_command)
+    assert project.requests == {"project": 1}
     assert os.listdir(backup_dir) == []
     assert only_run().outcome == "failed"
 

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from braintrust_ops.clients.braintrust import BraintrustClient, build_logs_query
-from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, TransientServiceError
+from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound, TransientServiceError
 from braintrust_ops.sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -79,6 +79,41 @@ def test_forbidden_project_is_an_authentication_failure_naming_the_project_setti
     client = client_for(empty_sandbox)
     with pytest.raises(AuthenticationFailed, match="BRAINTRUST_PROJECT_ID"):
         list(client.iter_log_pages(project_id="00000000-0000-4000-8000-000000000000", since=SINCE))
+
+
+UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
+
+
+def test_get_project_returns_the_configured_project(empty_sandbox):
+    project = client_for(empty_sandbox).get_project(PROJECT_ID)
+    assert (project["id"], project["name"]) == (PROJECT_ID, "Sefaria chatbot")
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_unknown_project_is_project_not_found_naming_the_id_and_the_setting(empty_sandbox, status):
+    empty_sandbox.faults.add("project", "status", status=status, times=None)
+    with pytest.raises(ProjectNotFound, match=rf"no project {PROJECT_ID} .*HTTP {status}.* Check BRAINTRUST_PROJECT_ID"):
+        client_for(empty_sandbox).get_project(PROJECT_ID)
+    assert empty_sandbox.count("project") == 1
+
+
+def test_project_the_sandbox_does_not_know_is_refused_like_braintrust_does(empty_sandbox):
+    with pytest.raises(ProjectNotFound, match="HTTP 403"):
+        client_for(empty_sandbox).get_project(UNKNOWN_PROJECT)
+
+
+def test_wrong_key_on_the_project_lookup_is_an_authentication_failure_not_a_missing_project(empty_sandbox):
+    client = client_for(empty_sandbox, api_key="bt-wrong-key-for-tests-000000")
+    with pytest.raises(AuthenticationFailed, match="BRAINTRUST_API_KEY") as raised:
+        client.get_project(PROJECT_ID)
+    assert not isinstance(raised.value, ProjectNotFound)
+
+
+def test_project_reply_for_another_project_is_retried_then_reported(empty_sandbox):
+    empty_sandbox.faults.add("project", "status", status=200, times=None)  # parses, but is no project
+    with pytest.raises(InvalidReply, match=f"not project {PROJECT_ID}"):
+        client_for(empty_sandbox).get_project(PROJECT_ID)
+    assert empty_sandbox.count("project") == 3
 
 
 def test_rate_limit_waits_for_retry_after_and_goes_on(empty_sandbox):

@@ -266,7 +266,17 @@ def test_invalid_key_stops_at_once(project, run_command, ops_settings):
     tagged_log("l1", "halacha")
     with pytest.raises(CommandError, match="Braintrust refused the API key"):
         run_command("push_to_datasets")
-    assert project.count("dataset_list") == 1 and project.count("dataset_insert") == 0
+    assert project.requests == {"project": 1}  # refused on the first request, not retried
+
+
+def test_unknown_project_fails_before_listing_datasets(project, run_command, ops_settings):
+    unknown = "00000000-0000-4000-8000-000000000000"
+    ops_settings(BRAINTRUST_PROJECT_ID=unknown)
+    tagged_log("l1", "halacha")
+    with pytest.raises(CommandError, match=rf"no project {unknown} .* Check BRAINTRUST_PROJECT_ID"):
+        run_command("push_to_datasets")
+    assert project.requests == {"project": 1}
+    assert not DatasetInsertion.objects.exists()
 
 
 def test_datasets_are_listed_for_the_configured_project_only(project, run_command):

@@ -17,6 +17,7 @@ UNTIL = (SEED_NOW + timedelta(minutes=1)).isoformat()
 WINDOW = ("--since", SINCE, "--until", UNTIL)
 BACKUP_WINDOW = ("--since", (SEED_NOW - timedelta(days=7)).isoformat(), "--until", UNTIL)
 TRANSIENT = {
+    "project": [("status", 429), ("status", 503), ("drop", None), ("invalid_json", None)],
     "project_tag": [("status", 429), ("status", 500), ("drop", None), ("invalid_json", None)],
     "dataset_list": [("status", 503), ("drop", None), ("invalid_json", None)],
     "btql": [("status", 429), ("status", 500), ("status", 503), ("drop", None), ("invalid_json", None)],
@@ -169,7 +170,7 @@ def test_permanent_faults_exit_non_zero_with_one_clear_message_and_no_retry_stor
     result = job.run("tag_logs", *WINDOW)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("CommandError: Braintrust refused the API key")
-    assert seeded_sandbox.requests == {"project_tag": 1}
+    assert seeded_sandbox.requests == {"project": 1}
 
     job = make_job(seeded_sandbox, database=job.database, ANTHROPIC_API_KEY="sk-wrong-key-for-tests-000000")
     result = job.run("tag_logs", *WINDOW, "--concurrency", "4")
@@ -177,11 +178,14 @@ def test_permanent_faults_exit_non_zero_with_one_clear_message_and_no_retry_stor
     assert seeded_sandbox.count("messages") <= 4
     assert job.database.rows("SELECT DISTINCT status FROM braintrust_ops_taggedlog") == [("pending",)]
 
-    job = make_job(seeded_sandbox, database=job.database, BRAINTRUST_PROJECT_ID="00000000-0000-4000-8000-000000000000")
-    btql_before = seeded_sandbox.count("btql")
-    result = job.run("backup_logs", "--output", str(job.workdir / "backup.csv"))
-    assert result.returncode == 1 and "HTTP 403" in result.stderr.strip().splitlines()[-1]
-    assert seeded_sandbox.count("btql") == btql_before + 1
+    unknown = "00000000-0000-4000-8000-000000000000"
+    job = make_job(seeded_sandbox, database=job.database, BRAINTRUST_PROJECT_ID=unknown)
+    for command in (("tag_logs",), ("push_to_datasets",), ("backup_logs", "--output", str(job.workdir / "backup.csv"))):
+        before = seeded_sandbox.requests
+        result = job.run(*command)
+        assert result.returncode == 1
+        assert f"Braintrust has no project {unknown}" in result.stderr.strip().splitlines()[-1]
+        assert seeded_sandbox.requests == {**before, "project": before.get("project", 0) + 1}
     assert not (job.workdir / "backup.csv").exists()
 
     job = make_job(seeded_sandbox, database=job.database)

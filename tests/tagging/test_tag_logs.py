@@ -188,8 +188,7 @@ def test_invalid_braintrust_key_stops_before_tagging(small_project, run_command,
     ops_settings(BRAINTRUST_API_KEY="bt-wrong-key-for-tests-000000")
     with pytest.raises(CommandError, match="Braintrust refused the API key .* Check BRAINTRUST_API_KEY"):
         run_command("tag_logs")
-    assert small_project.count("project_tag") == 1  # no retry storm on a 401
-    assert small_project.count("messages") == 0
+    assert small_project.requests == {"project": 1}  # no retry storm on a 401, nothing sent to Claude
 
 
 def test_braintrust_permission_denied_stops_at_once_naming_the_project_setting(small_project, run_command):
@@ -217,12 +216,13 @@ def test_claude_timeout_is_stored_as_a_failure_with_the_reason(small_project, ru
     assert all("did not answer in time" in e for e in TaggedLog.objects.values_list("last_error", flat=True))
 
 
-def test_unknown_project_finds_no_taggable_tags_and_says_which_project(small_project, run_command, ops_settings):
+def test_unknown_project_fails_naming_the_project_and_the_setting(small_project, run_command, ops_settings):
     unknown = "00000000-0000-4000-8000-000000000000"
     ops_settings(BRAINTRUST_PROJECT_ID=unknown)
-    result = run_command("tag_logs")
-    assert "No taggable tags" in result.stdout and unknown in result.stdout
-    assert small_project.count("messages") == 0
+    with pytest.raises(CommandError, match=rf"no project {unknown} that this key can read.* Check BRAINTRUST_PROJECT_ID"):
+        run_command("tag_logs")
+    assert small_project.requests == {"project": 1}
+    assert TaggedLog.objects.count() == 0
 
 
 @pytest.mark.parametrize("route", ["project_tag", "btql"])
