@@ -1,1 +1,1 @@
-pytest_plugins = ["braintrust_ops.sandbox.pytest_plugin"]
+pytest_plugins = ["pytester", "braintrust_ops.sandbox.pytest_plugin", "tests.secret_guard"]

@@ -3,6 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from tests.secret_guard import assert_no_key
+
 
 class CommandResult:
     def __init__(self, stdout: str, stderr: str):
@@ -20,7 +22,12 @@ def run_command():
 
     def run(name: str, *args, **options) -> CommandResult:
         stdout, stderr = StringIO(), StringIO()
-        call_command(name, *args, stdout=stdout, stderr=stderr, **options)
+        try:
+            call_command(name, *args, stdout=stdout, stderr=stderr, **options)
+        except Exception as exc:
+            assert_no_key(f"{exc}\n{stdout.getvalue()}\n{stderr.getvalue()}", f"the output of {name}")
+            raise
+        assert_no_key(stdout.getvalue() + stderr.getvalue(), f"the output of {name}")
         return CommandResult(stdout.getvalue(), stderr.getvalue())
 
     return run

@@ -134,7 +134,7 @@ def test_garbled_reply_is_retried_then_reported(empty_sandbox):
 
 
 def test_connection_refused_is_a_transient_error_naming_the_url():
-    client = BraintrustClient(api_key="bt-fake", api_url="http://127.0.0.1:9", timeout=1, max_retries=1, backoff_seconds=0)
+    client = BraintrustClient(api_key="bt-unreachable-key-for-tests-0001", api_url="http://127.0.0.1:9", timeout=1, max_retries=1, backoff_seconds=0)
     with pytest.raises(TransientServiceError, match="could not connect after 2 attempts .*127.0.0.1:9"):
         client.list_project_tags(PROJECT_ID)
 

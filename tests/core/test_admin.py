@@ -47,16 +47,20 @@ def test_admin_is_read_only(admin_client, night):
 
 
 def test_tagged_state_without_provenance_is_refused_by_the_database(db):
-    from django.db import IntegrityError
+    from django.db import IntegrityError, transaction
     from django.utils import timezone
 
-    with pytest.raises(IntegrityError):
+    # atomic: the refused insert rolls back to a savepoint, leaving the test's transaction usable
+    with pytest.raises(IntegrityError), transaction.atomic():
         TaggedLog.objects.create(log_id="x", logged_at=timezone.now(), status="tagged")
+    assert not TaggedLog.objects.exists()
 
 
 def test_failed_state_without_an_error_is_refused_by_the_database(db):
-    from django.db import IntegrityError
+    from django.db import IntegrityError, transaction
     from django.utils import timezone
 
-    with pytest.raises(IntegrityError):
+    # atomic: the refused insert rolls back to a savepoint, leaving the test's transaction usable
+    with pytest.raises(IntegrityError), transaction.atomic():
         TaggedLog.objects.create(log_id="y", logged_at=timezone.now(), status="failed")
+    assert not TaggedLog.objects.exists()

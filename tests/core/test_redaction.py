@@ -2,8 +2,8 @@ from braintrust_ops.redaction import REDACTED, SecretRedactor, redact
 
 
 def test_secret_is_redacted_inside_nested_values():
-    event = {"event": "failed", "error": "key sk-fake-anthropic-123456 refused", "extra": [("Bearer sk-fake-anthropic-123456",)]}
-    assert redact(event, ["sk-fake-anthropic-123456"]) == {
+    event = {"event": "failed", "error": "key sk-redaction-key-for-tests-123456 refused", "extra": [("Bearer sk-redaction-key-for-tests-123456",)]}
+    assert redact(event, ["sk-redaction-key-for-tests-123456"]) == {
         "event": "failed",
         "error": f"key {REDACTED} refused",
         "extra": [(f"Bearer {REDACTED}",)],
@@ -17,10 +17,10 @@ def test_processor_ignores_empty_and_too_short_secrets():
 
 
 def test_processor_redacts_every_configured_secret():
-    processor = SecretRedactor(["bt-fake-key-0001", "sk-fake-anthropic-0002"])
-    event = processor(None, "info", {"event": "x", "a": "bt-fake-key-0001", "b": "sk-fake-anthropic-0002!"})
+    processor = SecretRedactor(["bt-redaction-key-for-tests-0001", "sk-redaction-key-for-tests-0002"])
+    event = processor(None, "info", {"event": "x", "a": "bt-redaction-key-for-tests-0001", "b": "sk-redaction-key-for-tests-0002!"})
     assert event == {"event": "x", "a": REDACTED, "b": f"{REDACTED}!"}
 
 
 def test_an_exception_carrying_a_secret_is_logged_as_redacted_text():
-    assert redact(RuntimeError("Bearer bt-fake-key-0001 refused"), ["bt-fake-key-0001"]) == f"Bearer {REDACTED} refused"
+    assert redact(RuntimeError("Bearer bt-redaction-key-for-tests-0001 refused"), ["bt-redaction-key-for-tests-0001"]) == f"Bearer {REDACTED} refused"

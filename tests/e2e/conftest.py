@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
+from tests.secret_guard import assert_no_key
 
 ROOT = Path(__file__).resolve().parents[2]
 # One fixed "now" for the seed, so two sandboxes hold the same logs with the same ids.
@@ -134,6 +135,7 @@ class Job:
             process.kill()
             raise
         self.outputs.extend([stdout, stderr])
+        assert_no_key(stdout + stderr, f"the output of manage.py {' '.join(args)}")
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def ok(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -66,7 +66,7 @@ def test_replies_report_positive_usage_tokens(empty_sandbox):
 
 def test_a_wrong_key_raises_authentication_error(empty_sandbox):
     with pytest.raises(anthropic.AuthenticationError):
-        client(empty_sandbox, key="sk-wrong").messages.create(
+        client(empty_sandbox, key="sk-wrong-key-for-tests-000000").messages.create(
             model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "Hi"}]
         )
 
