@@ -1,6 +1,7 @@
 """What every braintrust_ops command shares: config checked before any request, app errors turned
 into CommandError (a clear message, a non-zero exit), and a parser for ISO times."""
 
+import argparse
 from datetime import datetime, timezone
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,6 +9,7 @@ from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.conf import OpsConfig, load_config
 from braintrust_ops.exceptions import BraintrustOpsError
+from braintrust_ops.shards import Shard, parse_shard
 
 
 def iso_time(value: str) -> datetime:
@@ -31,10 +33,25 @@ def positive_int(value: str) -> int:
 positive_int.__name__ = "positive integer"
 
 
+def shard_option(value: str) -> Shard:
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def recorded_options(opts: dict, keys: tuple[str, ...]) -> dict:
     """The options a run record keeps: the ones given, times as ISO text (the record is JSON)."""
     given = {key: value for key in keys if (value := opts.get(key))}
-    return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in given.items()}
+    return {key: _recordable(value) for key, value in given.items()}
+
+
+def _recordable(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Shard):
+        return str(value)
+    return value
 
 
 class OpsCommand(BaseCommand):

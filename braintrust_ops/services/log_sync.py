@@ -7,10 +7,12 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 import structlog
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.shards import Shard
 
 logger = structlog.get_logger(__name__)
 
@@ -134,17 +136,23 @@ def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
     )
 
 
-def default_window_start(*, now: datetime, default_hours: int, overlap_hours: int) -> datetime:
-    """Where the next tag_logs run starts: the newest log the last successful run saw, minus an
-    overlap for logs Braintrust ingests late; 24 hours back when there is no such run."""
-    last = (
-        CommandRun.objects.filter(
-            command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED, high_water_mark__isnull=False
-        )
-        .order_by("-high_water_mark")
-        .values_list("high_water_mark", flat=True)
-        .first()
+def last_high_water_mark(shard: Shard | None = None) -> datetime | None:
+    """The newest log a successful tag_logs run saw. A shard counts only its own runs and unsharded
+    ones (which covered every shard): one shard's success says nothing of another shard's logs."""
+    runs = CommandRun.objects.filter(
+        command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED, high_water_mark__isnull=False
     )
+    unsharded = ~Q(options__has_key="shard")
+    runs = runs.filter(unsharded if shard is None else unsharded | Q(options__shard=str(shard)))
+    return runs.order_by("-high_water_mark").values_list("high_water_mark", flat=True).first()
+
+
+def default_window_start(
+    *, now: datetime, default_hours: int, overlap_hours: int, shard: Shard | None = None
+) -> datetime:
+    """Where the next tag_logs run starts: the newest log the last successful run (of this shard) saw,
+    minus an overlap for logs Braintrust ingests late; 24 hours back when there is no such run."""
+    last = last_high_water_mark(shard)
     if last is None:
         return now - timedelta(hours=default_hours)
     return min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))

@@ -23,8 +23,16 @@ from braintrust_ops.clients.claude import ClaudeClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError, PermanentServiceError, RemoteServiceError
 from braintrust_ops.models import CommandRun, LogTag, TaggedLog
-from braintrust_ops.services.log_sync import FetchCounts, clean_rows, default_window_start, logs_store
+from braintrust_ops.services.log_sync import (
+    FetchCounts,
+    LogRow,
+    clean_rows,
+    default_window_start,
+    last_high_water_mark,
+    logs_store,
+)
 from braintrust_ops.services.runs import run_finish
+from braintrust_ops.shards import Shard
 from braintrust_ops.taggable_tags import TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import (
     PROMPT_VERSION,
@@ -52,6 +60,7 @@ class TaggingOptions:
     dry_run: bool = False
     limit: int | None = None
     concurrency: int | None = None
+    shard: Shard | None = None
 
 
 @dataclass
@@ -59,7 +68,11 @@ class TaggingReport:
     window_start: datetime | None = None
     window_end: datetime | None = None
     taggable_tags: int = 0
+    #: "I/N" when the run took one shard of the logs
+    shard: str = ""
     fetched: int = 0
+    #: logs of the window left to the other shards' runs
+    other_shards: int = 0
     without_id: int = 0
     duplicates: int = 0
     new_logs: int = 0
@@ -121,7 +134,10 @@ def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime)
         start = end - timezone.timedelta(hours=options.hours)
     else:
         start = default_window_start(
-            now=end, default_hours=config.tagging_default_hours, overlap_hours=config.tagging_overlap_hours
+            now=end,
+            default_hours=config.tagging_default_hours,
+            overlap_hours=config.tagging_overlap_hours,
+            shard=options.shard,
         )
     if start >= end:
         raise BraintrustOpsError(f"the window is empty: it starts at {start.isoformat()} and ends at {end.isoformat()}")
@@ -296,7 +312,7 @@ def logs_tag(
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
-    for rows in clean_rows(pages, counts):
+    for rows in _own_rows(clean_rows(pages, counts), options.shard, report):
         stored = logs_store(rows, run=run)
         report.new_logs += stored.new
         if not options.retag:
@@ -304,9 +320,10 @@ def logs_tag(
     report.fetched, report.without_id, report.duplicates = counts.fetched, counts.without_id, counts.duplicates
 
     queryset = _work_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
-    jobs = _jobs(
-        queryset.iterator(chunk_size=500), system_prompt=system_prompt, config=config, options=options, report=report
-    )
+    candidates = queryset.iterator(chunk_size=500)
+    if options.shard is not None:
+        candidates = (row for row in candidates if options.shard.owns(row.log_id))
+    jobs = _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report)
     per_tag: Counter = Counter()
     allowed = [tag.name for tag in tags]
     concurrency = options.concurrency or config.tagging_concurrency
@@ -358,27 +375,29 @@ def logs_tag(
     if run is not None:
         run.window_start, run.window_end = window
         run.high_water_mark = max(
-            filter(None, [counts.newest_created, _previous_high_water_mark()]), default=window[0]
+            filter(None, [counts.newest_created, last_high_water_mark(options.shard)]), default=window[0]
         )
     logger.info("logs_tagged", **{k: v for k, v in report.as_counters().items() if k != "per_tag"})
     return report
 
 
-def _previous_high_water_mark() -> datetime | None:
-    return (
-        CommandRun.objects.filter(command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED)
-        .exclude(high_water_mark=None)
-        .order_by("-high_water_mark")
-        .values_list("high_water_mark", flat=True)
-        .first()
-    )
+def _own_rows(pages: Iterable[list[LogRow]], shard: Shard | None, report: TaggingReport) -> Iterator[list[LogRow]]:
+    """Each page's rows that belong to this run's shard (all of them without --shard)."""
+    if shard is None:
+        yield from pages
+        return
+    report.shard = str(shard)
+    for rows in pages:
+        own = [row for row in rows if shard.owns(row.log_id)]
+        report.other_shards += len(rows) - len(own)
+        yield own
 
 
 def _dry_run(pages, *, counts, report, system_prompt, config, options) -> None:
     """Count what a real run would send and estimate its tokens, writing nothing anywhere."""
 
     def candidates():
-        for rows in clean_rows(pages, counts):
+        for rows in _own_rows(clean_rows(pages, counts), options.shard, report):
             statuses = dict(
                 TaggedLog.objects.filter(log_id__in=[row.log_id for row in rows]).values_list("log_id", "status")
             )

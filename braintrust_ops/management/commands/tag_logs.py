@@ -2,6 +2,8 @@
 
 import sys
 
+from django.core.management.base import CommandError
+
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.clients.claude import ClaudeClient
 from braintrust_ops.locks import command_lock
@@ -10,6 +12,7 @@ from braintrust_ops.management.base import (
     iso_time,
     positive_int,
     recorded_options,
+    shard_option,
 )
 from braintrust_ops.services.runs import recorded_run
 from braintrust_ops.services.tagging import (
@@ -20,7 +23,7 @@ from braintrust_ops.services.tagging import (
 )
 
 # What the run record keeps of the command line.
-RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", "push")
+RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", "push", "shard")
 
 
 class Command(OpsCommand):
@@ -45,8 +48,21 @@ class Command(OpsCommand):
         parser.add_argument(
             "--push", action="store_true", help="Run push_to_datasets right after a successful tagging run."
         )
+        parser.add_argument(
+            "--shard",
+            type=shard_option,
+            metavar="I/N",
+            help="Take only the logs whose id hashes to shard I of N (0 <= I < N), for N runs side by side "
+            "on one PostgreSQL, e.g. a Kubernetes Indexed Job: --shard $(JOB_COMPLETION_INDEX)/4. "
+            "Run push_to_datasets once after every shard finished (--push is refused here).",
+        )
 
     def handle(self, *args, **opts):
+        if opts["shard"] is not None and opts["push"]:
+            raise CommandError(
+                "--push cannot be combined with --shard: the shards would race to push. Run push_to_datasets "
+                "once after every shard has finished."
+            )
         config = self.load_config()
         self.project_id = config.braintrust_project_id
         options = TaggingOptions(
@@ -57,6 +73,7 @@ class Command(OpsCommand):
             dry_run=opts["dry_run"],
             limit=opts["limit"],
             concurrency=opts["concurrency"],
+            shard=opts["shard"],
         )
         braintrust = BraintrustClient.from_config(config)
         try:
@@ -66,7 +83,8 @@ class Command(OpsCommand):
                 )
             else:
                 recorded = recorded_options(opts, RECORDED_OPTIONS)
-                with command_lock("tag_logs"), recorded_run(command="tag_logs", options=recorded) as run:
+                lock = "tag_logs" if options.shard is None else options.shard.lock_name
+                with command_lock(lock), recorded_run(command="tag_logs", options=recorded) as run:
                     report = logs_tag(
                         options=options,
                         config=config,
@@ -95,6 +113,8 @@ class Command(OpsCommand):
             return
         prefix = "[dry run] " if report.dry_run else ""
         self.say(f"{prefix}Window: {report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC")
+        if report.shard:
+            self.say(f"{prefix}Shard {report.shard}: {report.other_shards} logs of the window left to the other shards")
         self.say(
             f"{prefix}Logs fetched: {report.fetched} (without id: {report.without_id}, duplicates: {report.duplicates}), "
             f"already tagged: {report.already_tagged}"

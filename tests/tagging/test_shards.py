@@ -1,0 +1,145 @@
+"""tag_logs --shard I/N: N runs side by side, each with its own share of the logs, none sent twice."""
+
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.core.management.base import CommandError
+
+from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.shards import Shard, parse_shard, shard_of
+from tests.concurrency import lock_held_by_another_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOG_IDS = [f"log-{number}" for number in range(12)]
+
+
+def ids_of_shard(index: int, count: int) -> set[str]:
+    return {log_id for log_id in LOG_IDS if shard_of(log_id, count) == index}
+
+
+# --- the split -----------------------------------------------------------------------------------
+
+
+def test_shards_partition_the_logs_disjoint_and_complete():
+    ids = [f"00000000-0000-4000-8000-{number:012d}" for number in range(4000)]
+    owners = [[shard for shard in range(4) if Shard(shard, 4).owns(log_id)] for log_id in ids]
+    assert all(len(owner) == 1 for owner in owners)
+    sizes = Counter(owner[0] for owner in owners)
+    assert all(850 <= size <= 1150 for size in sizes.values()), sizes  # an even split, give or take
+
+
+def test_the_split_is_the_same_in_every_process_whatever_pythons_hash_seed():
+    code = "from braintrust_ops.shards import shard_of; print([shard_of(f'log-{i}', 7) for i in range(50)])"
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert runs == {f"{[shard_of(f'log-{i}', 7) for i in range(50)]}\n"}
+
+
+def test_the_split_is_pinned_so_a_release_cannot_move_logs_between_shards():
+    assert [shard_of(f"log-{number}", 2) for number in range(12)] == [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    assert shard_of("e3e70682-c209-4cac-a29f-6fbed82c07cd", 4) == 1
+
+
+@pytest.mark.parametrize("text, shard", [("0/1", Shard(0, 1)), ("3/4", Shard(3, 4)), (" 1 / 2 ", Shard(1, 2))])
+def test_shard_option_reads_index_over_count(text, shard):
+    assert parse_shard(text) == shard
+
+
+@pytest.mark.parametrize("text", ["4/4", "5/4", "1/0", "-1/4", "a/b", "1", "1/2/3", ""])
+def test_shard_option_refuses_anything_but_an_index_below_the_count(text):
+    with pytest.raises(ValueError, match="I/N|0 to N-1"):
+        parse_shard(text)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def hours_ago(hours: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(hours=hours)
+
+
+@pytest.fixture
+def sharded_project(sandbox_env):
+    """One taggable tag and twelve logs with known ids, two hours old."""
+    sandbox = sandbox_env
+    sandbox.state.clear_logs()
+    sandbox.state.clear_tags()
+    sandbox.state.add_tag("halacha", "Questions of Jewish law. dataset-tagging")
+    for log_id in LOG_IDS:
+        sandbox.state.add_log(id=log_id, input=question(log_id), created=hours_ago(2))
+    return sandbox
+
+
+def question(log_id: str) -> str:
+    return f"Is it permitted to cook on Shabbat? ({log_id})"
+
+
+def sent_log_ids(sandbox) -> list[str]:
+    """The logs sent to Claude, one entry per request."""
+    return [log_id for request in sandbox.claude_requests for log_id in LOG_IDS if f"({log_id})" in str(request)]
+
+
+def test_each_shard_stores_and_tags_only_its_own_logs_and_together_they_tag_every_log_once(sharded_project, run_command):
+    first = run_command("tag_logs", "--shard", "0/2")
+    assert set(TaggedLog.objects.values_list("log_id", flat=True)) == ids_of_shard(0, 2)
+    assert f"Shard 0/2: {len(ids_of_shard(1, 2))} logs of the window left to the other shards" in first.stdout
+
+    run_command("tag_logs", "--shard", "1/2")
+    assert sorted(sent_log_ids(sharded_project)) == sorted(LOG_IDS)  # each exactly once
+    assert set(TaggedLog.objects.filter(status="tagged").values_list("log_id", flat=True)) == set(LOG_IDS)
+    assert sorted(CommandRun.objects.values_list("options__shard", flat=True)) == ["0/2", "1/2"]
+
+
+def test_a_shard_sends_only_its_own_pending_logs(sharded_project, run_command):
+    for log_id in LOG_IDS:  # stored by an earlier run that stopped before tagging them
+        TaggedLog.objects.create(log_id=log_id, logged_at=hours_ago(30), input=question(log_id), output="")
+    run_command("tag_logs", "--shard", "1/2", "--since", hours_ago(1).isoformat())  # a window with no logs
+    assert set(sent_log_ids(sharded_project)) == ids_of_shard(1, 2)
+    assert set(TaggedLog.objects.filter(status="pending").values_list("log_id", flat=True)) == ids_of_shard(0, 2)
+
+
+def test_dry_run_of_a_shard_counts_only_its_own_logs(sharded_project, run_command):
+    result = run_command("tag_logs", "--shard", "0/2", "--dry-run")
+    assert f"[dry run] Would send {len(ids_of_shard(0, 2))} logs to Claude" in result.stdout
+    assert not TaggedLog.objects.exists() and sharded_project.count("messages") == 0
+
+
+def test_one_shards_success_does_not_move_another_shards_window(sharded_project, run_command):
+    """Shard 0 saw logs up to a minute ago; shard 1 has never succeeded, so its default window still reaches
+    back a day, to the ten-hour-old logs that are its own."""
+    sharded_project.state.clear_logs()
+    for log_id in LOG_IDS:
+        sharded_project.state.add_log(id=log_id, input=question(log_id), created=hours_ago(10))
+    sharded_project.state.add_log(id="newest", input="Latest question", created=hours_ago(1 / 60))
+    run_command("tag_logs", "--shard", "0/2")
+    run_command("tag_logs", "--shard", "1/2")
+    tagged = set(TaggedLog.objects.filter(status="tagged").values_list("log_id", flat=True))
+    assert ids_of_shard(1, 2) <= tagged
+
+
+def test_push_cannot_be_combined_with_shard_and_nothing_is_requested(sharded_project, run_command):
+    with pytest.raises(CommandError, match="--push cannot be combined with --shard.*push_to_datasets once"):
+        run_command("tag_logs", "--shard", "0/2", "--push")
+    assert sharded_project.requests == {}
+
+
+def test_a_shard_index_outside_the_count_is_refused_with_the_valid_range(sharded_project, run_command):
+    with pytest.raises(CommandError, match=r"--shard: '2/2': the shard index must be from 0 to N-1 \(here 1\)"):
+        run_command("tag_logs", "--shard", "2/2")
+    assert sharded_project.requests == {}
+
+
+def test_shards_lock_only_against_runs_of_the_same_shard(sharded_project, run_command):
+    with lock_held_by_another_run(Shard(0, 2).lock_name):
+        with pytest.raises(CommandError, match="Another tag_logs-shard-0-of-2 run is in progress"):
+            run_command("tag_logs", "--shard", "0/2")
+        run_command("tag_logs", "--shard", "1/2")
+    assert set(sent_log_ids(sharded_project)) == ids_of_shard(1, 2)
