@@ -320,9 +320,10 @@ def logs_tag(
     report.fetched, report.without_id, report.duplicates = counts.fetched, counts.without_id, counts.duplicates
 
     queryset = _work_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
-    candidates = queryset.iterator(chunk_size=500)
+    stored_rows = queryset.iterator(chunk_size=500)
+    candidates = stored_rows
     if options.shard is not None:
-        candidates = (row for row in candidates if options.shard.owns(row.log_id))
+        candidates = (row for row in stored_rows if options.shard.owns(row.log_id))
     jobs = _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report)
     per_tag: Counter = Counter()
     allowed = [tag.name for tag in tags]
@@ -366,6 +367,7 @@ def logs_tag(
         # Close the database cursor behind the job queue now, while the connection is open; left to the
         # garbage collector it fails after Django has closed the connection and hides the real error.
         jobs.close()
+        stored_rows.close()
         progress.close()
         claude.close()
 
