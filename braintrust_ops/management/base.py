@@ -41,17 +41,16 @@ def shard_option(value: str) -> Shard:
 
 
 def recorded_options(opts: dict, keys: tuple[str, ...]) -> dict:
-    """The options a run record keeps: the ones given, times as ISO text (the record is JSON)."""
+    """The options a run record keeps: the ones given, as JSON can hold them (times as ISO text, any
+    other parsed value, such as a shard, as its text)."""
     given = {key: value for key in keys if (value := opts.get(key))}
     return {key: _recordable(value) for key, value in given.items()}
 
 
 def _recordable(value):
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, Shard):
-        return str(value)
-    return value
+    if isinstance(value, (str, int, float, bool, list)):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 class OpsCommand(BaseCommand):

@@ -288,7 +288,7 @@ def logs_tag(
 ) -> TaggingReport:
     """Tag the window's logs. ``run`` is None only for a dry run, which writes nothing anywhere."""
     started = time.monotonic()
-    report = TaggingReport(dry_run=options.dry_run)
+    report = TaggingReport(dry_run=options.dry_run, shard=str(options.shard or ""))
     project_id = config.braintrust_project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no taggable tags"
 
@@ -321,9 +321,8 @@ def logs_tag(
 
     queryset = _work_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
     stored_rows = queryset.iterator(chunk_size=500)
-    candidates = stored_rows
-    if options.shard is not None:
-        candidates = (row for row in stored_rows if options.shard.owns(row.log_id))
+    shard = options.shard
+    candidates = stored_rows if shard is None else (row for row in stored_rows if shard.owns(row.log_id))
     jobs = _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report)
     per_tag: Counter = Counter()
     allowed = [tag.name for tag in tags]
@@ -388,7 +387,6 @@ def _own_rows(pages: Iterable[list[LogRow]], shard: Shard | None, report: Taggin
     if shard is None:
         yield from pages
         return
-    report.shard = str(shard)
     for rows in pages:
         own = [row for row in rows if shard.owns(row.log_id)]
         report.other_shards += len(rows) - len(own)
