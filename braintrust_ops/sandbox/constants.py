@@ -8,3 +8,8 @@ SANDBOX_ORG_ID = "3c1f5e2a-7b9d-4e6f-a8c0-1d2e3f4a5b6c"
 
 BRAINTRUST_KEY = "bt-sandbox-key-for-tests-000000"
 ANTHROPIC_KEY = "sk-sandbox-key-for-tests-000000"
+# The user behind the sandbox's tags and datasets: the spec's ProjectTag.user_id is a UUID.
+SANDBOX_USER_ID = "6f2a9c1e-4b7d-4e3a-9c5f-0a1b2c3d4e5f"
+
+# How Braintrust writes times (``created``), and how the sandbox stores them: UTC, microseconds, ``Z``.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -1,4 +1,6 @@
-"""Faults a test switches on for one route: an HTTP status, latency, a dropped connection, garbled JSON.
+"""Faults a test switches on for one route: an HTTP status, latency, a dropped connection, garbled JSON,
+or a reply cut off mid-body (``partial``: the route's real reply, its full Content-Length announced,
+half of its bytes sent, then the connection closed, as when a proxy or the network gives out).
 
 Rules for a route are consumed in the order they were added: the first rule with turns left applies
 to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.
@@ -11,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 ROUTES = frozenset({"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", "messages"})
-KINDS = frozenset({"status", "latency", "drop", "invalid_json"})
+KINDS = frozenset({"status", "latency", "drop", "invalid_json", "partial"})
 
 
 @dataclass

@@ -257,11 +257,16 @@ def _created_times(rng, now, count):
 
 def _seed_traces(state, now, rng) -> None:
     turns = _planned_turns(rng)
-    for (locale, user_text, answer), created in zip(turns, _created_times(rng, now, len(turns))):
-        state.add_trace(
-            _conversation(rng, locale, user_text),
-            answer,
-            created=created,
-            children=rng.randint(1, 3),
-            metadata=_metadata(rng, locale),
-        )
+    traces = [
+        {
+            "input": _conversation(rng, locale, user_text),
+            "output": answer,
+            "created": created,
+            "children": rng.randint(1, 3),
+            "metadata": _metadata(rng, locale),
+        }
+        for (locale, user_text, answer), created in zip(turns, _created_times(rng, now, len(turns)))
+    ]
+    # Ingested oldest first, as a live chatbot's logs arrive: `_xact_id` order follows `created` order.
+    for trace in sorted(traces, key=lambda trace: trace["created"]):
+        state.add_trace(trace.pop("input"), trace.pop("output"), **trace)

@@ -1,8 +1,18 @@
 """The sandbox HTTP server: Braintrust's REST subset and Anthropic's Messages API on one loopback port.
 
 Requests go through real sockets, so the commands' SDKs, retries and timeouts run as in production.
-A small control API under ``/_sandbox/`` lets a separate process (the demo, a benchmark) add faults
-and read counters.
+A small control API under ``/_sandbox/`` lets a separate process (the demo, a benchmark) add faults,
+set limits and read counters:
+
+- ``POST/GET/DELETE /_sandbox/faults``: add a fault rule (``{"route", "kind", ...}``), list, clear.
+- ``POST/GET/DELETE /_sandbox/rate_limits``: ``{"route", "requests", "per_seconds", "retry_after"}``.
+- ``GET/PUT /_sandbox/request_size_limits``: ``{"route", "bytes"}`` (``bytes`` null: no limit).
+- ``PUT /_sandbox/switches``: ``{"btql_cursor_on_last_page": bool, "size_limit_status": 413 | 400}``.
+- ``GET /_sandbox/requests``, ``GET /_sandbox/rate_limited``: counts per route.
+- ``PUT /_sandbox/claude_latency`` ``{"seconds"}``; ``GET /_sandbox/datasets/<id>/rows``.
+
+Each request on a route meets, in order: the rate limit, the body size limit, the route's faults,
+then the route itself.
 """
 
 import json
@@ -17,7 +27,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from braintrust_ops.sandbox import btql, fake_claude
+from braintrust_ops.sandbox import btql, cursors, fake_claude, openapi
 from braintrust_ops.sandbox.constants import (
     ANTHROPIC_KEY,
     BRAINTRUST_KEY,
@@ -25,12 +35,15 @@ from braintrust_ops.sandbox.constants import (
     PROJECT_NAMES,
     SANDBOX_ORG_ID,
 )
-from braintrust_ops.sandbox.faults import FaultRules
+from braintrust_ops.sandbox.faults import ROUTES, FaultRules
+from braintrust_ops.sandbox.limits import RateLimits, default_size_limits
 from braintrust_ops.sandbox.state import SandboxState, encode_json
 
 # Standard logging, not structlog: a sandbox in a bare process (a benchmark's) has no structlog
 # configuration, and structlog's default would print every request to stdout.
 logger = logging.getLogger(__name__)
+INSERT_SCHEMA = openapi.request_pointer("/v1/dataset/{dataset_id}/insert", "post")
+DRAIN_CHUNK = 64 * 1024
 
 
 class HTTPFailure(Exception):
@@ -104,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
     # An idle keep-alive connection is closed after this, so stopping the server never waits long.
     timeout = 30
     sandbox: "Sandbox"
+    # Set per request by the "partial" fault; the handler object lives as long as a keep-alive connection.
+    _cut_reply = False
 
     def setup(self):
         super().setup()
@@ -128,9 +143,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+    def _content_length(self) -> int:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            # The body's end is unknown, so the connection cannot carry another request.
+            self.close_connection = True
+            raise HTTPFailure(400, "Content-Length is not a valid length")
+        return length
+
+    def _read(self, length: int) -> bytes:
         return self.rfile.read(length) if length else b""
+
+    def _drain(self, length: int) -> None:
+        """Read and discard a body not worth keeping, so the next request on this connection starts clean."""
+        while length > 0:
+            chunk = self.rfile.read(min(length, DRAIN_CHUNK))
+            if not chunk:
+                break
+            length -= len(chunk)
 
     def _json_body(self, raw: bytes) -> dict:
         try:
@@ -149,6 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
+            if self._cut_reply:
+                # The "partial" fault: the headers promised the whole body; half of it comes, then the close.
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                return self._drop()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (a timeout test); nothing to answer.
@@ -173,37 +211,75 @@ class _Handler(BaseHTTPRequestHandler):
     # --- dispatch -------------------------------------------------------------------------------
 
     def _handle(self, method: str) -> None:
+        self._cut_reply = False
         url = urlsplit(self.path)
-        raw = self._body()
+        matched = _route(method, url.path)
+        try:
+            length = self._content_length()
+        except HTTPFailure as failure:
+            return self._send_error(matched and matched[0], failure.status, failure.message)
+        if matched is not None:
+            return self._endpoint(*matched, url.query, length)
+        raw = self._read(length)
         if url.path.startswith("/_sandbox/"):
             return self._control(method, url.path, raw)
-        matched = _route(method, url.path)
-        if matched is None:
-            return self._send_json(404, {"error": f"no such endpoint: {method} {url.path}"})
-        route, object_id = matched
-        sandbox = self.sandbox
-        sandbox._record(route)
-        fault = sandbox.faults.take(route)
-        if fault is not None:
-            if fault.kind == "latency":
-                time.sleep(fault.delay)
-            elif fault.kind == "drop":
-                return self._drop()
-            elif fault.kind == "invalid_json":
-                return self._send(200, b'{"data": [{"id": "truncat')
-            elif fault.kind == "status":
-                headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-                if fault.status == 200:
-                    # A reply that parses but lacks the list the client needs.
-                    return self._send_json(200, {"error": "sandbox fault: an unexpected reply"})
-                return self._send_error(route, fault.status, f"sandbox fault: HTTP {fault.status}", headers)
+        self._send_json(404, {"error": f"no such endpoint: {method} {url.path}"})
+
+    def _endpoint(self, route: str, object_id: str | None, query: str, length: int) -> None:
+        self.sandbox._record(route)
+        if self._refused_by_limits(route, length):
+            return
+        raw = self._read(length)
+        fault = self.sandbox.faults.take(route)
+        if fault is not None and self._play_fault(route, fault):
+            return
         try:
             if route == "messages":
                 self._messages(raw)
             else:
-                self._braintrust(route, object_id, parse_qs(url.query), raw)
+                self._braintrust(route, object_id, parse_qs(query), raw)
         except HTTPFailure as failure:
             self._send_error(route, failure.status, failure.message)
+
+    def _refused_by_limits(self, route: str, length: int) -> bool:
+        """Answer a request over the route's rate or size limit; its body is drained, unread."""
+        sandbox = self.sandbox
+        refusal = sandbox.rate_limits.admit(route)
+        if refusal is not None:
+            self._drain(length)
+            sandbox._record_rate_limited(route)
+            headers = {} if refusal.retry_after is None else {"Retry-After": str(refusal.retry_after)}
+            self._send_error(route, 429, f"rate limit exceeded on {route}", headers)
+            return True
+        limit = sandbox.request_size_limits.get(route)
+        if limit is not None and length > limit:
+            self._drain(length)
+            message = f"request body of {length} bytes is over the limit of {limit} bytes"
+            if sandbox.size_limit_status == 400:  # as some proxies answer: a 400 that says why
+                message = f"Request too large: {message}"
+            self._send_error(route, sandbox.size_limit_status, message)
+            return True
+        return False
+
+    def _play_fault(self, route: str, fault) -> bool:
+        """Apply ``fault``; True when it has answered the request (or dropped it) itself."""
+        if fault.kind == "partial":
+            self._cut_reply = True  # the route answers as usual, and _send cuts the reply in half
+            return False
+        if fault.kind == "latency":
+            time.sleep(fault.delay)
+            return False
+        if fault.kind == "drop":
+            self._drop()
+        elif fault.kind == "invalid_json":
+            self._send(200, b'{"data": [{"id": "truncat')
+        elif fault.status == 200:
+            # A reply that parses but lacks the list the client needs.
+            self._send_json(200, {"error": "sandbox fault: an unexpected reply"})
+        else:
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            self._send_error(route, fault.status, f"sandbox fault: HTTP {fault.status}", headers)
+        return True
 
     def _braintrust(self, route: str, object_id: str | None, query: dict, raw: bytes) -> None:
         if self.headers.get("Authorization") != f"Bearer {BRAINTRUST_KEY}":
@@ -223,39 +299,34 @@ class _Handler(BaseHTTPRequestHandler):
         if not state.has_dataset(dataset_id):
             raise HTTPFailure(404, f"dataset {dataset_id} not found")
         if route == "dataset_insert":
-            events = body.get("events")
-            if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
-                raise HTTPFailure(400, "body.events must be a list of objects")
-            return self._send_json(200, {"row_ids": state.insert_rows(dataset_id, events)})
+            # Held to the spec's request body (InsertDatasetEventRequest), as the real API validates it.
+            error = openapi.first_error(INSERT_SCHEMA, body)
+            if error is not None:
+                raise HTTPFailure(400, f"invalid insert body: {error}")
+            return self._send_json(200, {"row_ids": state.insert_rows(dataset_id, body["events"])})
         try:
-            offset = btql.decode_offset_cursor(body["cursor"]) if body.get("cursor") else 0
+            offset = cursors.decode_offset_cursor(body["cursor"]) if body.get("cursor") else 0
             limit = int(body.get("limit") or 1000)
         except (btql.BadQuery, TypeError, ValueError):
             raise HTTPFailure(400, "fetch: cursor or limit is not valid") from None
         if limit < 1:
             raise HTTPFailure(400, "fetch: limit must be at least 1")
         rows, more = state.dataset_rows_page(dataset_id, offset, limit)
-        self._send_json(200, {"events": rows, "cursor": btql.encode_cursor(offset + limit) if more else None})
+        self._send_json(200, {"events": rows, "cursor": cursors.encode_offset_cursor(offset + limit) if more else None})
 
     def _btql(self, body: dict) -> None:
         try:
-            query = btql.parse_logs_query(body.get("query"))
-            after = btql.decode_log_cursor(body["cursor"]) if body.get("cursor") else None
+            query = btql.parse_request(body)
+            after = None
+            if query.cursor:
+                after = cursors.decode_log_cursor(query.cursor, query.sort_field, query.descending)
         except btql.BadQuery as exc:
             raise HTTPFailure(400, f"BTQL: {exc}") from None
         if query.project_id not in KNOWN_PROJECTS:
             raise HTTPFailure(403, f"project {query.project_id} not found or not accessible with this key")
-        rows, next_key = self.sandbox.state.query_logs(
-            project_id=query.project_id,
-            since=query.since,
-            until=query.until,
-            root_only=query.root_only,
-            after=after,
-            limit=query.limit,
-        )
-        cursor = btql.encode_cursor(list(next_key)) if next_key else None
-        state = self.sandbox.state
-        payload = b'{"data": [' + b", ".join(state.log_json(row) for row in rows) + b'], "cursor": '
+        page = self.sandbox.state.query_logs(query, after)
+        cursor = btql.next_cursor(query, [row for row, _ in page], on_last_page=self.sandbox.btql_cursor_on_last_page)
+        payload = b'{"data": [' + b", ".join(encoded for _, encoded in page) + b'], "cursor": '
         self._send(200, payload + json.dumps(cursor).encode() + b"}", {"x-bt-cursor": cursor} if cursor else None)
 
     def _messages(self, raw: bytes) -> None:
@@ -288,6 +359,30 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"faults": sandbox.faults.list()})
             if parts == ["requests"] and method == "GET":
                 return self._send_json(200, sandbox.requests)
+            if parts == ["rate_limited"] and method == "GET":
+                return self._send_json(200, sandbox.rate_limited_counts)
+            if parts == ["rate_limits"] and method == "POST":
+                body = self._json_body(raw)
+                sandbox.rate_limits.set(
+                    body["route"],
+                    requests=body["requests"],
+                    per_seconds=body["per_seconds"],
+                    retry_after=body.get("retry_after", True),
+                )
+                return self._send_json(201, {"rate_limits": sandbox.rate_limits.list()})
+            if parts == ["rate_limits"] and method == "DELETE":
+                sandbox.rate_limits.clear()
+                return self._send_json(200, {"rate_limits": {}})
+            if parts == ["rate_limits"] and method == "GET":
+                return self._send_json(200, {"rate_limits": sandbox.rate_limits.list()})
+            if parts == ["request_size_limits"] and method == "PUT":
+                body = self._json_body(raw)
+                sandbox.set_request_size_limit(body["route"], body["bytes"])
+                return self._send_json(200, {"request_size_limits": sandbox.request_size_limits})
+            if parts == ["request_size_limits"] and method == "GET":
+                return self._send_json(200, {"request_size_limits": sandbox.request_size_limits})
+            if parts == ["switches"] and method == "PUT":
+                return self._send_json(200, sandbox.set_switches(**self._json_body(raw)))
             if parts == ["claude_latency"] and method == "PUT":
                 sandbox.claude_latency = float(self._json_body(raw)["seconds"])
                 return self._send_json(200, {"seconds": sandbox.claude_latency})
@@ -319,8 +414,17 @@ class Sandbox:
         self.faults = FaultRules()
         self.claude_replies = fake_claude.ReplyQueue()
         self.claude_latency = 0.0
+        self.rate_limits = RateLimits()
+        # Body limits in bytes per route (a route missing or None: no limit); tests may assign entries.
+        self.request_size_limits: dict[str, int | None] = default_size_limits()
+        # 413 as Braintrust answers an oversized body; 400 as some proxies in front of a service do.
+        self.size_limit_status = 413
+        # True: every non-empty BTQL page carries a cursor, the end is an empty page. False: a page
+        # shorter than its limit carries none. A client must survive both.
+        self.btql_cursor_on_last_page = True
         self._host, self._port = host, port
         self._counts: Counter[str] = Counter()
+        self._rate_limited: Counter[str] = Counter()
         self._claude_requests: list[dict] = []
         self._btql_bodies: list[dict] = []
         self._lock = threading.Lock()
@@ -358,11 +462,35 @@ class Sandbox:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    # --- limits and switches -------------------------------------------------------------------
+
+    def set_request_size_limit(self, route: str, limit: int | None) -> None:
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; one of {sorted(ROUTES)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError("a size limit is a number of bytes, or None for no limit")
+        self.request_size_limits[route] = limit
+
+    def set_switches(
+        self, *, btql_cursor_on_last_page: bool | None = None, size_limit_status: int | None = None
+    ) -> dict:
+        if btql_cursor_on_last_page is not None:
+            self.btql_cursor_on_last_page = bool(btql_cursor_on_last_page)
+        if size_limit_status is not None:
+            if size_limit_status not in (400, 413):
+                raise ValueError("size_limit_status is 413 or 400")
+            self.size_limit_status = size_limit_status
+        return {"btql_cursor_on_last_page": self.btql_cursor_on_last_page, "size_limit_status": self.size_limit_status}
+
     # --- what tests read ------------------------------------------------------------------------
 
     def _record(self, route: str) -> None:
         with self._lock:
             self._counts[route] += 1
+
+    def _record_rate_limited(self, route: str) -> None:
+        with self._lock:
+            self._rate_limited[route] += 1
 
     def _record_claude_request(self, body: dict) -> None:
         with self._lock:
@@ -378,9 +506,19 @@ class Sandbox:
             return list(self._btql_bodies)
 
     def count(self, route: str) -> int:
-        """Requests received on ``route`` (faulted ones included)."""
+        """Requests received on ``route`` (faulted, rate-limited and oversized ones included)."""
         with self._lock:
             return self._counts[route]
+
+    def rate_limited(self, route: str) -> int:
+        """Requests on ``route`` that the rate limiter answered with 429 (not 429 faults)."""
+        with self._lock:
+            return self._rate_limited[route]
+
+    @property
+    def rate_limited_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._rate_limited)
 
     @property
     def requests(self) -> dict[str, int]:

@@ -3,25 +3,34 @@
 Every method takes the one lock: the HTTP server answers on many threads while a test adds data.
 Times are stored as the ISO strings Braintrust returns (``2026-11-24T10:00:00.000000Z``), which
 sort and compare in time order as plain strings.
+
+Each ingestion (a new log, a changed log, a dataset insert) takes the next transaction id: a 19-digit
+decimal string like the real ones (``1000192656880881099``), strictly increasing. A log's
+``_pagination_key`` is ``p`` and that number in 20 digits, so it sorts in ingestion order too.
 """
 
 import bisect
 import copy
 import json
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from braintrust_ops.sandbox.constants import PROJECT_ID
+from braintrust_ops.sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
 
-MISSING_ID = ""
+if TYPE_CHECKING:
+    from braintrust_ops.sandbox.btql_model import Condition, LogsQuery
+
+# The first transaction id, shaped like a real one: 19 digits, so they all sort alike as strings too.
+FIRST_XACT_ID = 1000192656880000000
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
 
 
 def encode_json(value: object) -> bytes:
@@ -36,10 +45,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _log_sort_key(row: dict) -> tuple[str, str]:
-    return (row["created"], row.get("id") or MISSING_ID)
-
-
 class SandboxState:
     def __init__(self, id_seed: int = 0):
         self._lock = threading.RLock()
@@ -49,20 +54,18 @@ class SandboxState:
         self._tags: list[dict] = []
         self._datasets: dict[str, dict] = {}
         self._dataset_rows: dict[str, dict[str, dict]] = {}
-        self._logs: list[dict] = []
-        self._log_keys: list[tuple[str, str]] = []
-        self._logs_sorted = True
-        # Each log's JSON, encoded once when added: a benchmark measures the command, not this fake server.
-        self._log_json: dict[int, bytes] = {}
-        self._xact = 0
+        # In ingestion order, which is _xact_id and _pagination_key order.
+        self._logs: list[_StoredLog] = []
+        self._xact = FIRST_XACT_ID
 
     def new_id(self) -> str:
         with self._lock:
             return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
-    def _next_xact(self) -> str:
-        self._xact += 1
-        return str(1000000000000 + self._xact)
+    def _next_xact(self) -> int:
+        with self._lock:
+            self._xact += 1
+            return self._xact
 
     # --- project tags ---------------------------------------------------------------------------
 
@@ -74,7 +77,7 @@ class SandboxState:
             "description": description,
             "color": "#3b82f6",
             "created": iso(_now()),
-            "user_id": "sandbox-user",
+            "user_id": SANDBOX_USER_ID,
             **fields,
         }
         with self._lock:
@@ -96,10 +99,14 @@ class SandboxState:
             "id": self.new_id(),
             "project_id": project_id,
             "name": name,
+            # Required by the spec's Dataset; the app opens a dataset by id, never by slug.
+            "url_slug": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "dataset",
             "description": description,
             "metadata": None,
+            "tags": None,
             "created": iso(_now()),
-            "user_id": "sandbox-user",
+            "deleted_at": None,
+            "user_id": SANDBOX_USER_ID,
         }
         with self._lock:
             self._datasets[dataset["id"]] = dataset
@@ -127,19 +134,28 @@ class SandboxState:
             self._dataset_rows.clear()
 
     def insert_rows(self, dataset_id: str, events: list[dict]) -> list[str]:
-        """Upsert by ``id``, as Braintrust does: an event whose id exists replaces that row."""
+        """Upsert by ``id``, as Braintrust does: an event whose id exists replaces that row. The stored
+        row carries what the spec's DatasetEvent requires (project_id, span ids, _xact_id...)."""
         with self._lock:
             rows = self._dataset_rows[dataset_id]
+            project_id = self._datasets[dataset_id]["project_id"]
             row_ids = []
             for event in events:
                 row_id = str(event.get("id") or self.new_id())
                 rows.pop(row_id, None)
+                xact = self._next_xact()
+                span_id = event.get("span_id") or row_id
                 rows[row_id] = {
                     **copy.deepcopy(event),
                     "id": row_id,
+                    "project_id": project_id,
                     "dataset_id": dataset_id,
-                    "created": iso(_now()),
-                    "_xact_id": self._next_xact(),
+                    "span_id": span_id,
+                    "root_span_id": event.get("root_span_id") or span_id,
+                    "is_root": True,
+                    "created": event.get("created") or iso(_now()),
+                    "_xact_id": str(xact),
+                    "_pagination_key": f"p{xact:020d}",
                 }
                 row_ids.append(row_id)
             return row_ids
@@ -149,19 +165,21 @@ class SandboxState:
             return [copy.deepcopy(row) for row in self._dataset_rows.get(dataset_id, {}).values()]
 
     def dataset_rows_page(self, dataset_id: str, offset: int, limit: int) -> tuple[list[dict], bool]:
-        """Rows [offset, offset + limit) and whether more follow."""
+        """Rows [offset, offset + limit), newest ``_xact_id`` first as the spec's fetch pages
+        (OpenAPI FetchLimit: "from latest to earliest _xact_id"), and whether more follow."""
         with self._lock:
-            rows = list(self._dataset_rows[dataset_id].values())
+            # Insertion order is _xact_id order (an upsert moves the row to the end).
+            rows = list(reversed(self._dataset_rows[dataset_id].values()))
             return copy.deepcopy(rows[offset : offset + limit]), offset + limit < len(rows)
 
     # --- project logs ---------------------------------------------------------------------------
 
     def _log_row(self, fields: dict, created: datetime | None) -> dict:
+        """A new row without its ingestion keys; ``_ingest`` gives it those when it is stored."""
         log_id = fields.pop("id", self.new_id())
         span_id = fields.pop("span_id", log_id or self.new_id())
         row = {
             "id": log_id,
-            "_xact_id": self._next_xact(),
             "created": iso(created or _now()),
             "project_id": PROJECT_ID,
             "log_id": "g",
@@ -186,14 +204,21 @@ class SandboxState:
             del row["id"]
         return row
 
+    def _ingest(self, row: dict) -> None:
+        """Store ``row`` as the newest ingestion. Call with the lock held: the keys are handed out and
+        the row appended in one step, so the list stays in key order for bisection."""
+        xact = self._next_xact()
+        row["_xact_id"] = str(xact)
+        row["_pagination_key"] = f"p{xact:020d}"
+        self._logs.append(_StoredLog(row, encode_json(row), xact))
+
     def _append_logs(self, rows: list[dict]) -> None:
-        encoded = {id(row): encode_json(row) for row in rows}
         with self._lock:
-            self._log_json.update(encoded)
-            self._logs.extend(rows)
-            self._logs_sorted = False
+            for row in rows:
+                self._ingest(row)
 
     def add_log(self, *, created: datetime | None = None, **fields) -> dict:
+        """One log, ingested now whatever its ``created``: an old ``created`` is a log flushed late."""
         row = self._log_row(dict(fields), created)
         self._append_logs([row])
         return copy.deepcopy(row)
@@ -230,46 +255,87 @@ class SandboxState:
         self._append_logs(rows)
         return copy.deepcopy(root)
 
+    def update_log(self, log_id: str, **fields) -> dict:
+        """Replace these fields of log ``log_id``, as a score or comment added later does: the row is
+        ingested again, with a new ``_xact_id`` and ``_pagination_key`` (OpenAPI ProjectLogsEvent: any
+        change is a new transaction), so a ``_xact_id > X`` query finds it again."""
+        if isinstance(fields.get("created"), datetime):
+            fields["created"] = iso(fields["created"])
+        with self._lock:
+            position = next((i for i, log in enumerate(self._logs) if log.row.get("id") == log_id), None)
+            if position is None:
+                raise KeyError(f"no log {log_id!r}")
+            # A new dict: a page being written out by a server thread keeps the old row and its JSON.
+            row = {**self._logs.pop(position).row, **fields}
+            self._ingest(row)
+            return copy.deepcopy(row)
+
     def clear_logs(self) -> None:
         with self._lock:
             self._logs.clear()
-            self._log_json.clear()
-            self._log_keys.clear()
-            self._logs_sorted = True
 
     def log_count(self) -> int:
         with self._lock:
             return len(self._logs)
 
-    def log_json(self, row: dict) -> bytes:
-        """A row returned by ``query_logs``, as JSON."""
-        return self._log_json[id(row)]
-
-    def query_logs(
-        self,
-        *,
-        project_id: str,
-        since: str,
-        until: str | None,
-        root_only: bool,
-        after: tuple[str, str] | None,
-        limit: int,
-    ) -> tuple[list[dict], tuple[str, str] | None]:
-        """One page of logs in (created, id) order, and the key to continue after (None on the last page)."""
+    def logs(self) -> list[dict]:
+        """Every stored log row, in ingestion order (copies)."""
         with self._lock:
-            if not self._logs_sorted:
-                self._logs.sort(key=_log_sort_key)
-                self._log_keys = [_log_sort_key(row) for row in self._logs]
-                self._logs_sorted = True
-            start = bisect.bisect_right(self._log_keys, after) if after else bisect.bisect_left(self._log_keys, (since,))
-            page: list[dict] = []
-            for position in range(start, len(self._logs)):
-                row = self._logs[position]
-                if until is not None and row["created"] >= until:
-                    break
-                if row["project_id"] != project_id or (root_only and not row["is_root"]):
-                    continue
-                if len(page) == limit:
-                    return page, _log_sort_key(page[-1])
-                page.append(row)
-            return page, None
+            return [copy.deepcopy(log.row) for log in self._logs]
+
+    def query_logs(self, query: "LogsQuery", after: str | None = None) -> list[tuple[dict, bytes]]:
+        """One page of ``query``: (row, its JSON) pairs, continuing after the key ``after`` of the
+        query's sort field. Rows are stored in ingestion order, which is both ``_xact_id`` and
+        ``_pagination_key`` order, so ranges on those keys and cursors are bisections."""
+        with self._lock:
+            low, high = 0, len(self._logs)
+            for found in query.conditions:
+                if found.field in _KEYS and found.op != "eq":
+                    low, high = _narrow(self._logs, found, low, high)
+            if after is not None:
+                key = _KEYS[query.sort_field]
+                value = int(after) if query.sort_field == "_xact_id" else after
+                if query.descending:
+                    high = min(high, bisect.bisect_left(self._logs, value, low, high, key=key))
+                else:
+                    low = max(low, bisect.bisect_right(self._logs, value, low, high, key=key))
+            positions = range(high - 1, low - 1, -1) if query.descending else range(low, high)
+            if query.sort_field == "created":
+                matched = [log for log in self._matching(query, positions, limit=None)]
+                matched.sort(key=lambda log: log.row["created"], reverse=query.descending)
+                return [(log.row, log.json) for log in matched[: query.limit]]
+            return [(log.row, log.json) for log in self._matching(query, positions, limit=query.limit)]
+
+    def _matching(self, query: "LogsQuery", positions: range, limit: int | None):
+        found = 0
+        for position in positions:
+            log = self._logs[position]
+            if log.row["project_id"] == query.project_id and all(c.matches(log.row) for c in query.conditions):
+                yield log
+                found += 1
+                if found == limit:
+                    return
+
+
+class _StoredLog(NamedTuple):
+    row: dict
+    # Encoded once when stored (and again when updated): a benchmark measures the command, not this fake server.
+    json: bytes
+    xact: int
+
+
+# The bisection key of each field whose order is the stored (ingestion) order.
+_KEYS: dict[str, Callable[[_StoredLog], Any]] = {
+    "_xact_id": lambda log: log.xact,
+    "_pagination_key": lambda log: log.row["_pagination_key"],
+}
+
+
+def _narrow(logs: list[_StoredLog], found: "Condition", low: int, high: int) -> tuple[int, int]:
+    """[low, high) cut to the rows a range condition on ``_xact_id`` or ``_pagination_key`` can match."""
+    key, value = _KEYS[found.field], found.value
+    if found.op in ("gt", "ge"):
+        cut = (bisect.bisect_right if found.op == "gt" else bisect.bisect_left)(logs, value, low, high, key=key)
+        return max(low, cut), high
+    cut = (bisect.bisect_left if found.op == "lt" else bisect.bisect_right)(logs, value, low, high, key=key)
+    return low, min(high, cut)

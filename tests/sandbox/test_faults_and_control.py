@@ -1,6 +1,7 @@
 """Fault injection and the /_sandbox/ control API, seen from a client over real HTTP."""
 
 import json
+import socket
 import time
 
 import anthropic
@@ -139,3 +140,42 @@ def test_get_dataset_rows_returns_the_rows_insert_stored(empty_sandbox):
     requests.post(f"{empty_sandbox.url}/v1/dataset/{dataset['id']}/insert", headers=AUTH, json=events, timeout=5)
     rows = control(empty_sandbox, "GET", f"datasets/{dataset['id']}/rows").json()["rows"]
     assert [(row["id"], row["input"], row["expected"]) for row in rows] == [("r1", "q", "a")]
+
+
+@pytest.mark.parametrize(
+    "route, method, path, body",
+    [
+        ("project_tag", "GET", "/v1/project_tag", None),
+        ("dataset_list", "GET", "/v1/dataset", None),
+        ("btql", "POST", "/btql", BTQL),
+        ("project", "GET", f"/v1/project/{PROJECT_ID}", None),
+    ],
+)
+def test_a_partial_fault_announces_the_full_body_sends_half_and_closes(sandbox, route, method, path, body):
+    whole = requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5)
+    sandbox.faults.add(route, "partial")
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
+        requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5)
+    # The next request, on a new connection, is whole again.
+    assert requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5).content == whole.content
+
+
+def test_a_partial_fault_sends_exactly_the_first_half_of_the_real_reply(sandbox):
+    whole = tags(sandbox).content
+    sandbox.faults.add("project_tag", "partial")
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        request = f"GET /v1/project_tag HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n\r\n"
+        connection.sendall(request.encode())
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, cut = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(whole)}".encode() in head
+    assert cut == whole[: len(whole) // 2]
+
+
+def test_a_partial_fault_on_messages_cuts_claudes_reply_so_the_sdk_raises(empty_sandbox):
+    empty_sandbox.faults.add("messages", "partial")
+    with pytest.raises(anthropic.APIConnectionError):
+        ask_claude(empty_sandbox)

@@ -26,13 +26,14 @@ def objects(sandbox, path: str) -> list[dict]:
 
 def all_logs(sandbox, since: datetime, root_only: bool = False) -> list[dict]:
     query = f"SELECT * FROM project_logs('{PROJECT_ID}') WHERE created >= '{since:%Y-%m-%dT%H:%M:%S.%fZ}'"
-    body, rows = {"query": query + (" AND is_root" if root_only else "")}, []
+    query += " AND is_root" if root_only else ""
+    rows, cursor = [], None
     while True:
+        body = {"query": query + (f" OFFSET '{cursor}'" if cursor else "")}
         reply = requests.post(f"{sandbox.url}/btql", headers=AUTH, json=body, timeout=5).json()
         rows += reply["data"]
-        if not reply["cursor"]:
+        if not (cursor := reply["cursor"]):
             return rows
-        body["cursor"] = reply["cursor"]
 
 
 def user_text(row: dict) -> str:
