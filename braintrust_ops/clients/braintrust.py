@@ -1,13 +1,14 @@
-"""The Braintrust boundary: project tags, datasets, log queries, dataset inserts.
+"""The Braintrust boundary: the project, its tags and datasets, log queries, dataset inserts.
 
-The SDK's REST client (``braintrust.api.BraintrustOpenApiClient``) covers tags and datasets; BTQL it
-does not, so that one goes through the same ``requests`` session directly. Every failure leaves this
-module as one of the app's exceptions, with the endpoint and what to do in its message.
+The SDK's REST client (``braintrust.api.BraintrustOpenApiClient``) covers the REST endpoints; BTQL it
+does not, so that one goes through the same ``requests`` session directly. Retries are the session's
+alone (``clients/http.py``): one layer, whatever the endpoint. Every failure leaves this module as one
+of the app's exceptions, with the endpoint, the real number of attempts and what to do in its message.
 """
 
-import time
+import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
@@ -20,7 +21,8 @@ from braintrust.api import (
     BraintrustTransportError,
 )
 
-from braintrust_ops.clients.http import build_session
+from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
+from braintrust_ops.clients.http import GarbledReply, build_session
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -35,31 +37,17 @@ SERVICE = "Braintrust"
 LIST_PAGE_SIZE = 100
 # A listing longer than this is a loop on the server's side, not a real project.
 MAX_LIST_PAGES = 1000
+# The same for BTQL: the SDK stops at 10,000 iterations (logger.py, MAX_BTQL_ITERATIONS).
+MAX_BTQL_PAGES = 10_000
+# The first page is small: until a page has been seen, nothing says how big a row is.
+FIRST_PAGE_ROWS = 100
 MAX_BODY_IN_MESSAGE = 300
 
 T = TypeVar("T")
 
 
-def _btql_time(moment: datetime) -> str:
-    """A UTC ISO time made by the code, never typed by a user, so it is safe inside the query."""
-    if moment.tzinfo is None:
-        raise ValueError("BTQL times must be timezone-aware")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def build_logs_query(*, project_id: str, since: datetime, until: datetime | None, root_only: bool, limit: int) -> str:
-    """The BTQL for one project's logs in [since, until). ``project_id`` must already be a canonical UUID."""
-    conditions = [f"created >= '{_btql_time(since)}'"]
-    if until is not None:
-        conditions.append(f"created < '{_btql_time(until)}'")
-    if root_only:
-        conditions.append("is_root")
-    return f"SELECT * FROM project_logs('{project_id}') WHERE {' AND '.join(conditions)} LIMIT {limit}"
-
-
 def _is_timeout(exc: BaseException | None) -> bool:
-    """Whether a transport failure was a timeout. After the last retry requests reports a read timeout
-    as a ConnectionError wrapping urllib3's MaxRetryError, so look through the chain and its reason."""
+    """Whether a transport failure was a timeout, looking through the chain and urllib3's reason."""
     seen = 0
     while exc is not None and seen < 10:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -76,6 +64,66 @@ def _is_urllib3_timeout(error: object) -> bool:
     )
 
 
+def _in_chain(exc: BaseException | None, kind: type) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class LogPages:
+    """The pages of one BTQL query over a project's logs, cursor after cursor (iterate once).
+
+    Paging as documented (SPEC.md, "BTQL paging"): the cursor goes inside the query; every non-empty
+    page may carry one; the end is an empty page, or a page without a cursor. The cursor is read from
+    the body, else from the ``x-bt-cursor`` header. Rows repeated across pages are dropped by id
+    (``duplicates`` counts them). The page size follows the bytes of the pages seen (``next_page_rows``).
+    """
+
+    def __init__(self, client: "BraintrustClient", *, project_id: str, filter_: dict):
+        self._client = client
+        self._project_id = project_id
+        self._filter = filter_
+        self.pages = 0
+        self.duplicates = 0
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        client = self._client
+        seen_ids: set[str] = set()
+        seen_cursors: set[str] = set()
+        cursor = None
+        limit = min(FIRST_PAGE_ROWS, client.btql_page_size)
+        for _ in range(MAX_BTQL_PAGES):
+            query = logs_query(project_id=self._project_id, filter_=self._filter, limit=limit, cursor=cursor)
+            rows, next_cursor, body_bytes = client.btql(query)
+            if not rows:
+                return
+            self.pages += 1
+            fresh = []
+            for row in rows:
+                row_id = row.get("id") if isinstance(row, dict) else None
+                if isinstance(row_id, str) and row_id:
+                    if row_id in seen_ids:
+                        self.duplicates += 1
+                        continue
+                    seen_ids.add(row_id)
+                fresh.append(row)
+            if fresh:
+                yield fresh
+            if not next_cursor:
+                return
+            if next_cursor in seen_cursors:
+                raise InvalidReply("Braintrust returned the same BTQL cursor twice; stopping.", service=SERVICE)
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+            limit = next_page_rows(
+                rows=len(rows), body_bytes=body_bytes, target_bytes=client.btql_page_bytes, max_rows=client.btql_page_size
+            )
+        raise InvalidReply(f"BTQL returned more than {MAX_BTQL_PAGES} pages; stopping.", service=SERVICE)
+
+
 class BraintrustClient:
     def __init__(
         self,
@@ -85,15 +133,21 @@ class BraintrustClient:
         timeout: float,
         max_retries: int,
         backoff_seconds: float,
-        btql_page_size: int = 1000,
+        rate_limit_budget_seconds: float = 300.0,
+        btql_page_size: int = MAX_PAGE_ROWS,
+        btql_page_bytes: int = 8 * 2**20,
     ):
         self.api_url = api_url.rstrip("/")
-        self.btql_page_size = min(btql_page_size, 1000)
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
+        self.btql_page_size = min(btql_page_size, MAX_PAGE_ROWS)
+        self.btql_page_bytes = btql_page_bytes
         self._api_key = api_key
-        self.session = build_session(timeout=timeout, max_retries=max_retries, backoff_seconds=backoff_seconds)
-        # Retries belong to the session's urllib3 Retry, one policy for every endpoint.
+        self.session = build_session(
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_seconds=backoff_seconds,
+            rate_limit_budget=rate_limit_budget_seconds,
+        )
+        # Retries belong to the session, one policy for every endpoint; the SDK's own loop stays off.
         self._sdk = BraintrustOpenApiClient(
             api_key=api_key, api_url=self.api_url, session=self.session, enable_sdk_retries=False
         )
@@ -106,7 +160,9 @@ class BraintrustClient:
             timeout=config.http_timeout_seconds,
             max_retries=config.http_max_retries,
             backoff_seconds=config.http_backoff_seconds,
+            rate_limit_budget_seconds=config.http_rate_limit_budget_seconds,
             btql_page_size=config.btql_page_size,
+            btql_page_bytes=config.btql_page_bytes,
         )
 
     def close(self) -> None:
@@ -118,15 +174,8 @@ class BraintrustClient:
         """The project object. Braintrust's listings answer an unknown project with an empty list, so a
         mistyped BRAINTRUST_PROJECT_ID would otherwise look like a project with nothing to do."""
         endpoint = "GET /v1/project/{id}"
-
-        def fetch() -> dict:
-            project = self._sdk.projects.get_project_id(project_id)
-            if not isinstance(project, dict) or project.get("id") != project_id:
-                raise InvalidReply(f"Braintrust's reply to {endpoint} is not project {project_id}.", service=SERVICE)
-            return project
-
         try:
-            return self._call(endpoint, fetch)
+            project = self._call(endpoint, lambda: self._sdk.projects.get_project_id(project_id))
         except PermanentServiceError as exc:
             if exc.status not in (403, 404):
                 raise
@@ -136,6 +185,9 @@ class BraintrustClient:
                 service=SERVICE,
                 status=exc.status,
             ) from exc
+        if not isinstance(project, dict) or project.get("id") != project_id:
+            raise InvalidReply(f"Braintrust's reply to {endpoint} is not project {project_id}.", service=SERVICE)
+        return project
 
     # --- listings -----------------------------------------------------------------------------
 
@@ -169,48 +221,44 @@ class BraintrustClient:
 
     # --- logs ---------------------------------------------------------------------------------
 
-    def iter_log_pages(
-        self, *, project_id: str, since: datetime, until: datetime | None = None, root_only: bool = True
-    ) -> Iterator[list[dict]]:
-        """Yield the project's log rows page by page (at most 1000 rows each), following every cursor."""
-        query = build_logs_query(
-            project_id=project_id, since=since, until=until, root_only=root_only, limit=self.btql_page_size
-        )
-        cursor = None
-        seen_cursors = set()
-        while True:
-            body: dict[str, Any] = {"query": query, "fmt": "json"}
-            if cursor:
-                body["cursor"] = cursor
-            rows, cursor = self._call("POST /btql", lambda: self._btql(body))
-            if rows:
-                yield rows
-            if not cursor or not rows:
-                return
-            if cursor in seen_cursors:
-                raise InvalidReply("Braintrust returned the same BTQL cursor twice; stopping.", service=SERVICE)
-            seen_cursors.add(cursor)
+    def log_pages(
+        self,
+        *,
+        project_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        after_xact_id: str | None = None,
+        root_only: bool = True,
+    ) -> LogPages:
+        """The project's log rows created in [since, until), and ingested after ``after_xact_id`` when
+        given, page by page; see ``LogPages``."""
+        filter_ = logs_filter(since=since, until=until, after_xact_id=after_xact_id, root_only=root_only)
+        return LogPages(self, project_id=project_id, filter_=filter_)
 
-    def _btql(self, body: dict) -> tuple[list[dict], str | None]:
+    def btql(self, query: dict) -> tuple[list[dict], str | None, int]:
+        """One BTQL request: (rows, the cursor for the next page or None, the body's size in bytes)."""
+        endpoint = "POST /btql"
+        response = self._call(endpoint, lambda: self._post_btql({"query": query, "fmt": "json"}))
         try:
-            response = self.session.post(
-                f"{self.api_url}/btql", json=body, headers={"Authorization": f"Bearer {self._api_key}"}
-            )
-        except requests.RequestException as exc:
-            raise self._transport_error("POST /btql", exc) from exc
-        if response.status_code >= 400:
-            raise self._status_error("POST /btql", response.status_code, response.text)
-        try:
-            reply = response.json()
-        except ValueError as exc:
-            raise InvalidReply("Braintrust's reply to POST /btql is not JSON.", service=SERVICE) from exc
+            # The json module, not orjson: orjson turns integers beyond 64 bits into floats silently.
+            reply = json.loads(response.content)
+        except ValueError as exc:  # the session checked the body already; this is only a safety net
+            raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
         data = reply.get("data") if isinstance(reply, dict) else None
         if not isinstance(data, list):
             raise InvalidReply(
-                "Braintrust's reply to POST /btql has no 'data' list; the API may have changed.", service=SERVICE
+                f"Braintrust's reply to {endpoint} has no 'data' list; the API may have changed.", service=SERVICE
             )
         cursor = reply.get("cursor") or response.headers.get("x-bt-cursor") or None
-        return data, cursor
+        return data, cursor, len(response.content)
+
+    def _post_btql(self, body: dict) -> requests.Response:
+        response = self.session.post(
+            f"{self.api_url}/btql", json=body, headers={"Authorization": f"Bearer {self._api_key}"}
+        )
+        if response.status_code >= 400:
+            raise _HTTPStatus(response.status_code, response.text)
+        return response
 
     # --- datasets -----------------------------------------------------------------------------
 
@@ -247,28 +295,33 @@ class BraintrustClient:
     # --- errors -------------------------------------------------------------------------------
 
     def _call(self, endpoint: str, request: Callable[[], T]) -> T:
-        """Run one request, translating SDK errors. A garbled 200 (which urllib3 cannot see) gets the
-        same bounded number of fresh attempts as any other transient failure."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                return request()
-            except BraintrustHTTPError as exc:
-                raise self._status_error(endpoint, exc.status_code, exc.response_body) from exc
-            except BraintrustTransportError as exc:
-                raise self._transport_error(endpoint, exc) from exc
-            except (BraintrustJSONDecodeError, InvalidReply) as exc:
-                if attempt >= self.max_retries:
-                    if isinstance(exc, InvalidReply):
-                        raise
-                    raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
-                logger.warning("braintrust_reply_garbled", endpoint=endpoint, attempt=attempt + 1)
-                time.sleep(self.backoff_seconds * (2**attempt))
-        raise AssertionError("unreachable")
+        """Run one request (the session retries it) and translate what is left into the app's errors."""
+        try:
+            return request()
+        except (BraintrustHTTPError, _HTTPStatus) as exc:
+            raise self._status_error(endpoint, exc.status_code, exc.response_body) from exc
+        except BraintrustJSONDecodeError as exc:
+            raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
+        except (BraintrustTransportError, requests.RequestException) as exc:
+            raise self._transport_error(endpoint, exc) from exc
+
+    def _attempts(self) -> str:
+        count = self.session.last_attempts().count
+        return f"{count} attempt" if count == 1 else f"{count} attempts"
 
     def _transport_error(self, endpoint: str, exc: Exception) -> TransientServiceError:
-        kind = "timed out" if _is_timeout(exc) else "could not connect"
+        if _in_chain(exc, GarbledReply):
+            return InvalidReply(
+                f"Braintrust's reply to {endpoint} was not JSON after {self._attempts()} (a proxy's error page, "
+                "or a reply cut short); try again later.",
+                service=SERVICE,
+            )
+        if _in_chain(exc, requests.exceptions.ChunkedEncodingError):
+            kind = "kept being cut off mid-reply"
+        else:
+            kind = "timed out" if _is_timeout(exc) else "could not connect"
         return TransientServiceError(
-            f"Braintrust {endpoint} {kind} after {self.max_retries + 1} attempts ({self.api_url}). "
+            f"Braintrust {endpoint} {kind} after {self._attempts()} ({self.api_url}). "
             "Check the network and BRAINTRUST_API_URL, then run again.",
             service=SERVICE,
         )
@@ -288,9 +341,18 @@ class BraintrustClient:
                 service=SERVICE,
                 status=status,
             )
-        if status in (408, 429) or status >= 500:
+        if status == 429:
+            attempts = self.session.last_attempts()
             return TransientServiceError(
-                f"Braintrust {endpoint} kept failing with HTTP {status} after {self.max_retries + 1} attempts; "
+                f"Braintrust kept rate-limiting {endpoint} (HTTP 429): waited {attempts.rate_limited_seconds:.0f}s "
+                f"over {self._attempts()}, the most BRAINTRUST_OPS_HTTP_RATE_LIMIT_BUDGET_SECONDS allows. "
+                "Run again later, or raise that budget.",
+                service=SERVICE,
+                status=status,
+            )
+        if status == 408 or status >= 500:
+            return TransientServiceError(
+                f"Braintrust {endpoint} kept failing with HTTP {status} after {self._attempts()}; "
                 f"try again later. {detail}",
                 service=SERVICE,
                 status=status,
@@ -298,3 +360,12 @@ class BraintrustClient:
         return PermanentServiceError(
             f"Braintrust rejected {endpoint} with HTTP {status}: {detail}", service=SERVICE, status=status
         )
+
+
+class _HTTPStatus(Exception):
+    """An error status on the BTQL request, which does not go through the SDK."""
+
+    def __init__(self, status_code: int, response_body: str):
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+        self.response_body = response_body

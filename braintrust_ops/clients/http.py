@@ -1,51 +1,220 @@
-"""The one HTTP session every Braintrust call goes through: a default time-out and bounded retries."""
+"""The one HTTP session every Braintrust call goes through, and its one retry layer.
 
+Why the retries live in ``Session.send`` and not on the ``HTTPAdapter``: requests reads a reply's
+body after urllib3 has handed the response back (``preload_content=False``), so a ``Retry`` mounted on
+the adapter never sees a body cut off mid-way, and a second loop around it for that case multiplies
+the attempts (36 requests for one BTQL page in an earlier version). Here one loop, driven by urllib3's
+own ``Retry`` (its counters, exponential backoff and ``Retry-After`` parsing), covers connection
+errors, time-outs, 5xx, a cut-off or garbled body, and 429, and knows the real number of attempts.
+The braintrust SDK's own retry loop is off (``BraintrustOpenApiClient(enable_sdk_retries=False)``;
+an injected session owns retries: ``braintrust/api/_transport.py``, ``Transport.__init__``).
+
+A 429 is not counted against the retry count: a rate limit is the service working as designed, and
+BTQL allows about 20 requests a minute on some plans (SPEC.md). It waits for ``Retry-After`` when
+the server gives one, otherwise backs off exponentially, within a total wait budget per request.
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.util.retry import RequestHistory, Retry
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# A Retry-After longer than this is not worth holding a nightly job for; the run fails and says so.
-MAX_RETRY_AFTER_SECONDS = 120
-
-
-class _BoundedRetry(Retry):
-    """urllib3's Retry, but a server's Retry-After is capped so one reply cannot stall the job for hours."""
-
-    def get_retry_after(self, response):
-        retry_after = super().get_retry_after(response)
-        return None if retry_after is None else min(retry_after, MAX_RETRY_AFTER_SECONDS)
+RATE_LIMITED = 429
+# Worth another attempt: time-outs and the server's own failures. 429 is handled apart (a time budget).
+RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
+# The longest single backoff between two attempts when the server names none.
+MAX_BACKOFF_SECONDS = 60
+# 429s are bounded by a wait budget; this bounds them too when the waits are zero (a 0 s backoff).
+MAX_RATE_LIMITED_ATTEMPTS = 100
 
 
-class _TimeoutSession(requests.Session):
-    """A session whose every request has the configured time-out, whoever builds the request."""
+class GarbledBody(ProtocolError):
+    """A 2xx reply that says it is JSON but is not: a proxy's error page, or a body cut short in a way
+    the framing did not show. A read error for ``Retry``, so it is retried like a dropped connection."""
 
-    def __init__(self, timeout: float):
+
+class GarbledReply(requests.exceptions.RequestException):
+    """GarbledBody, still so after the last attempt: raised as a requests error, like the others."""
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How the last request on this thread went: what a failure message reports."""
+
+    count: int = 0
+    #: seconds spent waiting out 429s
+    rate_limited_seconds: float = 0.0
+    #: the rate-limit wait budget ran out (or a Retry-After asked for more than was left)
+    rate_limit_exhausted: bool = False
+
+
+class _BudgetedRetry(Retry):
+    """urllib3's Retry, where 429s draw on a wait budget in seconds instead of the retry count."""
+
+    def __init__(self, *args, rate_limit_budget: float = 300.0, rate_limited_seconds: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rate_limit_budget = rate_limit_budget
+        self.rate_limited_seconds = rate_limited_seconds
+
+    def new(self, **kwargs):
+        kwargs.setdefault("rate_limit_budget", self.rate_limit_budget)
+        kwargs.setdefault("rate_limited_seconds", self.rate_limited_seconds)
+        return super().new(**kwargs)
+
+    def rate_limit_wait(self, response: urllib3.BaseHTTPResponse) -> float:
+        """Seconds to wait before the next attempt after this 429: the server's Retry-After, or an
+        exponential backoff over the 429s of this request so far."""
+        retry_after = self.get_retry_after(response)
+        if retry_after is not None:
+            return retry_after
+        return min(self.backoff_factor * (2 ** min(self._rate_limited_attempts(), 30)), self.backoff_max)
+
+    def _rate_limited_attempts(self) -> int:
+        return sum(1 for entry in self.history if entry.status == RATE_LIMITED)
+
+    def after_rate_limit(self, method: str, url: str, wait: float) -> "_BudgetedRetry":
+        """The state after waiting ``wait`` seconds for a 429; MaxRetryError when over the budget."""
+        over_budget = self.rate_limited_seconds + wait > self.rate_limit_budget
+        if over_budget or self._rate_limited_attempts() + 1 >= MAX_RATE_LIMITED_ATTEMPTS:
+            raise MaxRetryError(None, url, urllib3.exceptions.ResponseError("too many 429 error responses"))
+        return self.new(
+            history=self.history + (RequestHistory(method, url, None, RATE_LIMITED, None),),
+            rate_limited_seconds=self.rate_limited_seconds + wait,
+        )
+
+
+def _urllib3_error(exc: requests.RequestException) -> Exception:
+    """The urllib3 error behind a requests one, so Retry can tell a connect error from a read error."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    if isinstance(cause, urllib3.exceptions.HTTPError):
+        return cause
+    if isinstance(exc, requests.ReadTimeout):
+        return ReadTimeoutError(None, None, str(exc))
+    # A dropped connection or a body cut short: a read error (the request may have reached the server).
+    return ProtocolError(str(exc))
+
+
+def _check_body(response: requests.Response) -> None:
+    """Raise GarbledBody for a 2xx reply that is not JSON: every Braintrust endpoint this app calls answers
+    JSON, so anything else (a proxy's HTML page, a body cut short) is a transient fault. orjson, because
+    it is fast: this runs on every reply, BTQL pages of megabytes included. A value nested past orjson's
+    depth limit is not garbled: the caller meets it with its own parser and decides."""
+    if response.status_code >= 300:
+        return
+    try:
+        orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        # orjson is stricter than JSON: it refuses a lone surrogate escape ("\ud83d", half an emoji, which
+        # chat text holds) and nesting past 1024 levels. The json module has the last word.
+        try:
+            json.loads(response.content)
+        except RecursionError:
+            return  # too deep for the parser, not garbled: the caller decides what to do with it
+        except ValueError:
+            raise GarbledBody(f"the {len(response.content)}-byte reply is not JSON ({exc})") from None
+
+
+class RetryingSession(requests.Session):
+    """A session whose every request has the configured time-out and the retry policy above.
+
+    ``last_attempts()`` tells the calling thread how its last request went, for the error message.
+    """
+
+    def __init__(self, *, timeout: float, max_retries: int, backoff_seconds: float, rate_limit_budget: float):
         super().__init__()
         self.timeout = timeout
+        self._policy = _BudgetedRetry(
+            total=None,
+            connect=max_retries,
+            read=max_retries,
+            status=max_retries,
+            other=0,
+            redirect=0,
+            backoff_factor=backoff_seconds,
+            backoff_max=MAX_BACKOFF_SECONDS,
+            status_forcelist=RETRY_STATUSES,
+            # Every request this app sends is safe to repeat: BTQL is a read, dataset inserts upsert by id.
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            rate_limit_budget=rate_limit_budget,
+        )
+        self._local = threading.local()
+        # The adapter never retries: this session's loop is the only layer.
+        adapter = HTTPAdapter(max_retries=Retry(0, read=False), pool_connections=4, pool_maxsize=16)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def last_attempts(self) -> Attempts:
+        return getattr(self._local, "attempts", Attempts())
 
     def request(self, method, url, **kwargs):
         kwargs["timeout"] = self.timeout
         return super().request(method, url, **kwargs)
 
+    def send(self, request, **kwargs):
+        retry = self._policy.new()
+        method, url = request.method, request.url
+        count = 0
+        while True:
+            count += 1
+            try:
+                response = super().send(request, **kwargs)
+                response.content  # read the whole body here: a body cut off mid-way fails inside the loop
+                _check_body(response)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=_urllib3_error(exc))
+                retry.sleep()
+                continue
+            except GarbledBody as exc:
+                retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=exc)
+                retry.sleep()
+                continue
+            status = response.status_code
+            if status == RATE_LIMITED:
+                wait = retry.rate_limit_wait(response.raw)
+                try:
+                    retry = retry.after_rate_limit(method, url, wait)
+                except MaxRetryError:
+                    return self._finish(response, count, retry, exhausted=True)
+                time.sleep(wait)
+                continue
+            if status in RETRY_STATUSES:
+                try:
+                    retry = retry.increment(method, url, response=response.raw)
+                except MaxRetryError:
+                    return self._finish(response, count, retry)
+                retry.sleep(response.raw)
+                continue
+            return self._finish(response, count, retry)
 
-def build_session(*, timeout: float, max_retries: int, backoff_seconds: float) -> requests.Session:
-    retry = _BoundedRetry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=backoff_seconds,
-        backoff_max=30,
-        status_forcelist=RETRY_STATUSES,
-        # Every POST this app sends is safe to repeat: BTQL is a read, dataset inserts upsert by id.
-        allowed_methods=None,
-        respect_retry_after_header=True,
-        # Hand the last error response back instead of raising, so the caller can say what it was.
-        raise_on_status=False,
+    def _next_or_raise(self, retry: _BudgetedRetry, count: int, exc: Exception, *, method: str, url: str, error):
+        try:
+            return retry.increment(method, url, error=error)
+        except MaxRetryError:
+            self._local.attempts = Attempts(count=count, rate_limited_seconds=retry.rate_limited_seconds)
+            if isinstance(exc, GarbledBody):
+                raise GarbledReply(str(exc)) from None
+            raise exc from None
+
+    def _finish(self, response: requests.Response, count: int, retry: _BudgetedRetry, *, exhausted: bool = False):
+        self._local.attempts = Attempts(
+            count=count, rate_limited_seconds=retry.rate_limited_seconds, rate_limit_exhausted=exhausted
+        )
+        return response
+
+
+def build_session(
+    *, timeout: float, max_retries: int, backoff_seconds: float, rate_limit_budget: float = 300.0
+) -> RetryingSession:
+    return RetryingSession(
+        timeout=timeout, max_retries=max_retries, backoff_seconds=backoff_seconds, rate_limit_budget=rate_limit_budget
     )
-    session = _TimeoutSession(timeout)
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session

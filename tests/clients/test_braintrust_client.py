@@ -1,12 +1,16 @@
+"""The Braintrust client against the sandbox: listings, the project, BTQL paging as documented, inserts."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from braintrust_ops.clients.braintrust import BraintrustClient, build_logs_query
-from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound, TransientServiceError
+from braintrust_ops.clients import braintrust as braintrust_module
+from braintrust_ops.clients.braintrust import FIRST_PAGE_ROWS, BraintrustClient
+from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound
 from braintrust_ops.sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
 
 
 def client_for(sandbox, **overrides):
@@ -14,24 +18,11 @@ def client_for(sandbox, **overrides):
     return BraintrustClient(**{**options, **overrides})
 
 
-def test_logs_query_filters_on_project_time_window_and_root_spans():
-    query = build_logs_query(
-        project_id=PROJECT_ID, since=SINCE, until=SINCE + timedelta(days=1), root_only=True, limit=1000
-    )
-    assert query == (
-        f"SELECT * FROM project_logs('{PROJECT_ID}') WHERE created >= '2026-11-23T02:00:00.000000Z' "
-        "AND created < '2026-11-24T02:00:00.000000Z' AND is_root LIMIT 1000"
-    )
+def read_all(client, **options) -> list[list[dict]]:
+    return list(client.log_pages(project_id=PROJECT_ID, since=SINCE, **options))
 
 
-def test_logs_query_for_a_backup_keeps_every_span():
-    query = build_logs_query(project_id=PROJECT_ID, since=SINCE, until=None, root_only=False, limit=1000)
-    assert "is_root" not in query and "created >= '2026-11-23T02:00:00.000000Z'" in query
-
-
-def test_logs_query_refuses_a_naive_time():
-    with pytest.raises(ValueError):
-        build_logs_query(project_id=PROJECT_ID, since=datetime(2026, 11, 23), until=None, root_only=True, limit=10)
+# --- listings and the project -----------------------------------------------------------------
 
 
 def test_tag_listing_follows_every_page(empty_sandbox):
@@ -54,34 +45,6 @@ def test_listings_are_scoped_to_the_project(empty_sandbox):
 
 def test_empty_project_lists_nothing(empty_sandbox):
     assert client_for(empty_sandbox).list_project_tags(PROJECT_ID) == []
-
-
-def test_log_pages_follow_the_cursor_until_every_row_is_read(empty_sandbox):
-    empty_sandbox.state.add_logs(2345, created=lambda i: SINCE + timedelta(seconds=i + 1))
-    pages = list(client_for(empty_sandbox).iter_log_pages(project_id=PROJECT_ID, since=SINCE))
-    assert [len(page) for page in pages] == [1000, 1000, 345]
-    ids = [row["id"] for page in pages for row in page]
-    assert len(ids) == len(set(ids)) == 2345
-
-
-def test_no_logs_in_range_yields_no_pages(empty_sandbox):
-    assert list(client_for(empty_sandbox).iter_log_pages(project_id=PROJECT_ID, since=SINCE)) == []
-
-
-def test_wrong_key_raises_authentication_failed_without_retrying(empty_sandbox):
-    client = client_for(empty_sandbox, api_key="bt-wrong-key-for-tests-000000")
-    with pytest.raises(AuthenticationFailed, match="BRAINTRUST_API_KEY"):
-        list(client.iter_log_pages(project_id=PROJECT_ID, since=SINCE))
-    assert empty_sandbox.count("btql") == 1
-
-
-def test_forbidden_project_is_an_authentication_failure_naming_the_project_setting(empty_sandbox):
-    client = client_for(empty_sandbox)
-    with pytest.raises(AuthenticationFailed, match="BRAINTRUST_PROJECT_ID"):
-        list(client.iter_log_pages(project_id="00000000-0000-4000-8000-000000000000", since=SINCE))
-
-
-UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
 
 
 def test_get_project_returns_the_configured_project(empty_sandbox):
@@ -109,34 +72,142 @@ def test_wrong_key_on_the_project_lookup_is_an_authentication_failure_not_a_miss
     assert not isinstance(raised.value, ProjectNotFound)
 
 
-def test_project_reply_for_another_project_is_retried_then_reported(empty_sandbox):
+def test_a_project_reply_naming_another_project_is_an_invalid_reply(empty_sandbox):
     empty_sandbox.faults.add("project", "status", status=200, times=None)  # parses, but is no project
     with pytest.raises(InvalidReply, match=f"not project {PROJECT_ID}"):
         client_for(empty_sandbox).get_project(PROJECT_ID)
-    assert empty_sandbox.count("project") == 3
 
 
-def test_rate_limit_waits_for_retry_after_and_goes_on(empty_sandbox):
-    empty_sandbox.state.add_logs(3, created=SINCE + timedelta(minutes=1))
-    empty_sandbox.faults.add("btql", "status", status=429, retry_after=1, times=1)
-    started = datetime.now()
-    pages = list(client_for(empty_sandbox).iter_log_pages(project_id=PROJECT_ID, since=SINCE))
-    assert sum(len(page) for page in pages) == 3
-    assert (datetime.now() - started).total_seconds() >= 0.9
+# --- BTQL paging, as documented ---------------------------------------------------------------
+
+
+def test_log_pages_follow_the_cursor_until_every_row_is_read(empty_sandbox):
+    empty_sandbox.state.add_logs(2345, created=lambda i: SINCE + timedelta(seconds=i + 1))
+    pages = read_all(client_for(empty_sandbox))
+    ids = [row["id"] for page in pages for row in page]
+    assert len(ids) == len(set(ids)) == 2345
+    assert [len(page) for page in pages] == [FIRST_PAGE_ROWS, 1000, 1000, 245]
+
+
+def test_the_cursor_travels_inside_the_query_never_as_a_top_level_field(empty_sandbox):
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    read_all(client_for(empty_sandbox))
+    bodies = empty_sandbox.btql_bodies()
+    assert all(set(body) == {"query", "fmt"} for body in bodies)
+    assert [body["query"]["cursor"] is None for body in bodies] == [True, False, False]
+
+
+def test_a_server_that_ignores_the_cursor_is_caught_not_read_forever(empty_sandbox, monkeypatch):
+    """The last round's bug, as the real service answered it: a cursor it does not see gives page 1 again."""
+    original = braintrust_module.logs_query
+    monkeypatch.setattr(braintrust_module, "logs_query", lambda **kw: original(**{**kw, "cursor": None}))
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    with pytest.raises(InvalidReply, match="same BTQL cursor twice"):
+        read_all(client_for(empty_sandbox))
+
+
+def test_paging_ends_on_the_empty_page_when_every_page_carries_a_cursor(empty_sandbox):
+    empty_sandbox.state.add_logs(30, created=SINCE + timedelta(minutes=1))
+    assert sum(map(len, read_all(client_for(empty_sandbox)))) == 30
+    assert empty_sandbox.count("btql") == 2  # the page of 30 carried a cursor; the empty page did not
+
+
+def test_paging_ends_on_a_short_last_page_without_a_cursor(empty_sandbox):
+    empty_sandbox.btql_cursor_on_last_page = False
+    empty_sandbox.state.add_logs(130, created=SINCE + timedelta(minutes=1))
+    assert sum(map(len, read_all(client_for(empty_sandbox)))) == 130
     assert empty_sandbox.count("btql") == 2
+
+
+def test_the_cursor_is_read_from_the_x_bt_cursor_header_when_the_body_has_none(empty_sandbox, monkeypatch):
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    client = client_for(empty_sandbox)
+    original = client._post_btql
+
+    def body_without_cursor(body):
+        response = original(body)
+        response._content = response.content.replace(b'"cursor": "', b'"cursor_elsewhere": "')
+        return response
+
+    monkeypatch.setattr(client, "_post_btql", body_without_cursor)
+    assert sum(map(len, read_all(client))) == 150
+
+
+def test_rows_repeated_on_a_later_page_are_dropped_by_id_and_counted(empty_sandbox, monkeypatch):
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    client = client_for(empty_sandbox)
+    original = client.btql
+    first_row = []
+
+    def repeat_first_row(query):
+        rows, cursor, size = original(query)
+        if not first_row:
+            first_row.extend(rows[:1])
+        elif rows:
+            rows = rows + first_row
+        return rows, cursor, size
+
+    monkeypatch.setattr(client, "btql", repeat_first_row)
+    pages = client.log_pages(project_id=PROJECT_ID, since=SINCE)
+    ids = [row["id"] for page in pages for row in page]
+    assert len(ids) == len(set(ids)) == 150 and pages.duplicates == 1
+
+
+def test_pages_get_smaller_when_rows_are_big_so_memory_follows_bytes(empty_sandbox):
+    empty_sandbox.state.add_logs(300, created=SINCE + timedelta(minutes=1), input="x" * 40_000)
+    pages = read_all(client_for(empty_sandbox, btql_page_bytes=1_000_000))
+    limits = [body["query"]["limit"] for body in empty_sandbox.btql_bodies()]
+    assert limits[0] == FIRST_PAGE_ROWS and max(limits[1:]) <= 25  # 1 MB / ~40 KB a row
+    assert sum(map(len, pages)) == 300
+
+
+def test_the_watermark_asks_only_for_logs_ingested_after_it_whatever_their_created_time(empty_sandbox):
+    empty_sandbox.state.add_log(id="seen", created=SINCE + timedelta(hours=5))
+    watermark = empty_sandbox.state.logs()[-1]["_xact_id"]
+    empty_sandbox.state.add_log(id="flushed-late", created=SINCE + timedelta(hours=1))
+    rows = [row for page in read_all(client_for(empty_sandbox), after_xact_id=watermark) for row in page]
+    assert [row["id"] for row in rows] == ["flushed-late"]
+
+
+def test_no_logs_in_range_yields_no_pages(empty_sandbox):
+    assert read_all(client_for(empty_sandbox)) == []
+
+
+def test_wrong_key_raises_authentication_failed_without_retrying(empty_sandbox):
+    client = client_for(empty_sandbox, api_key="bt-wrong-key-for-tests-000000")
+    with pytest.raises(AuthenticationFailed, match="BRAINTRUST_API_KEY"):
+        read_all(client)
+    assert empty_sandbox.count("btql") == 1
+
+
+def test_forbidden_project_is_an_authentication_failure_naming_the_project_setting(empty_sandbox):
+    client = client_for(empty_sandbox)
+    with pytest.raises(AuthenticationFailed, match="BRAINTRUST_PROJECT_ID"):
+        list(client.log_pages(project_id=UNKNOWN_PROJECT, since=SINCE))
 
 
 def test_garbled_reply_is_retried_then_reported(empty_sandbox):
     empty_sandbox.faults.add("btql", "invalid_json", times=None)
-    with pytest.raises(InvalidReply, match="not JSON"):
-        list(client_for(empty_sandbox).iter_log_pages(project_id=PROJECT_ID, since=SINCE))
+    with pytest.raises(InvalidReply, match="not JSON after 3 attempts"):
+        read_all(client_for(empty_sandbox))
     assert empty_sandbox.count("btql") == 3
 
 
-def test_connection_refused_is_a_transient_error_naming_the_url():
-    client = BraintrustClient(api_key="bt-unreachable-key-for-tests-0001", api_url="http://127.0.0.1:9", timeout=1, max_retries=1, backoff_seconds=0)
-    with pytest.raises(TransientServiceError, match="could not connect after 2 attempts .*127.0.0.1:9"):
-        client.list_project_tags(PROJECT_ID)
+def test_a_page_cut_off_mid_body_is_retried_and_the_read_completes(empty_sandbox):
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    empty_sandbox.faults.add("btql", "partial", times=2)
+    assert sum(map(len, read_all(client_for(empty_sandbox)))) == 150
+
+
+def test_a_page_always_cut_off_fails_saying_so_with_the_real_attempts(empty_sandbox):
+    empty_sandbox.state.add_logs(10, created=SINCE + timedelta(minutes=1))
+    empty_sandbox.faults.add("btql", "partial", times=None)
+    with pytest.raises(Exception, match="cut off mid-reply after 3 attempts"):
+        read_all(client_for(empty_sandbox))
+    assert empty_sandbox.count("btql") == 3
+
+
+# --- datasets ---------------------------------------------------------------------------------
 
 
 def test_insert_upserts_by_id_and_returns_confirmed_row_ids(empty_sandbox):

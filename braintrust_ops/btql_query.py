@@ -1,0 +1,75 @@
+"""The BTQL query for a project's logs, in the structured (JSON) form the braintrust SDK itself sends.
+
+Why this form: it is the one proven by the SDK's own use. ``ObjectFetcher._refetch`` (braintrust 0.47,
+``logger.py``) pages project logs with ``{"query": {"select", "from", "cursor", "limit", **filters}}``,
+the cursor *inside* the query; a top-level ``cursor`` body field is not an API parameter and the
+service ignores it (docs reference/btql: the parameters are query, fmt, tz_offset, audit_log, version).
+The expression shapes are the SDK's too (``braintrust/trace.py``: ``_btql_cmp`` and
+``SpanFetcher._build_filter``, an ``and`` with ``children``). No sort is sent, as the SDK sends none:
+the service's default order is the one its cursors page through, and nothing here depends on order.
+
+Values are literals inside a JSON structure, never spliced into query text, so nothing can inject.
+"""
+
+from datetime import datetime, timezone
+from typing import Any
+
+#: Braintrust's largest page (docs reference/sql: at most 1000 rows a page).
+MAX_PAGE_ROWS = 1000
+
+
+def btql_time(moment: datetime) -> str:
+    """A UTC ISO 8601 time with microseconds, as Braintrust writes ``created``."""
+    if moment.tzinfo is None:
+        raise ValueError("BTQL times must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _compare(op: str, field: str, value: Any) -> dict:
+    return {"op": op, "left": {"op": "ident", "name": [field]}, "right": {"op": "literal", "value": value}}
+
+
+def logs_filter(
+    *, since: datetime, until: datetime | None = None, after_xact_id: str | None = None, root_only: bool = True
+) -> dict:
+    """created in [since, until), ingested after ``after_xact_id``, root spans only when asked.
+
+    The ``created`` lower bound is always there: a ``project_logs`` query without a range filter scans
+    the whole history and can time out (docs reference/sql)."""
+    conditions = [_compare("ge", "created", btql_time(since))]
+    if until is not None:
+        conditions.append(_compare("lt", "created", btql_time(until)))
+    if after_xact_id is not None:
+        # _xact_id is "monotonically increasing over time" (OpenAPI ProjectLogsEvent): a log ingested or
+        # changed after the last run has a greater one, whatever its `created` says.
+        conditions.append(_compare("gt", "_xact_id", after_xact_id))
+    if root_only:
+        conditions.append(_compare("eq", "is_root", True))
+    return {"op": "and", "children": conditions}
+
+
+def logs_query(*, project_id: str, filter_: dict, limit: int, cursor: str | None) -> dict:
+    """One page's query. ``project_id`` must be a canonical UUID (conf validates it)."""
+    return {
+        "select": [{"op": "star"}],
+        "from": {
+            "op": "function",
+            "name": {"op": "ident", "name": ["project_logs"]},
+            "args": [{"op": "literal", "value": project_id}],
+        },
+        "filter": filter_,
+        "limit": limit,
+        "cursor": cursor,
+    }
+
+
+def next_page_rows(*, rows: int, body_bytes: int, target_bytes: int, max_rows: int) -> int:
+    """How many rows to ask for next, so a page's body stays near ``target_bytes`` whatever the row size.
+
+    Memory follows bytes, not rows: 1000 chat rows of 40 KB each are 40 MB of JSON, several times that
+    once parsed, and the backup holds two pages (the next one downloads meanwhile). The last page's
+    bytes per row predict the next page's."""
+    if rows <= 0 or body_bytes <= 0:
+        return max_rows
+    per_row = body_bytes / rows
+    return max(1, min(max_rows, int(target_bytes / per_row)))

@@ -1,0 +1,100 @@
+"""The one retry layer every Braintrust request goes through, seen through the client against the sandbox."""
+
+import time
+
+import pytest
+
+from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.exceptions import InvalidReply, TransientServiceError
+from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID
+
+
+def client_for(sandbox, **overrides) -> BraintrustClient:
+    options = {"api_key": BRAINTRUST_KEY, "api_url": sandbox.url, "timeout": 5, "max_retries": 2, "backoff_seconds": 0}
+    return BraintrustClient(**{**options, **overrides})
+
+
+@pytest.mark.parametrize(
+    "kind, options",
+    [("status", {"status": 500}), ("status", {"status": 503}), ("drop", {}), ("invalid_json", {})],
+)
+def test_a_transient_failure_is_retried_and_the_request_succeeds(empty_sandbox, kind, options):
+    empty_sandbox.state.add_tag("t", "dataset-tagging")
+    empty_sandbox.faults.add("project_tag", kind, times=2, **options)
+    assert [tag["name"] for tag in client_for(empty_sandbox).list_project_tags(PROJECT_ID)] == ["t"]
+    assert empty_sandbox.count("project_tag") == 3
+
+
+@pytest.mark.parametrize(
+    "kind, options, message",
+    [
+        ("status", {"status": 503}, "kept failing with HTTP 503 after 3 attempts"),
+        ("drop", {}, "could not connect after 3 attempts"),
+        ("invalid_json", {}, "was not JSON after 3 attempts"),
+    ],
+)
+def test_one_layer_of_retries_whatever_the_failure_and_the_message_counts_the_real_attempts(
+    empty_sandbox, kind, options, message
+):
+    empty_sandbox.faults.add("project_tag", kind, times=None, **options)
+    with pytest.raises(TransientServiceError, match=message):
+        client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
+    assert empty_sandbox.count("project_tag") == 3
+
+
+def test_a_garbled_reply_is_an_invalid_reply_after_the_retries(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "invalid_json", times=None)
+    with pytest.raises(InvalidReply):
+        client_for(empty_sandbox).list_project_tags(PROJECT_ID)
+
+
+def test_a_reply_without_its_documented_list_is_not_retried(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "status", status=200, times=None)  # parses, but no 'objects'
+    with pytest.raises(InvalidReply, match="no 'objects' list"):
+        client_for(empty_sandbox).list_project_tags(PROJECT_ID)
+    assert empty_sandbox.count("project_tag") == 1
+
+
+def test_a_429_waits_for_retry_after_and_does_not_use_up_the_retries(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "status", status=429, retry_after=1, times=1)
+    empty_sandbox.faults.add("project_tag", "status", status=500, times=1)
+    started = time.monotonic()
+    assert client_for(empty_sandbox, max_retries=1).list_project_tags(PROJECT_ID) == []
+    assert time.monotonic() - started >= 0.9
+    assert empty_sandbox.count("project_tag") == 3
+
+
+def test_a_429_without_retry_after_backs_off_exponentially_within_the_budget(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "status", status=429, times=3)
+    started = time.monotonic()
+    client = client_for(empty_sandbox, max_retries=0, backoff_seconds=0.05, rate_limit_budget_seconds=10)
+    assert client.list_project_tags(PROJECT_ID) == []
+    # 0.05 + 0.1 + 0.2: each wait doubles the one before.
+    assert 0.3 <= time.monotonic() - started < 2
+    assert empty_sandbox.count("project_tag") == 4
+
+
+def test_rate_limiting_past_the_budget_fails_naming_the_wait_the_attempts_and_the_setting(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "status", status=429, times=None)
+    client = client_for(empty_sandbox, backoff_seconds=0.05, rate_limit_budget_seconds=0.5)
+    with pytest.raises(TransientServiceError, match=r"kept rate-limiting .* over 4 attempts.*RATE_LIMIT_BUDGET_SECONDS"):
+        client.list_project_tags(PROJECT_ID)
+    # 0.05 + 0.1 + 0.2 = 0.35 s waited; the next wait (0.4 s) would pass the 0.5 s budget.
+    assert empty_sandbox.count("project_tag") == 4
+
+
+def test_a_retry_after_longer_than_the_budget_fails_at_once(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "status", status=429, retry_after=600, times=None)
+    started = time.monotonic()
+    with pytest.raises(TransientServiceError, match="HTTP 429"):
+        client_for(empty_sandbox, rate_limit_budget_seconds=5).list_project_tags(PROJECT_ID)
+    assert time.monotonic() - started < 2
+    assert empty_sandbox.count("project_tag") == 1
+
+
+def test_connection_refused_is_a_transient_error_naming_the_url_and_the_attempts():
+    client = BraintrustClient(
+        api_key="bt-unreachable-key-for-tests-0001", api_url="http://127.0.0.1:9", timeout=1, max_retries=1, backoff_seconds=0
+    )
+    with pytest.raises(TransientServiceError, match="could not connect after 2 attempts .*127.0.0.1:9"):
+        client.list_project_tags(PROJECT_ID)

@@ -1,0 +1,64 @@
+"""The structured BTQL query for a project's logs (pure functions)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from braintrust_ops.btql_query import btql_time, logs_filter, logs_query, next_page_rows
+
+SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+
+
+def _compare(op, field, value):
+    return {"op": op, "left": {"op": "ident", "name": [field]}, "right": {"op": "literal", "value": value}}
+
+
+def test_the_filter_bounds_created_the_ingestion_watermark_and_root_spans():
+    assert logs_filter(since=SINCE, until=SINCE + timedelta(days=1), after_xact_id="1000192656880881099") == {
+        "op": "and",
+        "children": [
+            _compare("ge", "created", "2026-11-23T02:00:00.000000Z"),
+            _compare("lt", "created", "2026-11-24T02:00:00.000000Z"),
+            _compare("gt", "_xact_id", "1000192656880881099"),
+            _compare("eq", "is_root", True),
+        ],
+    }
+
+
+def test_a_backup_filter_keeps_every_span_and_has_only_the_created_range():
+    assert logs_filter(since=SINCE, root_only=False) == {
+        "op": "and",
+        "children": [_compare("ge", "created", "2026-11-23T02:00:00.000000Z")],
+    }
+
+
+def test_a_time_in_another_zone_is_written_in_utc():
+    assert btql_time(datetime(2026, 11, 23, 4, 0, tzinfo=timezone(timedelta(hours=2)))) == "2026-11-23T02:00:00.000000Z"
+
+
+def test_a_naive_time_is_refused():
+    with pytest.raises(ValueError):
+        btql_time(datetime(2026, 11, 23))
+
+
+def test_the_query_carries_the_project_the_limit_and_the_cursor_inside_it():
+    query = logs_query(project_id="p-1", filter_={"op": "and", "children": []}, limit=250, cursor="c-9")
+    assert query["from"] == {
+        "op": "function",
+        "name": {"op": "ident", "name": ["project_logs"]},
+        "args": [{"op": "literal", "value": "p-1"}],
+    }
+    assert (query["select"], query["limit"], query["cursor"]) == ([{"op": "star"}], 250, "c-9")
+
+
+@pytest.mark.parametrize(
+    "rows, body_bytes, expected",
+    [
+        (1000, 2_000_000, 1000),  # 2 KB rows: the largest page fits the 8 MB target
+        (100, 4_000_000, 209),  # 40 KB rows: about 8 MB a page
+        (10, 100_000_000, 1),  # one row over the target: one row a page, never none
+        (0, 0, 1000),  # nothing seen yet
+    ],
+)
+def test_the_next_page_size_follows_the_bytes_per_row_seen(rows, body_bytes, expected):
+    assert next_page_rows(rows=rows, body_bytes=body_bytes, target_bytes=8 * 2**20, max_rows=1000) == expected
