@@ -36,11 +36,16 @@ class OpsConfig:
     # None lets the anthropic SDK use its own default (https://api.anthropic.com).
     anthropic_base_url: str | None = None
 
-    # HTTP to Braintrust: per-request timeout, urllib3 retries on 429/5xx/connection errors.
+    # HTTP to Braintrust: per-request timeout; retries on connection errors, cut-off bodies and 5xx.
     http_timeout_seconds: float = 30.0
     http_max_retries: int = 5
     http_backoff_seconds: float = 0.5
+    # A 429 does not use up retries: it waits (Retry-After, or an exponential backoff) within this budget
+    # per request. BTQL allows about 20 requests a minute on some plans (SPEC.md).
+    http_rate_limit_budget_seconds: float = 300.0
     btql_page_size: int = 1000
+    # The page size follows the bytes of the pages seen, so memory is bounded whatever a row weighs.
+    btql_page_bytes: int = 8 * 2**20
 
     # Claude: the SDK retries 429/5xx/529 itself, honouring retry-after.
     tagging_model: str = "claude-haiku-4-5"
@@ -64,6 +69,11 @@ class OpsConfig:
     tagging_max_input_tokens_per_run: int = 5_000_000
 
     push_batch_size: int = 200
+    # Bytes of one insert request's JSON body. The braintrust SDK caps its requests at 6 MB
+    # (DEFAULT_MAX_REQUEST_SIZE in braintrust/logger.py); stay under it with room for headers.
+    push_max_request_bytes: int = 5 * 2**20
+    # A row the dataset refuses on its own (too large, or its content) is tried this many runs, then left.
+    push_max_attempts: int = 3
     push_failure_threshold: float = 0.10
 
     backup_days: int = 7
@@ -92,6 +102,9 @@ _POSITIVE = {
     "tagging_text_limit",
     "tagging_default_hours",
     "push_batch_size",
+    "push_max_request_bytes",
+    "push_max_attempts",
+    "btql_page_bytes",
     "backup_days",
     "retention_days",
     "btql_page_size",

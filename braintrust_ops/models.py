@@ -32,10 +32,13 @@ class CommandRun(TimestampedModel):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING, db_index=True)
     counters = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    # tag_logs: the window it covered and the newest log `created` it saw; the next run starts there.
+    # tag_logs: the window it covered and the newest log `created` it saw.
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
     high_water_mark = models.DateTimeField(null=True, blank=True)
+    # tag_logs: the greatest `_xact_id` (ingestion order) it saw; the next run asks for what was ingested
+    # after it. Blank on runs from before the watermark existed (they used high_water_mark).
+    xact_watermark = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -109,24 +112,40 @@ class LogTag(models.Model):
 
 
 class DatasetInsertion(TimestampedModel):
-    """The ledger: this log was confirmed inserted into this dataset. Never sent there again.
+    """The ledger: this log was confirmed inserted into this dataset (never sent there again), or the
+    dataset refused this one row (too large, or its content) and it is retried up to the attempt limit.
 
     Keyed by the Braintrust log id rather than only the foreign key, so pruning old log content
     (retention) keeps the ledger and exactly-once holds forever.
     """
 
+    class Status(models.TextChoices):
+        INSERTED = "inserted", "Inserted"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INSERTED, db_index=True)
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.TextField(blank=True)
     log_id = models.CharField(max_length=255)
     tagged_log = models.ForeignKey(
         TaggedLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="insertions"
     )
     dataset_id = models.CharField(max_length=64, db_index=True)
     dataset_name = models.CharField(max_length=255, blank=True)
-    row_id = models.CharField(max_length=255)
+    row_id = models.CharField(max_length=255, blank=True)
     run = models.ForeignKey(CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="insertions")
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["log_id", "dataset_id"], name="dataset_insertion_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["log_id", "dataset_id"], name="dataset_insertion_once"),
+            models.CheckConstraint(
+                condition=~Q(status="failed") | ~Q(last_error=""), name="dataset_insertion_failed_has_error"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="inserted") | ~Q(row_id=""), name="dataset_insertion_inserted_has_row"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.log_id} -> {self.dataset_name or self.dataset_id}"

@@ -1,11 +1,14 @@
 """Which project tags Claude may use: those whose description says "dataset-tagging"."""
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 MARKER = "dataset-tagging"
 _MARKER_RE = re.compile(re.escape(MARKER), re.IGNORECASE)
+#: ``LogTag.name`` is varchar(255): a longer name could never be stored on a log.
+MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -15,10 +18,33 @@ class TaggableTag:
     meaning: str
 
 
-def select_taggable_tags(objects: Iterable[dict]) -> list[TaggableTag]:
+@dataclass(frozen=True)
+class RefusedTag:
+    name: str
+    reason: str
+
+
+def _has_control_character(text: str) -> bool:
+    # A newline in a name would add a line of its own to the prompt's tag list; NUL cannot be stored.
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def _refusal(name: str, description: str) -> str | None:
+    if len(name) > MAX_NAME_LENGTH:
+        return f"its name is {len(name)} characters long, over {MAX_NAME_LENGTH}"
+    if _has_control_character(name):
+        return "its name holds a control character (a line break, a tab, NUL...)"
+    if _has_control_character(description.replace("\n", " ").replace("\t", " ")):
+        return "its description holds a control character other than a line break or a tab"
+    return None
+
+
+def select_taggable_tags(objects: Iterable[dict], refused: list[RefusedTag] | None = None) -> list[TaggableTag]:
     """Keep the tags marked for dataset tagging, in listing order, one per name.
 
-    A tag with a null, empty or non-text description, or with no name, is never offered.
+    A tag with a null, empty or non-text description, or with no name, is never offered. A marked tag
+    that cannot be offered safely (see ``_refusal``) is left out and, when ``refused`` is given,
+    appended to it so the caller can warn about it by name.
     """
     selected: dict[str, TaggableTag] = {}
     for tag in objects:
@@ -29,6 +55,11 @@ def select_taggable_tags(objects: Iterable[dict]) -> list[TaggableTag]:
         if not isinstance(name, str) or not name.strip():
             continue
         name = name.strip()
+        reason = _refusal(name, description)
+        if reason is not None:
+            if refused is not None:
+                refused.append(RefusedTag(name=name[:100], reason=reason))
+            continue
         meaning = _MARKER_RE.sub(" ", description)
         meaning = re.sub(r"\s+", " ", meaning).strip(" .:;,-")
         selected.setdefault(name, TaggableTag(name=name, meaning=meaning))

@@ -38,6 +38,8 @@ class BackupReport:
     rows: int = 0
     bytes: int = 0
     pages: int = 0
+    #: rows a later page repeated (the same id), left out
+    duplicates: int = 0
     #: cells longer than Excel's 32,767-character limit (kept whole in the file)
     oversized_cells: int = 0
     elapsed_seconds: float = 0.0
@@ -101,11 +103,10 @@ def logs_backup(
     braintrust.get_project(config.braintrust_project_id)  # a mistyped id fails here, clearly, before any file
 
     # The next page downloads while this one is written.
-    pages = prefetched(
-        braintrust.iter_log_pages(
-            project_id=config.braintrust_project_id, since=window[0], until=window[1], root_only=root_only
-        )
+    log_pages = braintrust.log_pages(
+        project_id=config.braintrust_project_id, since=window[0], until=window[1], root_only=root_only
     )
+    pages = prefetched(iter(log_pages))
     # The first page decides whether there is a file at all: no logs, no file (not even a header).
     first_page = next(pages, None)
     if first_page is not None:
@@ -119,6 +120,7 @@ def logs_backup(
                 logger.debug("logs_backup_page", page=report.pages, rows=report.rows)
                 del page  # not held while the next page downloads
             backup.commit()
+        report.duplicates = log_pages.duplicates
         report.path = str(path.resolve())
         report.bytes = backup.bytes
         report.oversized_cells = backup.oversized_cells

@@ -1,18 +1,21 @@
-"""Bring a window of Braintrust root spans into the database as TaggedLog rows (status pending)."""
+"""Bring Braintrust root spans into the database as TaggedLog rows (status pending), and say where the
+next run starts: after the greatest ``_xact_id`` (ingestion order) the last successful run saw."""
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any
 
 import structlog
+from django.db import DatabaseError, transaction
 from django.db.models import Q
+from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.shards import Shard
+from braintrust_ops.storable import Unstorable, storable_id, storable_json
 
 logger = structlog.get_logger(__name__)
 
@@ -23,13 +26,17 @@ class FetchCounts:
     without_id: int = 0
     without_created: int = 0
     duplicates: int = 0
+    #: rows that cannot be stored as they are (an over-long id, JSON nested too deep): reported, skipped
+    refused: int = 0
     new: int = 0
     newest_created: datetime | None = None
+    #: the greatest _xact_id among the rows seen, stored or not
+    newest_xact_id: str | None = None
 
 
 @dataclass(frozen=True)
 class LogRow:
-    """The part of a log row this app keeps."""
+    """The part of a log row this app keeps, made storable (``braintrust_ops.storable``)."""
 
     log_id: str
     root_span_id: str
@@ -39,21 +46,15 @@ class LogRow:
     metadata: object
 
 
-def without_lone_surrogates(value: Any) -> Any:
-    """``value`` with every lone surrogate (half an emoji: legal in JSON, no UTF-8 form) written as its
-    escape, ``\\ud83d``. PostgreSQL's JSON types refuse one, and no request holding one can be sent to
-    Claude; done here, on the way in, so nothing downstream meets one."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if isinstance(value, dict):
-        return {without_lone_surrogates(key): without_lone_surrogates(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_lone_surrogates(item) for item in value]
-    return value
+def xact_key(xact_id: str) -> tuple[int, str]:
+    """Sort key of an ``_xact_id``: a decimal number in a string (OpenAPI: "monotonically increasing");
+    compared as a number, whatever its length."""
+    return (len(xact_id.lstrip("0")), xact_id.lstrip("0"))
+
+
+def newer_xact(first: str | None, second: str | None) -> str | None:
+    candidates = [xact for xact in (first, second) if xact]
+    return max(candidates, key=xact_key, default=None)
 
 
 def _parse_created(value: object) -> datetime | None:
@@ -66,13 +67,19 @@ def _parse_created(value: object) -> datetime | None:
 
 
 def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[list[LogRow]]:
-    """Drop rows without an id (counted and logged), collapse repeated ids, parse times."""
+    """Each page's rows, storable: rows without an id or a time are skipped (counted and logged), repeated
+    ids collapse, and a row that cannot be stored (``storable``) is refused on its own, with its reason."""
     seen: set[str] = set()
     for page in pages:
         cleaned = []
         for row in page:
             counts.fetched += 1
-            raw_id = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(row, dict):
+                counts.without_id += 1
+                continue
+            if isinstance(row.get("_xact_id"), str):
+                counts.newest_xact_id = newer_xact(counts.newest_xact_id, row["_xact_id"])
+            raw_id = row.get("id")
             log_id = str(raw_id).strip() if raw_id is not None else ""
             if not log_id:
                 counts.without_id += 1
@@ -84,35 +91,51 @@ def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[lis
             created = _parse_created(row.get("created"))
             if created is None:
                 counts.without_created += 1
-                logger.warning("log_without_created_skipped", log_id=log_id)
+                logger.warning("log_without_created_skipped", log_id=_loggable_id(log_id))
                 continue
             if counts.newest_created is None or created > counts.newest_created:
                 counts.newest_created = created
-            cleaned.append(
-                LogRow(
-                    log_id=log_id,
-                    root_span_id=str(row.get("root_span_id") or ""),
-                    logged_at=created,
-                    input=without_lone_surrogates(row.get("input")),
-                    output=without_lone_surrogates(row.get("output")),
-                    metadata=without_lone_surrogates(row.get("metadata")),
-                )
-            )
+            try:
+                cleaned.append(_storable_row(row, log_id=log_id, created=created))
+            except Unstorable as exc:
+                counts.refused += 1
+                logger.warning("log_refused", log_id=_loggable_id(log_id), reason=str(exc))
         if cleaned:
             yield cleaned
     if counts.without_id:
         logger.warning("logs_without_id_skipped", count=counts.without_id)
 
 
+def _loggable_id(log_id: str) -> str:
+    """A log id as it may appear in a log line: bounded, whatever the row held."""
+    return log_id[:100]
+
+
+def _storable_row(row: dict, *, log_id: str, created: datetime) -> LogRow:
+    try:
+        return LogRow(
+            log_id=storable_id(log_id, field="id"),
+            root_span_id=storable_id(row.get("root_span_id"), field="root_span_id"),
+            logged_at=created,
+            input=storable_json(row.get("input")),
+            output=storable_json(row.get("output")),
+            metadata=storable_json(row.get("metadata")),
+        )
+    except RecursionError:  # a structure deeper than the interpreter's stack, before MAX_JSON_DEPTH was reached
+        raise Unstorable("nested too deep to store") from None
+
+
 @dataclass
 class StoreCounts:
     new: int = 0
     already_tagged: int = 0
+    #: rows the database still refused, one by one: reported, the rest of the page stored
+    unstorable: int = 0
 
 
 def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
     """Insert the rows not yet known, as pending. Known rows are left alone: their label, attempts
-    and history stay as they are."""
+    and history stay as they are (a log changed in Braintrust comes back with a new _xact_id)."""
     statuses = dict(
         TaggedLog.objects.filter(log_id__in=[row.log_id for row in rows]).values_list("log_id", "status")
     )
@@ -129,30 +152,83 @@ def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
         for row in rows
         if row.log_id not in statuses
     ]
-    # ignore_conflicts: a row another process stored between the query and this insert is fine.
-    TaggedLog.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-    return StoreCounts(
+    counts = StoreCounts(
         new=len(new), already_tagged=sum(status == TaggedLog.Status.TAGGED for status in statuses.values())
     )
+    try:
+        with transaction.atomic():
+            # ignore_conflicts: a row another process stored between the query and this insert is fine.
+            TaggedLog.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    except DatabaseError:
+        # One row the database refuses must not cost the rest of the page: store them one by one.
+        counts.unstorable = _store_one_by_one(new)
+        counts.new -= counts.unstorable
+    return counts
+
+
+def _store_one_by_one(logs: list[TaggedLog]) -> int:
+    refused = 0
+    for log in logs:
+        try:
+            with transaction.atomic():
+                TaggedLog.objects.bulk_create([log], ignore_conflicts=True)
+        except DatabaseError as exc:
+            refused += 1
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            logger.warning("log_unstorable", log_id=_loggable_id(log.log_id), reason=reason)
+    return refused
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """Which logs a tag_logs run asks Braintrust for.
+
+    ``incremental``: the default window, everything ingested after the last successful run's watermark
+    (``after_xact_id``), with a bound on ``created`` that keeps the query range-filtered. Otherwise a
+    backfill by ``created`` (--since/--until/--hours), which records no watermark.
+    """
+
+    since: datetime
+    until: datetime | None = None
+    after_xact_id: str | None = None
+    incremental: bool = False
+
+
+def _successful_runs(shard: Shard | None):
+    """Successful tag_logs runs that covered this shard: its own and unsharded ones (which covered every
+    shard). One shard's success says nothing of another shard's logs."""
+    runs = CommandRun.objects.filter(command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED)
+    unsharded = ~Q(options__has_key="shard")
+    return runs.filter(unsharded if shard is None else unsharded | Q(options__shard=str(shard)))
+
+
+def last_xact_watermark(shard: Shard | None = None) -> str | None:
+    """The greatest _xact_id a successful run (of this shard) saw; compared as numbers, by length first."""
+    runs = _successful_runs(shard).exclude(xact_watermark="").annotate(digits=Length("xact_watermark"))
+    return runs.order_by("-digits", "-xact_watermark").values_list("xact_watermark", flat=True).first()
 
 
 def last_high_water_mark(shard: Shard | None = None) -> datetime | None:
-    """The newest log a successful tag_logs run saw. A shard counts only its own runs and unsharded
-    ones (which covered every shard): one shard's success says nothing of another shard's logs."""
-    runs = CommandRun.objects.filter(
-        command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED, high_water_mark__isnull=False
-    )
-    unsharded = ~Q(options__has_key="shard")
-    runs = runs.filter(unsharded if shard is None else unsharded | Q(options__shard=str(shard)))
+    """The newest log `created` a successful run (of this shard) saw."""
+    runs = _successful_runs(shard).filter(high_water_mark__isnull=False)
     return runs.order_by("-high_water_mark").values_list("high_water_mark", flat=True).first()
 
 
-def default_window_start(
-    *, now: datetime, default_hours: int, overlap_hours: int, shard: Shard | None = None
-) -> datetime:
-    """Where the next tag_logs run starts: the newest log the last successful run (of this shard) saw,
-    minus an overlap for logs Braintrust ingests late; 24 hours back when there is no such run."""
+def incremental_window(
+    *, now: datetime, default_hours: int, overlap_hours: int, lookback_days: int, shard: Shard | None = None
+) -> LogWindow:
+    """Where the next default tag_logs run starts.
+
+    After the last successful run's watermark: a log flushed late (an old `created`, a new `_xact_id`)
+    is still found, as long as it was created within ``lookback_days`` (the retention: older logs would
+    be pruned anyway). A first run takes ``default_hours`` back. A run after one from before the
+    watermark existed starts at that run's newest log minus ``overlap_hours``, as it used to.
+    """
+    watermark = last_xact_watermark(shard)
+    if watermark is not None:
+        return LogWindow(since=now - timedelta(days=lookback_days), after_xact_id=watermark, incremental=True)
     last = last_high_water_mark(shard)
     if last is None:
-        return now - timedelta(hours=default_hours)
-    return min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))
+        return LogWindow(since=now - timedelta(hours=default_hours), incremental=True)
+    since = min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))
+    return LogWindow(since=since, incremental=True)

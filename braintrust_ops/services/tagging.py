@@ -26,14 +26,16 @@ from braintrust_ops.models import CommandRun, LogTag, TaggedLog
 from braintrust_ops.services.log_sync import (
     FetchCounts,
     LogRow,
+    LogWindow,
     clean_rows,
-    default_window_start,
+    incremental_window,
     last_high_water_mark,
     logs_store,
+    newer_xact,
 )
 from braintrust_ops.services.runs import run_finish
 from braintrust_ops.shards import Shard
-from braintrust_ops.taggable_tags import TaggableTag, select_taggable_tags
+from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import (
     PROMPT_VERSION,
     UnusableReply,
@@ -67,7 +69,11 @@ class TaggingOptions:
 class TaggingReport:
     window_start: datetime | None = None
     window_end: datetime | None = None
+    #: the default window: logs ingested after this _xact_id (the last successful run's watermark)
+    after_xact_id: str = ""
     taggable_tags: int = 0
+    #: marked tags left out, "name: why" (a name too long to store, a control character)
+    refused_tags: list[str] = field(default_factory=list)
     #: "I/N" when the run took one shard of the logs
     shard: str = ""
     fetched: int = 0
@@ -75,6 +81,8 @@ class TaggingReport:
     other_shards: int = 0
     without_id: int = 0
     duplicates: int = 0
+    #: rows that cannot be stored (an over-long id, JSON nested too deep, one the database refused)
+    refused: int = 0
     new_logs: int = 0
     already_tagged: int = 0
     to_send: int = 0
@@ -126,30 +134,34 @@ class FailureThresholdExceeded(RemoteServiceError):
     pass
 
 
-def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime) -> tuple[datetime, datetime]:
-    end = options.until or now
-    if options.since:
-        start = options.since
-    elif options.hours:
-        start = end - timezone.timedelta(hours=options.hours)
-    else:
-        start = default_window_start(
-            now=end,
-            default_hours=config.tagging_default_hours,
-            overlap_hours=config.tagging_overlap_hours,
-            shard=options.shard,
-        )
-    if start >= end:
-        raise BraintrustOpsError(f"the window is empty: it starts at {start.isoformat()} and ends at {end.isoformat()}")
-    return start, end
+def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime) -> LogWindow:
+    """--since/--until/--hours: a backfill by `created`. Otherwise everything ingested since the last
+    successful run (``incremental_window``)."""
+    if options.since or options.until or options.hours:
+        end = options.until or now
+        start = options.since or end - timezone.timedelta(hours=options.hours or config.tagging_default_hours)
+        if start >= end:
+            raise BraintrustOpsError(
+                f"the window is empty: it starts at {start.isoformat()} and ends at {end.isoformat()}"
+            )
+        return LogWindow(since=start, until=end)
+    if options.retag:
+        raise BraintrustOpsError("--retag needs --hours or --since: say which logs to label again.")
+    return incremental_window(
+        now=now,
+        default_hours=config.tagging_default_hours,
+        overlap_hours=config.tagging_overlap_hours,
+        lookback_days=config.retention_days,
+        shard=options.shard,
+    )
 
 
-def _work_queryset(*, options: TaggingOptions, config: OpsConfig, window: tuple[datetime, datetime]):
+def _work_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWindow):
     retryable = Q(status=TaggedLog.Status.PENDING) | Q(
         status=TaggedLog.Status.FAILED, attempts__lt=config.tagging_max_attempts
     )
     if options.retag:
-        retryable |= Q(logged_at__gte=window[0], logged_at__lt=window[1])
+        retryable |= Q(logged_at__gte=window.since, logged_at__lt=window.until)
     return TaggedLog.objects.filter(retryable).order_by("logged_at", "pk")
 
 
@@ -292,7 +304,11 @@ def logs_tag(
     project_id = config.braintrust_project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no taggable tags"
 
-    tags: list[TaggableTag] = select_taggable_tags(braintrust.list_project_tags(project_id))
+    refused_tags: list[RefusedTag] = []
+    tags: list[TaggableTag] = select_taggable_tags(braintrust.list_project_tags(project_id), refused_tags)
+    for tag in refused_tags:
+        logger.warning("taggable_tag_refused", tag=tag.name, reason=tag.reason)
+        report.refused_tags.append(f"{tag.name!r}: {tag.reason}")
     report.taggable_tags = len(tags)
     if not tags:
         logger.info("no_taggable_tags", project_id=project_id)
@@ -300,24 +316,34 @@ def logs_tag(
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
-    window = tagging_window(options=options, config=config, now=timezone.now())
-    report.window_start, report.window_end = window
+    now = timezone.now()
+    window = tagging_window(options=options, config=config, now=now)
+    report.window_start, report.window_end = window.since, window.until or now
+    report.after_xact_id = window.after_xact_id or ""
     counts = FetchCounts()
-    pages = braintrust.iter_log_pages(project_id=project_id, since=window[0], until=window[1], root_only=True)
+    pages = braintrust.log_pages(
+        project_id=project_id,
+        since=window.since,
+        until=window.until,
+        after_xact_id=window.after_xact_id,
+        root_only=True,
+    )
     system_prompt = build_system_prompt(tags)
     tool = build_tool(tags, strict=config.claude_strict_tools)
 
     if options.dry_run:
         _dry_run(pages, counts=counts, report=report, system_prompt=system_prompt, config=config, options=options)
+        _fetch_counts(report, counts, pages.duplicates)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
     for rows in _own_rows(clean_rows(pages, counts), options.shard, report):
         stored = logs_store(rows, run=run)
         report.new_logs += stored.new
+        report.refused += stored.unstorable
         if not options.retag:
             report.already_tagged += stored.already_tagged
-    report.fetched, report.without_id, report.duplicates = counts.fetched, counts.without_id, counts.duplicates
+    _fetch_counts(report, counts, pages.duplicates)
 
     queryset = _work_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
     stored_rows = queryset.iterator(chunk_size=500)
@@ -374,10 +400,13 @@ def logs_tag(
     report.estimated_cost_usd = _cost(config, report.input_tokens, report.output_tokens)
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     if run is not None:
-        run.window_start, run.window_end = window
+        run.window_start, run.window_end = report.window_start, report.window_end
         run.high_water_mark = max(
-            filter(None, [counts.newest_created, last_high_water_mark(options.shard)]), default=window[0]
+            filter(None, [counts.newest_created, last_high_water_mark(options.shard)]), default=window.since
         )
+        if window.incremental:
+            # Every row seen counts, stored or refused: the next run starts after all of them.
+            run.xact_watermark = newer_xact(counts.newest_xact_id, window.after_xact_id) or ""
     logger.info("logs_tagged", **{k: v for k, v in report.as_counters().items() if k != "per_tag"})
     return report
 
@@ -409,7 +438,12 @@ def _dry_run(pages, *, counts, report, system_prompt, config, options) -> None:
 
     for _ in _jobs(candidates(), system_prompt=system_prompt, config=config, options=options, report=report):
         pass
-    report.fetched, report.without_id, report.duplicates = counts.fetched, counts.without_id, counts.duplicates
+
+
+def _fetch_counts(report: TaggingReport, counts: FetchCounts, repeated_across_pages: int) -> None:
+    report.fetched, report.without_id = counts.fetched + repeated_across_pages, counts.without_id
+    report.duplicates = counts.duplicates + repeated_across_pages
+    report.refused += counts.refused
 
 
 def finish_tagging_run(run: CommandRun, report: TaggingReport, config: OpsConfig) -> None:

@@ -33,7 +33,9 @@ def tagged(log_id: str, age: timedelta, *tags: str) -> TaggedLog:
 def test_logs_older_than_the_retention_are_deleted_and_newer_ones_kept(run_command):
     old = tagged("old", timedelta(days=30, seconds=1), "halacha")
     tagged("recent", timedelta(days=29, hours=23), "halacha")
-    DatasetInsertion.objects.create(log_id="old", tagged_log=old, dataset_id="ds-1", dataset_name="Halacha evals")
+    DatasetInsertion.objects.create(
+        log_id="old", tagged_log=old, dataset_id="ds-1", dataset_name="Halacha evals", row_id="row-old"
+    )
     with freeze_time(NOW):
         result = run_command("prune_braintrust_ops")
     assert list(TaggedLog.objects.values_list("log_id", flat=True)) == ["recent"]

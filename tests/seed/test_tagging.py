@@ -58,19 +58,19 @@ def _closed_port() -> int:
 def test_tag_listing_that_stays_garbled_fails_the_run_naming_the_endpoint(project, run_command, ops_settings):
     ops_settings(HTTP_MAX_RETRIES=1)
     project.faults.add("project_tag", "invalid_json", times=None)
-    with pytest.raises(CommandError, match=r"GET /v1/project_tag is not JSON"):
+    with pytest.raises(CommandError, match=r"reply to GET /v1/project_tag was not JSON after 2 attempts"):
         run_command("tag_logs")
-    assert project.count("project_tag") == 2  # one fresh attempt for a garbled reply, then the error
+    assert project.count("project_tag") == 2  # the one retry layer: a garbled reply counts like any failure
     assert project.count("btql") == 0 and project.count("messages") == 0
     assert CommandRun.objects.get().outcome == "failed"
 
 
-def test_rate_limit_on_the_tag_listing_that_outlasts_the_retries_fails_the_run(project, run_command, ops_settings):
-    ops_settings(HTTP_MAX_RETRIES=2)
+def test_rate_limit_on_the_tag_listing_that_outlasts_the_wait_budget_fails_the_run(project, run_command, ops_settings):
+    ops_settings(HTTP_BACKOFF_SECONDS="0.05", HTTP_RATE_LIMIT_BUDGET_SECONDS="0.5")
     project.faults.add("project_tag", "status", status=429, times=None)
-    with pytest.raises(CommandError, match="GET /v1/project_tag kept failing with HTTP 429 after 3 attempts"):
+    with pytest.raises(CommandError, match=r"kept rate-limiting GET /v1/project_tag \(HTTP 429\).* over 4 attempts"):
         run_command("tag_logs")
-    assert project.count("project_tag") == 3
+    assert project.count("project_tag") == 4
     assert project.count("messages") == 0 and not TaggedLog.objects.exists()
 
 
@@ -104,8 +104,8 @@ def test_a_result_of_a_hundred_pages_is_read_to_the_last_row(project, run_comman
     result = run_command("tag_logs")
     assert "Logs fetched: 1000 (without id: 0, duplicates: 0)" in result.stdout
     assert TaggedLog.objects.count() == 1000
-    assert project.count("btql") == 100
-    assert all("LIMIT 10" in body["query"] for body in project.btql_bodies())
+    assert project.count("btql") == 101  # the 101st request is the empty page that ends the results
+    assert all(body["query"]["limit"] == 10 for body in project.btql_bodies())
 
 
 # --- 2C / 3: Claude ---------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_untrusted_tls_certificate_fails_the_run_and_the_key_is_never_sent(
     untrusted_https_server, project, run_command, ops_settings
 ):
     ops_settings(BRAINTRUST_API_URL=untrusted_https_server.url, HTTP_MAX_RETRIES=0)
-    with pytest.raises(CommandError, match=f"could not connect after 1 attempts \\({untrusted_https_server.url}\\)"):
+    with pytest.raises(CommandError, match=f"could not connect after 1 attempt \\({untrusted_https_server.url}\\)"):
         run_command("tag_logs")
     assert untrusted_https_server.received == []
     assert project.count("messages") == 0

@@ -6,7 +6,7 @@ import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
-from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
 from braintrust_ops.sandbox import OTHER_PROJECT_ID
 from tests.concurrency import lock_held_by_another_run
 
@@ -96,7 +96,9 @@ def test_more_than_one_page_of_logs_is_fetched_completely(small_project, run_com
     result = run_command("tag_logs", "--concurrency", "4")
     assert "Logs fetched: 2500" in result.stdout
     assert TaggedLog.objects.count() == 2500
-    assert small_project.count("btql") == 3
+    # A first page of 100 rows (nothing says how big a row is yet), then pages of 1000, then the empty
+    # page that ends the results.
+    assert small_project.count("btql") == 5
 
 
 def test_logs_outside_the_window_and_child_spans_are_not_fetched(small_project, run_command):
@@ -402,15 +404,40 @@ def test_crash_mid_run_keeps_stored_results_and_the_next_run_resumes(small_proje
     assert _statuses() == ["tagged", "tagged", "tagged"]
 
 
-def test_next_run_starts_at_the_last_runs_newest_log_minus_the_overlap(small_project, run_command):
+def test_a_run_records_the_greatest_xact_id_it_saw_and_the_next_asks_only_for_later_ingestions(small_project, run_command):
     run_command("tag_logs")
     first = CommandRun.objects.get()
+    newest = max((row["_xact_id"] for row in small_project.state.logs()), key=int)
+    assert first.xact_watermark == newest
     run_command("tag_logs")
-    second = CommandRun.objects.exclude(pk=first.pk).get()
-    assert second.window_start == first.high_water_mark - timedelta(hours=1)
+    body = small_project.btql_bodies()[-1]
+    conditions = body["query"]["filter"]["children"]
+    assert {"op": "gt", "left": {"op": "ident", "name": ["_xact_id"]}, "right": {"op": "literal", "value": newest}} in conditions
 
 
-def test_failed_night_is_covered_by_the_next_run(small_project, run_command, ops_settings):
+def test_logs_flushed_late_are_tagged_by_the_next_run_and_reach_their_dataset(small_project, run_command):
+    """A log whose SDK flush was retried hours later: an old `created`, a new `_xact_id`."""
+    run_command("tag_logs")
+    for index in range(12):
+        small_project.state.add_log(input=f"Late Shabbat question {index}", created=_now() - timedelta(hours=20))
+    run_command("tag_logs", "--push")  # the seed's "Halacha evals" subscribes to halacha
+    late = [log for log in TaggedLog.objects.all() if str(log.input).startswith("Late Shabbat question")]
+    assert len(late) == 12 and all(log.tag_names == ["halacha"] for log in late)
+    inserted = DatasetInsertion.objects.filter(log_id__in=[log.log_id for log in late], status="inserted")
+    assert inserted.filter(dataset_name="Halacha evals").count() == 12
+
+
+def test_a_log_changed_in_braintrust_comes_back_but_is_not_sent_to_claude_again(small_project, run_command):
+    run_command("tag_logs")
+    log_id = TaggedLog.objects.get(input="Is it permitted to cook on Shabbat?").log_id
+    small_project.state.update_log(log_id, scores={"helpful": 1})  # a new _xact_id
+    calls = small_project.count("messages")
+    result = run_command("tag_logs")
+    assert "Logs fetched: 1" in result.stdout and "already tagged: 1" in result.stdout
+    assert small_project.count("messages") == calls
+
+
+def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(small_project, run_command, ops_settings):
     from braintrust_ops.sandbox import ANTHROPIC_KEY
 
     run_command("tag_logs")
@@ -422,18 +449,43 @@ def test_failed_night_is_covered_by_the_next_run(small_project, run_command, ops
     ops_settings(ANTHROPIC_API_KEY=ANTHROPIC_KEY)
     run_command("tag_logs")
     last = CommandRun.objects.filter(outcome="succeeded").exclude(pk=first.pk).get()
-    assert last.window_start == first.high_water_mark - timedelta(hours=1)
+    assert last.window_start is not None and int(last.xact_watermark) > int(first.xact_watermark)
     assert TaggedLog.objects.get(input="Late Shabbat question").tag_names == ["halacha"]
 
 
+def test_a_backfill_records_no_watermark_so_it_cannot_skip_the_nights_logs(small_project, run_command):
+    run_command("tag_logs", "--hours", "48")
+    assert CommandRun.objects.get().xact_watermark == ""
+
+
+def test_after_a_run_from_before_the_watermark_the_window_starts_at_its_newest_log_minus_the_overlap(
+    small_project, run_command
+):
+    old_style = CommandRun.objects.create(
+        command="tag_logs", options={}, started_at=_now(), outcome="succeeded", high_water_mark=_now() - timedelta(hours=3)
+    )
+    run_command("tag_logs")
+    run = CommandRun.objects.exclude(pk=old_style.pk).get()
+    assert run.window_start == old_style.high_water_mark - timedelta(hours=1) and run.xact_watermark
+
+
+def test_retag_without_a_window_is_refused_saying_what_to_add(small_project, run_command):
+    with pytest.raises(CommandError, match="--retag needs --hours or --since"):
+        run_command("tag_logs", "--retag")
+
+
 @freeze_time("2026-11-24 02:00:00")
-def test_first_run_window_is_the_last_24_hours():
+def test_first_run_window_is_the_last_24_hours_and_a_backfill_its_own():
     from braintrust_ops.conf import OpsConfig
+    from braintrust_ops.services.log_sync import LogWindow
     from braintrust_ops.services.tagging import TaggingOptions, tagging_window
 
     now = datetime.now(timezone.utc)
-    assert tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now) == (now - timedelta(hours=24), now)
-    assert tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now) == (now - timedelta(hours=6), now)
+    first = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
+    assert first == LogWindow(since=now - timedelta(hours=24), incremental=True)
+    assert tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now) == LogWindow(
+        since=now - timedelta(hours=6), until=now
+    )
 
 
 def test_explicit_since_and_until_bound_the_window(small_project, run_command):

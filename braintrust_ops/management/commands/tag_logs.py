@@ -29,17 +29,21 @@ RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", 
 class Command(OpsCommand):
     help = (
         "Fetch the project's chatbot logs (root spans) from Braintrust and have Claude label each with 0-3 "
-        "of the project's dataset-tagging tags. By default the window starts where the last successful run "
-        "stopped (minus an overlap), or 24 hours back."
+        "of the project's dataset-tagging tags. By default it takes every log Braintrust ingested since the last "
+        "successful run (by _xact_id, so a log flushed late is not missed), or the last 24 hours on a first run."
     )
     required_settings = ("braintrust_api_key", "braintrust_project_id", "anthropic_api_key")
 
     def add_arguments(self, parser):
         window = parser.add_mutually_exclusive_group()
-        window.add_argument("--hours", type=positive_int, help="Tag the logs of the last N hours.")
-        window.add_argument("--since", type=iso_time, help="Start of the window (ISO 8601, UTC if no zone).")
-        parser.add_argument("--until", type=iso_time, help="End of the window (ISO 8601; default now).")
-        parser.add_argument("--retag", action="store_true", help="Label the window's logs again, even if tagged.")
+        window.add_argument("--hours", type=positive_int, help="Backfill: the logs created in the last N hours.")
+        window.add_argument(
+            "--since", type=iso_time, help="Backfill: the logs created since this time (ISO 8601, UTC if no zone)."
+        )
+        parser.add_argument("--until", type=iso_time, help="Backfill: created before this time (ISO 8601; default now).")
+        parser.add_argument(
+            "--retag", action="store_true", help="Label the window's logs again, even if tagged (with --hours or --since)."
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would be sent to Claude; call nothing, write nothing."
         )
@@ -105,6 +109,8 @@ class Command(OpsCommand):
             call_command("push_to_datasets", stdout=self.stdout, stderr=self.stderr, verbosity=opts["verbosity"])
 
     def _print(self, report: TaggingReport) -> None:
+        for line in report.refused_tags:
+            self.stderr.write(self.style.WARNING(f"Tag left out of tagging: {line}. Rename it in Braintrust."))
         if not report.taggable_tags:
             self.say(
                 f"No taggable tags in project {self.project_id}: no project tag has 'dataset-tagging' in its "
@@ -112,13 +118,28 @@ class Command(OpsCommand):
             )
             return
         prefix = "[dry run] " if report.dry_run else ""
-        self.say(f"{prefix}Window: {report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC")
+        if report.after_xact_id:
+            self.say(
+                f"{prefix}Window: logs ingested since the last successful run (_xact_id after {report.after_xact_id}), "
+                f"created since {report.window_start:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        else:
+            self.say(
+                f"{prefix}Window: {report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC"
+            )
         if report.shard:
             self.say(f"{prefix}Shard {report.shard}: {report.other_shards} logs of the window left to the other shards")
         self.say(
             f"{prefix}Logs fetched: {report.fetched} (without id: {report.without_id}, duplicates: {report.duplicates}), "
             f"already tagged: {report.already_tagged}"
         )
+        if report.refused:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{prefix}Refused {report.refused} logs that cannot be stored (see the log_refused and "
+                    "log_unstorable events for their ids and reasons); the rest were stored."
+                )
+            )
         if report.dry_run:
             self.say(
                 f"{prefix}Would send {report.to_send} logs to Claude, about {report.estimated_input_tokens} input tokens"

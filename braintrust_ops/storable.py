@@ -1,0 +1,58 @@
+"""Make a log row storable in every database this app runs on, or say why it cannot be.
+
+Logs are users' chat text and whatever the chatbot logged with it. PostgreSQL refuses some of it
+(SPEC.md, limits): ``jsonb`` and ``text`` refuse the NUL character and lone surrogates, ``varchar(255)``
+refuses longer text, and a structure nested deep enough makes JSON encoders and parsers give up. One
+such row used to fail its whole page, night after night. Here each value is made storable on the way
+in (the one place logs enter the database), and a row that cannot be is refused on its own, with a
+reason a person can act on.
+"""
+
+from typing import Any
+
+#: ``TaggedLog.log_id`` and ``root_span_id`` are ``varchar(255)``.
+MAX_ID_LENGTH = 255
+#: Far deeper than any chat log (a message list is about five levels), far shallower than the ~1000
+#: levels at which Python's json module raises RecursionError.
+MAX_JSON_DEPTH = 100
+NUL = "\x00"
+
+
+class Unstorable(ValueError):
+    """This row cannot be stored as it is; the message says why, for a person."""
+
+
+def storable_text(text: str) -> str:
+    """``text`` with each NUL and each lone surrogate (half an emoji: legal in JSON, no UTF-8 form)
+    written as its JSON escape (``\\u0000``, ``\\ud83d``): readable, and storable everywhere."""
+    if NUL in text:
+        text = text.replace(NUL, "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def storable_json(value: Any, *, depth: int = 0) -> Any:
+    """A parsed JSON value with every string (keys included) made storable; Unstorable past MAX_JSON_DEPTH."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, (dict, list)):
+        if depth >= MAX_JSON_DEPTH:
+            raise Unstorable(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            return {storable_text(str(key)): storable_json(item, depth=depth + 1) for key, item in value.items()}
+        return [storable_json(item, depth=depth + 1) for item in value]
+    return value
+
+
+def storable_id(value: object, *, field: str) -> str:
+    """An id as text, unchanged: an id that would have to change to be stored is refused instead,
+    since it must keep naming the same log in Braintrust."""
+    text = "" if value is None else str(value).strip()
+    if len(text) > MAX_ID_LENGTH:
+        raise Unstorable(f"its {field} is {len(text)} characters long, over {MAX_ID_LENGTH}")
+    if storable_text(text) != text:
+        raise Unstorable(f"its {field} holds a NUL character or half an emoji")
+    return text

@@ -1,0 +1,83 @@
+"""Logs entering the database: one poison row never costs the rest of its page (SQLite and PostgreSQL)."""
+
+from datetime import datetime, timezone
+
+import pytest
+from django.db import DatabaseError
+
+from braintrust_ops.models import TaggedLog
+from braintrust_ops.services.log_sync import FetchCounts, clean_rows, logs_store, newer_xact
+from braintrust_ops.storable import MAX_JSON_DEPTH
+
+CREATED = "2026-11-24T01:00:00.000000Z"
+
+
+def _row(log_id, **fields):
+    return {"id": log_id, "created": CREATED, "_xact_id": "1000000000000000001", "input": "q", "output": "a", **fields}
+
+
+def _deep(depth):
+    value: object = "leaf"
+    for _ in range(depth):
+        value = {"next": value}
+    return value
+
+
+def _store(pages):
+    counts = FetchCounts()
+    stored = [logs_store(rows, run=None) for rows in clean_rows(pages, counts)]
+    return counts, stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_with_poison_rows_stores_every_other_row_and_counts_the_refused_ones():
+    page = [
+        _row("nul", input="a question\x00with a NUL", metadata={"k\x00": "v\x00"}),
+        _row("x" * 300),
+        _row("deep", input=_deep(MAX_JSON_DEPTH + 5)),
+        _row("root-too-long", root_span_id="r" * 300),
+        _row("fine"),
+    ]
+    counts, stored = _store([page])
+    assert sorted(TaggedLog.objects.values_list("log_id", flat=True)) == ["fine", "nul"]
+    assert counts.refused == 3 and sum(item.new for item in stored) == 2
+    log = TaggedLog.objects.get(log_id="nul")
+    assert log.input == "a question\\u0000with a NUL" and log.metadata == {"k\\u0000": "v\\u0000"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_database_still_refuses_is_counted_and_the_rest_of_the_page_is_stored(monkeypatch):
+    """A fault no sanitising catches (here injected: the database refuses one row's insert)."""
+    original = TaggedLog.objects.bulk_create
+
+    def refuse_poison(objs, *args, **kwargs):
+        if any(obj.log_id == "poison" for obj in objs):
+            raise DatabaseError("value refused by the database")
+        return original(objs, *args, **kwargs)
+
+    monkeypatch.setattr(TaggedLog.objects, "bulk_create", refuse_poison)
+    _, (stored,) = _store([[_row("a"), _row("poison"), _row("b")]])
+    assert sorted(TaggedLog.objects.values_list("log_id", flat=True)) == ["a", "b"]
+    assert (stored.new, stored.unstorable) == (2, 1)
+
+
+def test_the_newest_xact_id_is_the_greatest_number_of_every_row_seen_refused_ones_included():
+    page = [
+        _row("a", _xact_id="999999999999999999"),
+        _row("x" * 300, _xact_id="1000000000000000002"),  # refused, still seen
+        _row("b", _xact_id="1000000000000000001"),
+    ]
+    counts = FetchCounts()
+    list(clean_rows([page], counts))
+    assert counts.newest_xact_id == "1000000000000000002"
+
+
+def test_xact_ids_compare_as_numbers_not_text():
+    assert newer_xact("999", "1000") == "1000"
+    assert newer_xact(None, "5") == "5" and newer_xact(None, None) is None
+
+
+def test_a_zoneless_created_time_is_utc():
+    counts = FetchCounts()
+    (rows,) = list(clean_rows([[_row("ok", created="2026-11-24T01:00:00")]], counts))
+    assert rows[0].logged_at == datetime(2026, 11, 24, 1, tzinfo=timezone.utc)
