@@ -16,7 +16,8 @@ from django.db import transaction
 
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import OpsConfig
-from braintrust_ops.exceptions import AuthenticationFailed, RemoteServiceError
+from braintrust_ops.exceptions import AuthenticationFailed, PermanentServiceError, RemoteServiceError
+from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
@@ -25,6 +26,10 @@ logger = structlog.get_logger(__name__)
 
 ROW_ID_NAMESPACE = uuid.UUID("6f1c7c1e-5b1a-4f8e-9a57-3c1f0b2d9e41")
 LEDGER_LOOKUP_CHUNK = 1000
+# Logs read from the database at a time to build events: memory stays flat whatever the backlog.
+EVENT_CHUNK = 500
+# DatasetInsertion.dataset_name is varchar(255); the name is a label, the id is the key.
+MAX_NAME_LENGTH = 255
 
 
 def dataset_row_id(log_id: str) -> str:
@@ -40,7 +45,12 @@ class DatasetReport:
     already_present: int = 0
     to_insert: int = 0
     inserted: int = 0
+    #: rows not inserted this run: refused on their own, or left when the dataset failed
     failed: int = 0
+    #: rows the dataset refused on their own (too large, or their content), recorded in the ledger
+    refused: int = 0
+    #: rows refused as many times as BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS allows: no longer sent
+    given_up: int = 0
     error: str = ""
 
 
@@ -63,6 +73,14 @@ class PushReport:
     @property
     def failed(self) -> int:
         return sum(item.failed for item in self.datasets)
+
+    @property
+    def refused(self) -> int:
+        return sum(item.refused for item in self.datasets)
+
+    @property
+    def given_up(self) -> int:
+        return sum(item.given_up for item in self.datasets)
 
     @property
     def failed_datasets(self) -> list[DatasetReport]:
@@ -104,17 +122,27 @@ def _tagged_log_tags() -> Iterator[tuple[str, str]]:
     )
 
 
-def _not_yet_inserted(dataset_id: str, log_ids: set[str]) -> list[str]:
-    """The candidates the ledger does not list for this dataset, looked up in chunks (bounded queries)."""
+def _not_yet_inserted(dataset_id: str, log_ids: set[str], *, max_attempts: int | None = None) -> tuple[list[str], int]:
+    """(the candidates still to send to this dataset, how many were given up), looked up in chunks.
+
+    Still to send: no ledger row, or a failed one with attempts left. ``max_attempts`` None: only the
+    confirmed inserts count as done (the reconcile)."""
     ordered = sorted(log_ids)
-    pending = []
+    pending, given_up = [], 0
     for start in range(0, len(ordered), LEDGER_LOOKUP_CHUNK):
         chunk = ordered[start : start + LEDGER_LOOKUP_CHUNK]
-        done = set(
-            DatasetInsertion.objects.filter(dataset_id=dataset_id, log_id__in=chunk).values_list("log_id", flat=True)
-        )
+        ledger = DatasetInsertion.objects.filter(dataset_id=dataset_id, log_id__in=chunk)
+        done = set(ledger.filter(status=DatasetInsertion.Status.INSERTED).values_list("log_id", flat=True))
+        if max_attempts is not None:
+            stopped = set(
+                ledger.filter(status=DatasetInsertion.Status.FAILED, attempts__gte=max_attempts).values_list(
+                    "log_id", flat=True
+                )
+            )
+            given_up += len(stopped)
+            done |= stopped
         pending.extend(log_id for log_id in chunk if log_id not in done)
-    return pending
+    return pending, given_up
 
 
 def _select(subscriptions: list[Subscription], wanted: list[str] | None) -> list[Subscription]:
@@ -123,52 +151,126 @@ def _select(subscriptions: list[Subscription], wanted: list[str] | None) -> list
     return [sub for sub in subscriptions if sub.dataset_id in wanted or sub.dataset_name in wanted]
 
 
-def _push_dataset(
-    subscription: Subscription,
-    log_ids: list[str],
-    *,
-    braintrust: BraintrustClient,
-    batch_size: int,
-    run: CommandRun | None,
-    report: DatasetReport,
-    push_report: PushReport,
-) -> None:
-    for start in range(0, len(log_ids), batch_size):
-        batch_ids = log_ids[start : start + batch_size]
-        logs = list(TaggedLog.objects.filter(log_id__in=batch_ids).prefetch_related("tags"))
-        events = [event_for(log, log.tag_names) for log in logs]
+@dataclass
+class _Pusher:
+    """One dataset's push: batches capped by count and bytes, split when refused as too large, and a row
+    refused on its own recorded in the ledger as failed instead of failing the dataset."""
+
+    subscription: Subscription
+    braintrust: BraintrustClient
+    config: OpsConfig
+    run: CommandRun | None
+    report: DatasetReport
+    push_report: PushReport
+
+    def push(self, log_ids: list[str]) -> None:
+        for start in range(0, len(log_ids), EVENT_CHUNK):
+            chunk = log_ids[start : start + EVENT_CHUNK]
+            logs = list(TaggedLog.objects.filter(log_id__in=chunk).prefetch_related("tags").order_by("log_id"))
+            sized = []
+            for log in logs:
+                event = event_for(log, log.tag_names)
+                size = encoded_size(event)
+                if fits_alone(size, self.config.push_max_request_bytes):
+                    sized.append(((log, event), size))
+                else:
+                    self._refuse(
+                        [log],
+                        f"the row is {size:,} bytes, over the {self.config.push_max_request_bytes:,}-byte request cap "
+                        "(BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES)",
+                    )
+            for batch in batches(
+                sized, max_rows=self.config.push_batch_size, max_bytes=self.config.push_max_request_bytes
+            ):
+                try:
+                    self._send_batch(batch)
+                except RemoteServiceError as exc:
+                    if isinstance(exc, AuthenticationFailed):
+                        raise
+                    # Inserts are idempotent and the ledger only holds confirmed rows: the next run resends.
+                    self.report.failed += len(log_ids) - self.report.inserted - self.report.refused
+                    self.report.error = str(exc)
+                    logger.error(
+                        "dataset_push_failed",
+                        dataset_id=self.subscription.dataset_id,
+                        dataset=self.subscription.dataset_name,
+                        error=str(exc),
+                    )
+                    return
+
+    def _send(self, batch: list[tuple[TaggedLog, dict]]) -> list[tuple[TaggedLog, str]]:
+        """Insert the batch, halving it while Braintrust refuses it; return the rows refused on their own."""
         try:
-            push_report.requests += 1
-            row_ids = braintrust.insert_dataset_events(subscription.dataset_id, events)
-        except AuthenticationFailed:
-            raise
-        except RemoteServiceError as exc:
-            # Inserts are idempotent and the ledger only holds confirmed batches: the next run resends.
-            report.failed += len(log_ids) - start
-            report.error = str(exc)
-            logger.error(
-                "dataset_push_failed",
-                dataset_id=subscription.dataset_id,
-                dataset=subscription.dataset_name,
-                error=str(exc),
+            self.push_report.requests += 1
+            row_ids = self.braintrust.insert_dataset_events(self.subscription.dataset_id, [e for _, e in batch])
+        except PermanentServiceError as exc:
+            if isinstance(exc, AuthenticationFailed) or exc.status not in (400, 413):
+                raise
+            if len(batch) == 1:
+                return [(batch[0][0], str(exc))]
+            middle = len(batch) // 2
+            return self._send(batch[:middle]) + self._send(batch[middle:])
+        self._record_inserted([log for log, _ in batch], row_ids)
+        return []
+
+    def _send_batch(self, batch: list[tuple[TaggedLog, dict]]) -> None:
+        refused = self._send(batch)
+        if len(batch) > 1 and len(refused) == len(batch):
+            # Every row refused on its own: the request is wrong, not the rows (an API change). A dataset
+            # failure, retried next run, rather than rows used up one attempt at a time.
+            raise PermanentServiceError(
+                f"Braintrust refused every row of a batch of {len(batch)} ({refused[0][1]}); the API may have "
+                "changed.",
+                service="Braintrust",
+                status=400,
             )
-            return
+        for log, reason in refused:
+            self._refuse([log], reason)
+
+    def _record_inserted(self, logs: list[TaggedLog], row_ids: list[str]) -> None:
         with transaction.atomic():
             DatasetInsertion.objects.bulk_create(
-                [
-                    DatasetInsertion(
-                        log_id=log.log_id,
-                        tagged_log=log,
-                        dataset_id=subscription.dataset_id,
-                        dataset_name=subscription.dataset_name,
-                        row_id=row_id,
-                        run=run,
-                    )
-                    for log, row_id in zip(logs, row_ids)
-                ],
-                ignore_conflicts=True,
+                [self._ledger_row(log, status=DatasetInsertion.Status.INSERTED, row_id=row_id) for log, row_id in zip(logs, row_ids)],
+                update_conflicts=True,
+                unique_fields=["log_id", "dataset_id"],
+                update_fields=["status", "row_id", "last_error", "run", "tagged_log", "dataset_name", "updated_at"],
             )
-        report.inserted += len(logs)
+        self.report.inserted += len(logs)
+
+    def _refuse(self, logs: list[TaggedLog], reason: str) -> None:
+        """Record rows the dataset will not take as they are: failed, with the reason, one more attempt."""
+        for log in logs:
+            with transaction.atomic():
+                entry, created = DatasetInsertion.objects.select_for_update().get_or_create(
+                    log_id=log.log_id,
+                    dataset_id=self.subscription.dataset_id,
+                    defaults=self._ledger_fields(log, status=DatasetInsertion.Status.FAILED, last_error=reason[:2000]),
+                )
+                if not created:
+                    entry.attempts += 1
+                    entry.last_error = reason[:2000]
+                    entry.run = self.run
+                    entry.save(update_fields=["attempts", "last_error", "run", "updated_at"])
+            logger.warning(
+                "dataset_row_refused",
+                dataset=self.subscription.dataset_name,
+                log_id=log.log_id,
+                attempts=1 if created else entry.attempts,
+                reason=reason,
+            )
+        self.report.refused += len(logs)
+        self.report.failed += len(logs)
+
+    def _ledger_fields(self, log: TaggedLog, **fields) -> dict:
+        return {
+            "tagged_log": log,
+            "dataset_name": self.subscription.dataset_name[:MAX_NAME_LENGTH],
+            "run": self.run,
+            **fields,
+        }
+
+    def _ledger_row(self, log: TaggedLog, **fields) -> DatasetInsertion:
+        return DatasetInsertion(log_id=log.log_id, dataset_id=self.subscription.dataset_id, **self._ledger_fields(log, **fields))
 
 
 def datasets_push(
@@ -215,26 +317,29 @@ def datasets_push(
         report = DatasetReport(dataset_id=subscription.dataset_id, dataset_name=subscription.dataset_name)
         push_report.datasets.append(report)
         report.matched = len(matched)
-        pending = _not_yet_inserted(subscription.dataset_id, matched)
-        report.already_present = report.matched - len(pending)
+        pending, report.given_up = _not_yet_inserted(
+            subscription.dataset_id, matched, max_attempts=config.push_max_attempts
+        )
+        report.already_present = report.matched - len(pending) - report.given_up
         report.to_insert = len(pending)
         if dry_run or not pending:
             continue
-        _push_dataset(
-            subscription,
-            pending,
+        _Pusher(
+            subscription=subscription,
             braintrust=braintrust,
-            batch_size=config.push_batch_size,
+            config=config,
             run=run,
             report=report,
             push_report=push_report,
-        )
+        ).push(pending)
     push_report.elapsed_seconds = round(time.monotonic() - started, 3)
     logger.info(
         "datasets_pushed",
         subscribed=push_report.subscribed,
         inserted=push_report.inserted,
         failed=push_report.failed,
+        refused=push_report.refused,
+        given_up=push_report.given_up,
         failed_datasets=len(push_report.failed_datasets),
     )
     return push_report
@@ -250,7 +355,7 @@ def datasets_reconcile(*, braintrust: BraintrustClient, subscription: Subscripti
             log_id = metadata.get("source_log_id")
             if isinstance(log_id, str) and event.get("id") == dataset_row_id(log_id):
                 by_log_id[log_id] = event["id"]
-        missing = _not_yet_inserted(subscription.dataset_id, set(by_log_id))
+        missing, _ = _not_yet_inserted(subscription.dataset_id, set(by_log_id))
         logs = {log.log_id: log for log in TaggedLog.objects.filter(log_id__in=missing)}
         created = DatasetInsertion.objects.bulk_create(
             [
@@ -258,14 +363,16 @@ def datasets_reconcile(*, braintrust: BraintrustClient, subscription: Subscripti
                     log_id=log_id,
                     tagged_log=logs.get(log_id),
                     dataset_id=subscription.dataset_id,
-                    dataset_name=subscription.dataset_name,
-                    row_id=row_id,
+                    dataset_name=subscription.dataset_name[:MAX_NAME_LENGTH],
+                    row_id=by_log_id[log_id],
                     run=run,
                 )
                 for log_id in missing
-                for row_id in [by_log_id[log_id]]
             ],
-            ignore_conflicts=True,
+            # A row recorded as failed that is in the dataset after all is an insert: say so.
+            update_conflicts=True,
+            unique_fields=["log_id", "dataset_id"],
+            update_fields=["status", "row_id", "last_error", "run", "updated_at"],
         )
         added += len(created)
     return added

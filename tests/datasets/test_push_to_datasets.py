@@ -294,3 +294,89 @@ def test_tag_logs_push_runs_the_daily_pipeline(project, run_command):
     result = run_command("tag_logs", "--push")
     assert "Tagging finished." in result.stdout and "Inserted 2 rows into 3 datasets" in result.stdout
     assert {row["input"] for row in project.state.dataset_rows(project.halacha)} == {"Shabbat question"}
+
+
+# --- size-capped inserts and rows refused on their own ---------------------------------------------
+
+
+def _long_logs(count, chars, tag="halacha"):
+    for index in range(count):
+        tagged_log(f"long-{index:03d}", tag, input={"messages": [{"role": "user", "content": "א" * chars}]})
+
+
+def test_inserts_are_cut_by_bytes_so_no_request_passes_the_cap(project, run_command, ops_settings):
+    _long_logs(30, chars=40_000)  # about 240 KB each once escaped as requests sends them
+    cap = 1_000_000
+    ops_settings(PUSH_MAX_REQUEST_BYTES=cap)
+    project.set_request_size_limit("dataset_insert", cap)  # Braintrust would answer 413 over it
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert len(project.state.dataset_rows(project.halacha)) == 30
+    assert DatasetInsertion.objects.filter(status="inserted").count() == 30
+    # Four rows a request: ceil(30 / 4) requests, none refused.
+    assert project.count("dataset_insert") == 8
+
+
+def test_a_batch_refused_as_too_large_is_split_until_it_goes_in(project, run_command, ops_settings):
+    _long_logs(8, chars=20_000)
+    ops_settings(PUSH_MAX_REQUEST_BYTES=5_000_000)
+    project.set_request_size_limit("dataset_insert", 300_000)  # the server's limit is below ours
+    result = run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert len(project.state.dataset_rows(project.halacha)) == 8
+    assert "inserted 8, failed 0" in result.stdout
+
+
+def test_a_400_saying_too_large_is_split_like_a_413(project, run_command, ops_settings):
+    _long_logs(4, chars=20_000)
+    project.set_request_size_limit("dataset_insert", 300_000)
+    project.set_switches(size_limit_status=400)
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert len(project.state.dataset_rows(project.halacha)) == 4
+
+
+def test_a_row_over_the_cap_on_its_own_is_recorded_as_failed_and_the_rest_goes_in(project, run_command, ops_settings):
+    tagged_log("small-1", "halacha")
+    tagged_log("huge", "halacha", input={"text": "x" * 200_000})
+    tagged_log("small-2", "halacha")
+    ops_settings(PUSH_MAX_REQUEST_BYTES=100_000, PUSH_FAILURE_THRESHOLD=0.5)
+    result = run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert _row_ids(project, project.halacha) == sorted(dataset_row_id(i) for i in ("small-1", "small-2"))
+    failed = DatasetInsertion.objects.get(log_id="huge")
+    assert (failed.status, failed.attempts, failed.row_id) == ("failed", 1, "")
+    assert "over the 100,000-byte request cap" in failed.last_error and "PUSH_MAX_REQUEST_BYTES" in failed.last_error
+    assert "refused by the dataset: 1" in result.stdout
+
+
+def test_a_row_the_dataset_refuses_is_retried_up_to_the_attempt_limit_then_given_up(project, run_command, ops_settings):
+    tagged_log("ok", "halacha")
+    tagged_log("refused", "halacha", input={"text": "x" * 60_000})
+    project.set_request_size_limit("dataset_insert", 50_000)  # only Braintrust refuses it: a 413 on its own
+    ops_settings(PUSH_MAX_ATTEMPTS=2, PUSH_FAILURE_THRESHOLD=1)
+    for _ in range(3):
+        result = run_command("push_to_datasets", "--dataset", "Halacha evals")
+    entry = DatasetInsertion.objects.get(log_id="refused")
+    assert (entry.status, entry.attempts) == ("failed", 2)
+    assert "HTTP 413" in entry.last_error
+    assert "given up after repeated refusals: 1" in result.stdout
+    inserts = project.count("dataset_insert")
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert project.count("dataset_insert") == inserts  # a given-up row is not sent again
+
+
+def test_a_failed_row_that_goes_in_later_becomes_an_insert(project, run_command, ops_settings):
+    tagged_log("later", "halacha", input={"text": "x" * 60_000})
+    project.set_request_size_limit("dataset_insert", 50_000)
+    ops_settings(PUSH_FAILURE_THRESHOLD=1)
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    project.set_request_size_limit("dataset_insert", None)
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    entry = DatasetInsertion.objects.get(log_id="later")
+    assert (entry.status, entry.last_error, entry.row_id) == ("inserted", "", dataset_row_id("later"))
+
+
+def test_every_row_of_a_batch_refused_is_a_dataset_failure_not_rows_used_up(project, run_command):
+    for log_id in ("a", "b", "c"):
+        tagged_log(log_id, "halacha")
+    project.faults.add("dataset_insert", "status", status=400, times=None)
+    with pytest.raises(CommandError, match="refused every row of a batch of 3"):
+        run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert not DatasetInsertion.objects.exists()  # nothing recorded: the next run tries them all again

@@ -66,7 +66,11 @@ class Command(OpsCommand):
                 "What was confirmed is recorded; run push_to_datasets again to send the rest."
             )
         if report.failure_rate > threshold:
-            return f"{report.failed} rows failed ({report.failure_rate:.0%}, above the {threshold:.0%} threshold)."
+            return (
+                f"{report.failed} rows failed ({report.failure_rate:.0%}, above the {threshold:.0%} threshold): "
+                f"{report.refused} refused by their dataset on their own, recorded in the ledger (admin: Dataset "
+                "insertions, status failed) and retried by the next runs up to BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS."
+            )
         return ""
 
     def _print(self, report: PushReport) -> None:
@@ -84,6 +88,8 @@ class Command(OpsCommand):
             line = (
                 f"{prefix}{item.dataset_name}: matched {item.matched}, already present {item.already_present}, "
                 + (f"would insert {item.to_insert}" if report.dry_run else f"inserted {item.inserted}, failed {item.failed}")
+                + (f" (refused by the dataset: {item.refused})" if item.refused else "")
+                + (f"; given up after repeated refusals: {item.given_up}" if item.given_up else "")
             )
             self.say(line, style=self.style.ERROR if item.error else None)
         if not report.dry_run:
