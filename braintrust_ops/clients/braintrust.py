@@ -7,6 +7,7 @@ of the app's exceptions, with the endpoint, the real number of attempts and what
 """
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
@@ -64,6 +65,32 @@ def _is_urllib3_timeout(error: object) -> bool:
     )
 
 
+# A JSON string (escapes included) or a bracket: enough to walk nesting without a recursive parser.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _row_fields(body: bytes, names: tuple[str, ...]) -> dict[str, str]:
+    """The string values of ``names`` among the top-level fields of the rows in a BTQL body, found by
+    walking the text with a depth count (no recursion), for a row too deep to parse."""
+    found: dict[str, str] = {}
+    depth, key = 0, None
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth, key = depth + 1, None
+        elif token in (b"]", b"}"):
+            depth, key = depth - 1, None
+        elif depth == 3:  # {"data": [ {row} ]}: the row's own fields are three levels in
+            text = json.loads(token)
+            if key is None and body[match.end() :].lstrip().startswith(b":"):
+                key = text
+            elif key is not None:
+                if key in names:
+                    found[key] = text
+                key = None
+    return found
+
+
 def _in_chain(exc: BaseException | None, kind: type) -> bool:
     seen = 0
     while exc is not None and seen < 10:
@@ -88,6 +115,10 @@ class LogPages:
         self._filter = filter_
         self.pages = 0
         self.duplicates = 0
+        #: rows nested too deep for any JSON parser here, skipped one by one (see ``_TooDeep``)
+        self.unreadable = 0
+        #: their ``_xact_id``s, so an ingestion watermark still moves past them
+        self.unreadable_xact_ids: list[str] = []
 
     def __iter__(self) -> Iterator[list[dict]]:
         client = self._client
@@ -97,10 +128,29 @@ class LogPages:
         limit = min(FIRST_PAGE_ROWS, client.btql_page_size)
         for _ in range(MAX_BTQL_PAGES):
             query = logs_query(project_id=self._project_id, filter_=self._filter, limit=limit, cursor=cursor)
-            rows, next_cursor, body_bytes = client.btql(query)
-            if not rows:
+            skipped = False
+            try:
+                rows, next_cursor, body_bytes = client.btql(query)
+            except _TooDeep as exc:
+                # One row nested past the parser's depth must not cost the page: halve the page until it
+                # holds that row alone, then step over it with the cursor of its header.
+                if limit > 1:
+                    limit //= 2
+                    continue
+                if not exc.cursor:
+                    raise InvalidReply(
+                        "A log row is nested too deep to read, and Braintrust gave no cursor to step over it.",
+                        service=SERVICE,
+                    ) from None
+                self.unreadable += 1
+                fields = _row_fields(exc.body, ("id", "_xact_id"))
+                if "_xact_id" in fields:
+                    self.unreadable_xact_ids.append(fields["_xact_id"])
+                logger.warning("log_row_unreadable", log_id=fields.get("id", "")[:100], reason="nested too deep to parse")
+                rows, next_cursor, body_bytes, skipped = [], exc.cursor, 0, True
+            if not rows and not skipped:
                 return
-            self.pages += 1
+            self.pages += bool(rows)
             fresh = []
             for row in rows:
                 row_id = row.get("id") if isinstance(row, dict) else None
@@ -118,9 +168,13 @@ class LogPages:
                 raise InvalidReply("Braintrust returned the same BTQL cursor twice; stopping.", service=SERVICE)
             seen_cursors.add(next_cursor)
             cursor = next_cursor
-            limit = next_page_rows(
-                rows=len(rows), body_bytes=body_bytes, target_bytes=client.btql_page_bytes, max_rows=client.btql_page_size
-            )
+            if rows:
+                limit = next_page_rows(
+                    rows=len(rows),
+                    body_bytes=body_bytes,
+                    target_bytes=client.btql_page_bytes,
+                    max_rows=client.btql_page_size,
+                )
         raise InvalidReply(f"BTQL returned more than {MAX_BTQL_PAGES} pages; stopping.", service=SERVICE)
 
 
@@ -242,6 +296,8 @@ class BraintrustClient:
         try:
             # The json module, not orjson: orjson turns integers beyond 64 bits into floats silently.
             reply = json.loads(response.content)
+        except RecursionError:
+            raise _TooDeep(response.headers.get("x-bt-cursor"), response.content) from None
         except ValueError as exc:  # the session checked the body already; this is only a safety net
             raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
         data = reply.get("data") if isinstance(reply, dict) else None
@@ -360,6 +416,16 @@ class BraintrustClient:
         return PermanentServiceError(
             f"Braintrust rejected {endpoint} with HTTP {status}: {detail}", service=SERVICE, status=status
         )
+
+
+class _TooDeep(Exception):
+    """A BTQL page the json module cannot parse: a row nested past its recursion limit (about 1000
+    levels). ``cursor``: the page's ``x-bt-cursor`` header, which still says where the page ended."""
+
+    def __init__(self, cursor: str | None, body: bytes):
+        super().__init__("a row nested too deep to parse")
+        self.cursor = cursor
+        self.body = body
 
 
 class _HTTPStatus(Exception):

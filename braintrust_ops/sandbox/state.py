@@ -41,6 +41,27 @@ def encode_json(value: object) -> bytes:
         return json.dumps(value).encode()
 
 
+class RawJSON:
+    """A field's JSON text, served as it is: a value Python's json module could not encode or parse,
+    such as an array nested a few thousand levels deep (``add_log(input=RawJSON("[" * 3000 + "]" * 3000))``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _encode_row(row: dict) -> bytes:
+    raw = {key: value for key, value in row.items() if isinstance(value, RawJSON)}
+    if not raw:
+        return encode_json(row)
+    encoded = encode_json({**row, **{key: f"\x00raw:{key}" for key in raw}})
+    for key, value in raw.items():
+        encoded = encoded.replace(json.dumps(f"\x00raw:{key}").encode(), value.text.encode())
+    return encoded
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -210,7 +231,7 @@ class SandboxState:
         xact = self._next_xact()
         row["_xact_id"] = str(xact)
         row["_pagination_key"] = f"p{xact:020d}"
-        self._logs.append(_StoredLog(row, encode_json(row), xact))
+        self._logs.append(_StoredLog(row, _encode_row(row), xact))
 
     def _append_logs(self, rows: list[dict]) -> None:
         with self._lock:

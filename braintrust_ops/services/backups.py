@@ -40,6 +40,8 @@ class BackupReport:
     pages: int = 0
     #: rows a later page repeated (the same id), left out
     duplicates: int = 0
+    #: rows nested too deep for the JSON parser, left out (each logged as log_row_unreadable)
+    unreadable: int = 0
     #: cells longer than Excel's 32,767-character limit (kept whole in the file)
     oversized_cells: int = 0
     elapsed_seconds: float = 0.0
@@ -121,6 +123,7 @@ def logs_backup(
                 del page  # not held while the next page downloads
             backup.commit()
         report.duplicates = log_pages.duplicates
+        report.unreadable = log_pages.unreadable
         report.path = str(path.resolve())
         report.bytes = backup.bytes
         report.oversized_cells = backup.oversized_cells

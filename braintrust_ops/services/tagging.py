@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError, PermanentServiceError, RemoteServiceError
@@ -333,7 +333,7 @@ def logs_tag(
 
     if options.dry_run:
         _dry_run(pages, counts=counts, report=report, system_prompt=system_prompt, config=config, options=options)
-        _fetch_counts(report, counts, pages.duplicates)
+        _fetch_counts(report, counts, pages)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
@@ -343,7 +343,7 @@ def logs_tag(
         report.refused += stored.unstorable
         if not options.retag:
             report.already_tagged += stored.already_tagged
-    _fetch_counts(report, counts, pages.duplicates)
+    _fetch_counts(report, counts, pages)
 
     queryset = _work_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
     stored_rows = queryset.iterator(chunk_size=500)
@@ -440,10 +440,12 @@ def _dry_run(pages, *, counts, report, system_prompt, config, options) -> None:
         pass
 
 
-def _fetch_counts(report: TaggingReport, counts: FetchCounts, repeated_across_pages: int) -> None:
-    report.fetched, report.without_id = counts.fetched + repeated_across_pages, counts.without_id
-    report.duplicates = counts.duplicates + repeated_across_pages
-    report.refused += counts.refused
+def _fetch_counts(report: TaggingReport, counts: FetchCounts, pages: LogPages) -> None:
+    report.fetched, report.without_id = counts.fetched + pages.duplicates, counts.without_id
+    report.duplicates = counts.duplicates + pages.duplicates
+    report.refused += counts.refused + pages.unreadable
+    for xact_id in pages.unreadable_xact_ids:
+        counts.newest_xact_id = newer_xact(counts.newest_xact_id, xact_id)
 
 
 def finish_tagging_run(run: CommandRun, report: TaggingReport, config: OpsConfig) -> None:

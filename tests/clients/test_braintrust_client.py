@@ -226,3 +226,15 @@ def test_dataset_events_are_read_page_by_page(empty_sandbox):
     client.insert_dataset_events(dataset["id"], [{"id": f"r{i}", "input": i} for i in range(25)])
     pages = list(client.iter_dataset_events(dataset["id"], page_size=10))
     assert [len(page) for page in pages] == [10, 10, 5]
+
+
+def test_a_row_nested_past_the_parsers_depth_is_stepped_over_and_the_rest_is_read(empty_sandbox):
+    from braintrust_ops.sandbox.state import RawJSON
+
+    empty_sandbox.state.add_logs(60, created=SINCE + timedelta(minutes=1))
+    empty_sandbox.state.add_log(id="too-deep", created=SINCE + timedelta(minutes=2), input=RawJSON("[" * 5000 + "]" * 5000))
+    empty_sandbox.state.add_logs(60, created=SINCE + timedelta(minutes=3))
+    pages = client_for(empty_sandbox).log_pages(project_id=PROJECT_ID, since=SINCE)
+    ids = [row["id"] for page in pages for row in page]
+    assert len(set(ids)) == 120 and "too-deep" not in ids
+    assert pages.unreadable == 1

@@ -510,3 +510,20 @@ def test_lone_surrogate_in_a_log_is_sent_escaped_and_the_log_is_tagged(small_pro
     log = TaggedLog.objects.get()
     assert log.status == "tagged" and log.tag_names == ["halacha"]
     assert "Shabbat question \\ud83d" in small_project.claude_requests[0]["messages"][0]["content"]
+
+
+def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is_tagged(small_project, run_command):
+    from braintrust_ops.sandbox.state import RawJSON
+
+    recent = _now() - timedelta(hours=1)
+    small_project.state.add_log(input="Shabbat question with a NUL\x00 inside", output="answer", created=recent)
+    small_project.state.add_log(id="x" * 300, input="Shabbat question, id too long", created=recent)
+    small_project.state.add_log(input=RawJSON("[" * 5000 + "]" * 5000), created=recent)
+    result = run_command("tag_logs")
+    assert "Refused 2 logs that cannot be stored" in result.stderr
+    assert TaggedLog.objects.filter(status="tagged").count() == 4  # small_project's three and the NUL one
+    nul = next(log for log in TaggedLog.objects.all() if "NUL" in str(log.input))
+    assert nul.input == "Shabbat question with a NUL\\u0000 inside" and nul.tag_names == ["halacha"]
+    run = CommandRun.objects.get()
+    assert run.outcome == "succeeded" and run.counters["refused"] == 2
+    assert run.xact_watermark == max((row["_xact_id"] for row in small_project.state.logs()), key=int)

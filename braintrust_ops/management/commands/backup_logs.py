@@ -91,6 +91,13 @@ class Command(OpsCommand):
             self.say(f"No logs ({spans}) in project {self.project_id} from {window}: no file written.")
             return
         self.say(f"Window: {window} ({spans})")
+        if report.unreadable:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{report.unreadable} rows were nested too deep to read and are not in the file "
+                    "(log_row_unreadable events name where they were)."
+                )
+            )
         if report.oversized_cells:
             self.stderr.write(
                 self.style.WARNING(
