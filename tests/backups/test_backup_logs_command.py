@@ -399,3 +399,17 @@ def test_output_directory_that_does_not_exist_is_a_clear_error(project, tmp_path
     project.state.add_log(created=ago(hours=1))
     with pytest.raises(CommandError, match="does not exist. Create it"):
         run_backup(run_command, "--output", str(tmp_path / "missing" / "backup.csv"))
+
+
+@pytest.mark.parametrize("retry_after", [True, False], ids=["with_retry_after", "without_retry_after"])
+def test_a_backup_of_many_pages_under_btql_s_rate_limit_completes(project, tmp_path, run_command, ops_settings, retry_after):
+    """BTQL allows about 20 requests a minute on some plans, with or without Retry-After; here a minute is
+    half a second and the page small, so a dozen pages meet the limit three times over."""
+    start = ago(days=2)
+    project.state.add_logs(600, created=lambda i: start + timedelta(seconds=i), input="question")
+    project.rate_limits.set("btql", requests=4, per_seconds=0.5 if not retry_after else 1, retry_after=retry_after)
+    ops_settings(BTQL_PAGE_SIZE=50, HTTP_BACKOFF_SECONDS="0.02", HTTP_MAX_RETRIES=0)
+    output = tmp_path / "limited.csv"
+    result = run_backup(run_command, "--output", str(output))
+    assert len(read_csv(output)) == 600 and "Backed up 600 rows (12 pages)" in result.stdout
+    assert project.rate_limited("btql") > 0  # the limit was met, and waited out
