@@ -59,6 +59,11 @@ class OpsConfig:
     claude_output_price_per_mtok: Decimal = Decimal("5.00")
 
     tagging_concurrency: int = 8
+    # Claude calls failing in a row, after the SDK's retries, that mean an outage: the run stops sending.
+    claude_outage_threshold: int = 10
+    # After SIGTERM or SIGINT (or an outage), how long calls in flight get to finish. Under Kubernetes'
+    # default 30 s terminationGracePeriodSeconds, with room to record the run.
+    shutdown_grace_seconds: float = 20.0
     tagging_max_attempts: int = 3
     tagging_text_limit: int = 4000
     tagging_default_hours: int = 24
@@ -98,6 +103,7 @@ _POSITIVE = {
     "claude_timeout_seconds",
     "claude_max_output_tokens",
     "tagging_concurrency",
+    "claude_outage_threshold",
     "tagging_max_attempts",
     "tagging_text_limit",
     "tagging_default_hours",

@@ -24,6 +24,8 @@ class CommandRun(TimestampedModel):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Stopped by SIGTERM or SIGINT: what finished was kept; the next run does the rest.
+        INTERRUPTED = "interrupted", "Interrupted"
 
     command = models.CharField(max_length=64, db_index=True)
     options = models.JSONField(default=dict, blank=True)
@@ -39,6 +41,9 @@ class CommandRun(TimestampedModel):
     # tag_logs: the greatest `_xact_id` (ingestion order) it saw; the next run asks for what was ingested
     # after it. Blank on runs from before the watermark existed (they used high_water_mark).
     xact_watermark = models.CharField(max_length=32, blank=True)
+    # The key of the lock the run's process holds while it is alive (locks.run_liveness): a later run
+    # marks this one abandoned only when nobody holds it any more.
+    lock_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -46,6 +51,11 @@ class CommandRun(TimestampedModel):
 
     def __str__(self):
         return f"{self.command} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+    @property
+    def duration(self):
+        """How long the run took (None while it runs)."""
+        return self.finished_at - self.started_at if self.finished_at else None
 
 
 class TaggedLog(TimestampedModel):

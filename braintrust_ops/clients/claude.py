@@ -1,14 +1,19 @@
 """The Anthropic boundary: one forced tool call per log, through the official SDK.
 
-The SDK retries 429, 5xx and 529 itself and honours retry-after; this module only sets its bounds
-and translates what is left into the app's exceptions.
+The SDK retries 429, 5xx and 529 itself and honours retry-after; this module sets its bounds, paces
+every attempt through the run's shared ``RateLimiter`` (in the SDK's middleware, which runs once per
+attempt: ``anthropic/_middleware.py``), and translates what is left into the app's exceptions, split
+the way the run needs them: the service failing (``TransientServiceError``: it says nothing about the
+log), the log's own request refused (``LogRefused``: a 400 on its content), and the run's setup wrong
+(``AuthenticationFailed``, ``PermanentServiceError`` 404: every other call would fail the same way).
 """
 
-import time
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+from anthropic import Middleware
 
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
@@ -16,9 +21,21 @@ from braintrust_ops.exceptions import (
     PermanentServiceError,
     TransientServiceError,
 )
+from braintrust_ops.rate_limiter import RateLimiter
 
 SERVICE = "Anthropic"
 GARBLED_REPLY_BACKOFF_SECONDS = 0.5
+# About four characters a token: the limiter's estimate of a request's input tokens.
+CHARS_PER_TOKEN = 4
+
+
+class LogRefused(PermanentServiceError):
+    """Anthropic refused this log's request as it is (HTTP 400 or 413): the log's own fault."""
+
+
+class RunStopping(Exception):
+    """Raised in the middleware instead of starting an attempt once the run is stopping. Not one of the
+    SDK's retryable errors, so it ends the call at once (``_should_retry_exception``)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +48,23 @@ class ToolReply:
     output_tokens: int
 
 
+class _Pacing(Middleware):
+    """Every attempt waits its turn at the shared limiter, and tells it what the reply said."""
+
+    def __init__(self, limiter: RateLimiter, stop: threading.Event):
+        self._limiter = limiter
+        self._stop = stop
+
+    def handle(self, request, call_next):
+        body = request.json if isinstance(request.json, dict) else {}
+        estimate = (len(str(body.get("system", ""))) + len(str(body.get("messages", "")))) / CHARS_PER_TOKEN
+        if not self._limiter.acquire(estimate, stop=self._stop):
+            raise RunStopping("the run is stopping")
+        response = call_next(request)
+        self._limiter.observe(response.status_code, response.headers)
+        return response
+
+
 class ClaudeClient:
     def __init__(
         self,
@@ -41,14 +75,24 @@ class ClaudeClient:
         timeout: float,
         max_retries: int,
         max_output_tokens: int,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
     ):
         self.model = model
         self.max_output_tokens = max_output_tokens
+        self.limiter = limiter or RateLimiter()
+        self.stop = stop or threading.Event()
         self._max_retries = max_retries
-        self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self._sdk = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            middleware=[_Pacing(self.limiter, self.stop)],
+        )
 
     @classmethod
-    def from_config(cls, config) -> "ClaudeClient":
+    def from_config(cls, config, **options) -> "ClaudeClient":
         return cls(
             api_key=config.anthropic_api_key,
             base_url=config.anthropic_base_url,
@@ -56,6 +100,7 @@ class ClaudeClient:
             timeout=config.claude_timeout_seconds,
             max_retries=config.claude_max_retries,
             max_output_tokens=config.claude_max_output_tokens,
+            **options,
         )
 
     def close(self) -> None:
@@ -70,7 +115,8 @@ class ClaudeClient:
                 # A garbled 200 the SDK does not retry: retry it within the same bound as its own retries.
                 if attempt >= self._max_retries:
                     raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
-                time.sleep(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0))
+                if self.stop.wait(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0)):
+                    raise RunStopping("the run is stopping") from exc
         tool_input = next(
             (block.input for block in message.content if block.type == "tool_use" and block.name == tool["name"]),
             None,
@@ -113,6 +159,12 @@ class ClaudeClient:
                     service=SERVICE,
                     status=status,
                 ) from exc
+            if status in (400, 413):
+                raise LogRefused(
+                    f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): {_error_message(exc)}",
+                    service=SERVICE,
+                    status=status,
+                ) from exc
             raise PermanentServiceError(
                 f"Anthropic rejected the request with HTTP {status} ({_error_type(exc)}); "
                 f"check BRAINTRUST_OPS_TAGGING_MODEL ({self.model}).",
@@ -121,7 +173,14 @@ class ClaudeClient:
             ) from exc
 
 
-def _error_type(exc: anthropic.APIStatusError) -> str:
+def _error(exc: anthropic.APIStatusError) -> dict:
     body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    return str(error.get("type") or type(exc).__name__)
+    return body.get("error") if isinstance(body.get("error"), dict) else {}
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str:
+    return str(_error(exc).get("type") or type(exc).__name__)
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    return str(_error(exc).get("message") or "")[:300]

@@ -1,5 +1,5 @@
 """What every braintrust_ops command shares: config checked before any request, app errors turned
-into CommandError (a clear message, a non-zero exit), and a parser for ISO times."""
+into CommandError (one line, a non-zero exit), a stopped run's exit status, and parsers for options."""
 
 import argparse
 from datetime import datetime, timezone
@@ -9,7 +9,9 @@ from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.conf import OpsConfig, load_config
 from braintrust_ops.exceptions import BraintrustOpsError
+from braintrust_ops.services.runs import RunFailed
 from braintrust_ops.shards import Shard, parse_shard
+from braintrust_ops.stopping import Interrupted
 
 
 def iso_time(value: str) -> datetime:
@@ -56,12 +58,26 @@ def _recordable(value):
 class OpsCommand(BaseCommand):
     #: settings this command cannot start without (OpsConfig field names)
     required_settings: tuple[str, ...] = ()
+    #: what a person should know when a run of this command was interrupted
+    interrupted_advice = "The run is recorded as interrupted; what finished is kept. Run the command again to finish."
 
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)
+        except RunFailed as exc:
+            self.print_report(exc.report)
+            raise CommandError(str(exc)) from None
+        except Interrupted as exc:
+            report = getattr(exc, "report", None)
+            if report is not None:
+                self.print_report(report)
+            # 130 for SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended; one line, no traceback.
+            raise CommandError(f"{exc}. {self.interrupted_advice}", returncode=exc.exit_code) from None
         except BraintrustOpsError as exc:
             raise CommandError(str(exc)) from exc
+
+    def print_report(self, report) -> None:
+        """Print the service's report for a person."""
 
     def load_config(self) -> OpsConfig:
         return load_config().require(*self.required_settings)

@@ -94,6 +94,24 @@ class PushReport:
     def as_counters(self) -> dict:
         return asdict(self)
 
+    def problem(self, config: OpsConfig) -> str:
+        """push_to_datasets' success rule: every dataset pushed, and few enough rows refused."""
+        failed = self.failed_datasets
+        if failed:
+            names = ", ".join(item.dataset_name for item in failed)
+            return (
+                f"{len(failed)} dataset(s) failed: {names} ({failed[0].error}). "
+                "What was confirmed is recorded; run push_to_datasets again to send the rest."
+            )
+        threshold = config.push_failure_threshold
+        if self.failure_rate > threshold:
+            return (
+                f"{self.failed} rows failed ({self.failure_rate:.0%}, above the {threshold:.0%} threshold): "
+                f"{self.refused} refused by their dataset on their own, recorded in the ledger (admin: Dataset "
+                "insertions, status failed) and retried by the next runs up to BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS."
+            )
+        return ""
+
 
 def event_for(log: TaggedLog, tags: list[str]) -> dict:
     """A dataset row as Braintrust's own "add to dataset" makes it, with provenance in metadata."""

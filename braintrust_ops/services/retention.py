@@ -27,6 +27,9 @@ class PruneReport:
     def as_counters(self) -> dict:
         return {"cutoff": self.cutoff.isoformat(), "deleted": self.deleted}
 
+    def problem(self, config) -> str:
+        return ""
+
 
 def tagged_logs_prune(*, retention_days: int, now: datetime, dry_run: bool = False) -> PruneReport:
     """Delete the tagged logs (and their tags) whose Braintrust log time is older than the retention."""

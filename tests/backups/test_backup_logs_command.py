@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import stat
 from datetime import datetime, timedelta, timezone
 
@@ -368,22 +369,28 @@ def test_timeout_mid_stream_fails_after_retries_and_leaves_no_file(project, back
     assert os.listdir(backup_dir) == []
 
 
-def test_interrupt_mid_stream_removes_the_temporary_file_and_marks_the_run_failed(project, backup_dir, run_command):
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_stream_removes_the_temporary_file_records_the_run_interrupted_and_exits_with_its_code(
+    project, backup_dir, run_command, monkeypatch, signum, code
+):
     start = ago(days=1)
     project.state.add_logs(2500, created=lambda i: start + timedelta(seconds=i))
-    client = BraintrustClient.from_config(load_config())
+    original = BraintrustClient.btql
+    calls = []
 
-    def interrupt():
-        raise KeyboardInterrupt
+    def signal_after_the_first_page(self, query):
+        calls.append(query)
+        if len(calls) == 2:  # Kubernetes stopping the pod while the backup streams
+            os.kill(os.getpid(), signum)
+        return original(self, query)
 
-    page_fault_after_first_page(client, interrupt)
-    from braintrust_ops.services.runs import recorded_run
-
-    with pytest.raises(KeyboardInterrupt):
-        with recorded_run(command="backup_logs", options={}) as run:
-            service_backup(braintrust=client, output=str(backup_dir / "backup.csv"), run=run)
+    monkeypatch.setattr(BraintrustClient, "btql", signal_after_the_first_page)
+    with pytest.raises(CommandError, match="^Interrupted by SIG.*No backup file was written") as raised:
+        run_backup(run_command, "--output", str(backup_dir / "backup.csv"))
+    assert raised.value.returncode == code and "\n" not in str(raised.value)
     assert os.listdir(backup_dir) == []
-    assert only_run().outcome == "failed"
+    run = only_run()
+    assert run.outcome == "interrupted" and run.error.startswith("Interrupted by SIG")
 
 
 def test_unwritable_directory_fails_clearly_and_leaves_no_partial_file(project, unwritable_dir, run_command):

@@ -33,5 +33,5 @@ def test_malformed_option_values_are_refused_by_name(run_command, args, message)
 def test_a_run_is_recorded_as_failed_even_when_the_settings_cannot_be_read(settings):
     settings.BRAINTRUST_OPS = {"BRAINTRUST_PROJECT_ID": "not-a-uuid"}
     run = run_start(command="tag_logs", options={})
-    run_finish(run, succeeded=False, error="BRAINTRUST_PROJECT_ID must be a project UUID")
+    run_finish(run, outcome="failed", error="BRAINTRUST_PROJECT_ID must be a project UUID")
     assert CommandRun.objects.get().error == "BRAINTRUST_PROJECT_ID must be a project UUID"

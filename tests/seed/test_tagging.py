@@ -111,14 +111,14 @@ def test_a_result_of_a_hundred_pages_is_read_to_the_last_row(project, run_comman
 # --- 2C / 3: Claude ---------------------------------------------------------------------------
 
 
-def test_rate_limit_that_outlasts_the_sdk_retries_is_stored_as_a_failure_and_retried_next_run(
+def test_rate_limit_that_outlasts_the_sdk_retries_leaves_the_logs_queued_and_the_next_run_tags_them(
     project, run_command, ops_settings
 ):
     ops_settings(CLAUDE_MAX_RETRIES=0)
-    project.faults.add("messages", "status", status=429, times=None)
+    project.faults.add("messages", "status", status=429, retry_after=0, times=None)
     with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
         run_command("tag_logs")
-    assert _statuses() == ["failed", "failed", "failed"]
+    assert _statuses() == ["pending", "pending", "pending"]
     assert all("HTTP 429" in error for error in TaggedLog.objects.values_list("last_error", flat=True))
 
     project.faults.clear()
@@ -127,11 +127,11 @@ def test_rate_limit_that_outlasts_the_sdk_retries_is_stored_as_a_failure_and_ret
     assert TaggedLog.objects.get(input="Is this kosher?").tag_names == ["halacha"]
 
 
-def test_unreachable_anthropic_is_stored_as_a_failure_not_as_no_tags(project, run_command, ops_settings):
+def test_unreachable_anthropic_leaves_the_logs_queued_never_as_no_tags(project, run_command, ops_settings):
     ops_settings(ANTHROPIC_BASE_URL=f"http://127.0.0.1:{_closed_port()}", CLAUDE_MAX_RETRIES=0)
     with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
         run_command("tag_logs")
-    assert _statuses() == ["failed", "failed", "failed"]
+    assert _statuses() == ["pending", "pending", "pending"]
     assert all("Could not reach Anthropic" in error for error in TaggedLog.objects.values_list("last_error", flat=True))
     assert not TaggedLog.objects.filter(tags__isnull=False).exists()
 

@@ -137,11 +137,14 @@ def test_retag_labels_the_window_again(small_project, run_command):
     assert small_project.count("messages") == calls + 3
 
 
-def test_claude_failures_are_stored_as_failures_and_retried_on_the_next_run(small_project, run_command):
+def test_claude_failing_leaves_the_logs_queued_with_no_attempt_used_and_the_next_run_tags_them(
+    small_project, run_command
+):
     small_project.faults.add("messages", "status", status=500, times=None)
-    with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
+    with pytest.raises(CommandError, match="3 of 3 logs failed to tag.*3 because Anthropic kept failing"):
         run_command("tag_logs")
-    assert _statuses() == ["failed", "failed", "failed"]
+    assert _statuses() == ["pending", "pending", "pending"]
+    assert list(TaggedLog.objects.values_list("attempts", flat=True).distinct()) == [0]
     assert not TaggedLog.objects.filter(tags__isnull=False).exists()
     assert all("HTTP 500" in error for error in TaggedLog.objects.values_list("last_error", flat=True))
     assert CommandRun.objects.get().outcome == "failed"
@@ -149,7 +152,7 @@ def test_claude_failures_are_stored_as_failures_and_retried_on_the_next_run(smal
     small_project.faults.clear()
     run_command("tag_logs")
     assert _statuses() == ["tagged", "tagged", "tagged"]
-    assert list(TaggedLog.objects.values_list("attempts", flat=True).distinct()) == [2]
+    assert list(TaggedLog.objects.values_list("attempts", flat=True).distinct()) == [1]
 
 
 def test_rate_limit_with_retry_after_is_retried_by_the_sdk(small_project, run_command):
@@ -165,16 +168,18 @@ def test_transient_claude_errors_are_retried_within_the_call(small_project, run_
     assert _statuses() == ["tagged", "tagged", "tagged"]
 
 
-def test_log_that_keeps_failing_stops_being_retried_after_the_attempt_limit(small_project, run_command, ops_settings):
-    ops_settings(TAGGING_MAX_ATTEMPTS=2)
-    small_project.faults.add("messages", "status", status=503, times=None)
-    for _ in range(2):
-        with pytest.raises(CommandError):
-            run_command("tag_logs", "--hours", "24")
+def test_a_log_whose_replies_keep_being_unusable_is_given_up_after_the_attempt_limit(small_project, run_command, ops_settings):
+    ops_settings(TAGGING_MAX_ATTEMPTS=2, TAGGING_FAILURE_THRESHOLD=1)
+    for _ in range(6):  # two runs of three logs: every reply without a list of tags
+        small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})
+    first = run_command("tag_logs", "--hours", "24")
+    assert "failed: 3 (3 will be retried)" in first.stdout
+    second = run_command("tag_logs", "--hours", "24")
+    assert "Given up (at the attempt limit, never sent again): 3" in second.stdout
     calls = small_project.count("messages")
-    result = run_command("tag_logs", "--hours", "24")
+    third = run_command("tag_logs", "--hours", "24")
     assert small_project.count("messages") == calls
-    assert "Sent to Claude: 0" in result.stdout
+    assert "Sent to Claude: 0" in third.stdout and CommandRun.objects.latest("started_at").counters["given_up"] == 3
 
 
 def test_invalid_anthropic_key_stops_the_run_at_once(small_project, run_command, ops_settings):
@@ -209,12 +214,12 @@ def test_anthropic_permission_denied_stops_the_run_and_leaves_logs_pending(small
     assert _statuses() == ["pending", "pending", "pending"]
 
 
-def test_claude_timeout_is_stored_as_a_failure_with_the_reason(small_project, run_command, ops_settings):
+def test_claude_timing_out_leaves_the_logs_queued_with_the_reason(small_project, run_command, ops_settings):
     ops_settings(CLAUDE_TIMEOUT_SECONDS="0.3", CLAUDE_MAX_RETRIES="0")
     small_project.claude_latency = 1.0
     with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
         run_command("tag_logs")
-    assert _statuses() == ["failed", "failed", "failed"]
+    assert _statuses() == ["pending", "pending", "pending"]
     assert all("did not answer in time" in e for e in TaggedLog.objects.values_list("last_error", flat=True))
 
 
@@ -290,14 +295,15 @@ def test_invalid_json_from_anthropic_is_retried_within_the_call(small_project, r
     assert small_project.count("messages") == 2
 
 
-def test_invalid_json_from_anthropic_is_a_failure_retried_later(small_project, run_command, ops_settings):
+def test_invalid_json_from_anthropic_leaves_the_log_queued_and_the_next_run_tags_it(small_project, run_command, ops_settings):
     ops_settings(CLAUDE_MAX_RETRIES="0")
     small_project.state.clear_logs()
     small_project.state.add_log(input="Shabbat question", created=_now() - timedelta(hours=1))
     small_project.faults.add("messages", "invalid_json", times=1)
     with pytest.raises(CommandError):
         run_command("tag_logs")
-    assert TaggedLog.objects.get().status == "failed"
+    log = TaggedLog.objects.get()
+    assert (log.status, log.attempts) == ("pending", 0) and "could not be read" in log.last_error
     run_command("tag_logs")
     assert TaggedLog.objects.get().tag_names == ["halacha"]
 
@@ -341,7 +347,7 @@ def test_none_huge_and_unicode_content_is_sent_as_readable_truncated_text(small_
 
 def test_dry_run_calls_no_model_and_writes_nothing(small_project, run_command):
     result = run_command("tag_logs", "--dry-run")
-    assert "[dry run] Would send 3 logs to Claude, about" in result.stdout
+    assert "[dry run] Would send 3 logs to Claude (3 new from the window, up to 0 from the backlog" in result.stdout
     assert small_project.count("messages") == 0
     assert not TaggedLog.objects.exists() and not CommandRun.objects.exists()
 
@@ -380,21 +386,21 @@ def test_second_run_refuses_while_another_holds_the_lock(small_project, run_comm
 
 
 def test_crash_mid_run_keeps_stored_results_and_the_next_run_resumes(small_project, run_command, monkeypatch):
-    from braintrust_ops.services import tagging
+    from braintrust_ops.services import tagging_dispatch
 
     stored = []
-    original = tagging._store_result
+    original = tagging_dispatch.store_result
 
     def crash_after_two(result, **kwargs):
         if len(stored) == 2:
             raise KeyboardInterrupt  # stands in for SIGKILL: a crash between two results
-        original(result, **kwargs)
         stored.append(result.job.log_id)
+        return original(result, **kwargs)
 
-    monkeypatch.setattr(tagging, "_store_result", crash_after_two)
+    monkeypatch.setattr(tagging_dispatch, "store_result", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         run_command("tag_logs", "--concurrency", "1")
-    monkeypatch.setattr(tagging, "_store_result", original)
+    monkeypatch.setattr(tagging_dispatch, "store_result", original)
     assert _statuses() == ["pending", "tagged", "tagged"]
     assert CommandRun.objects.get().outcome == "failed"
 

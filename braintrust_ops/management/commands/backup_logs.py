@@ -1,10 +1,5 @@
 """backup_logs: the weekly job. A thin command: options in, ``services.backups`` does the work, a report out."""
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.core.management.base import CommandError
 
 from braintrust_ops.backup_files import EXCEL_CELL_LIMIT, FORMATS
@@ -18,7 +13,8 @@ from braintrust_ops.management.base import (
     recorded_options,
 )
 from braintrust_ops.services.backups import BackupReport, logs_backup
-from braintrust_ops.services.runs import recorded_run
+from braintrust_ops.services.runs import run_recorded
+from braintrust_ops.stopping import stop_on_signals
 
 # What the run record keeps of the command line.
 RECORDED_OPTIONS = ("days", "since", "until", "output", "format", "gzip", "root_only")
@@ -31,6 +27,7 @@ class Command(OpsCommand):
         "temporary name, then renamed; mode 0600). No logs in the window: no file, exit 0."
     )
     required_settings = ("braintrust_api_key", "braintrust_project_id")
+    interrupted_advice = "No backup file was written (the temporary one was removed); run backup_logs again."
 
     def add_arguments(self, parser):
         window = parser.add_mutually_exclusive_group()
@@ -61,30 +58,32 @@ class Command(OpsCommand):
         self.project_id = config.braintrust_project_id
         braintrust = BraintrustClient.from_config(config)
         try:
-            with (
-                _termination_as_interrupt(),
-                command_lock("backup_logs"),
-                recorded_run(command="backup_logs", options=recorded_options(opts, RECORDED_OPTIONS)) as run,
-            ):
-                report = logs_backup(
+            with stop_on_signals():
+                report = run_recorded(
+                    command="backup_logs",
+                    options=recorded_options(opts, RECORDED_OPTIONS),
                     config=config,
-                    braintrust=braintrust,
-                    since=opts["since"],
-                    until=opts["until"],
-                    days=opts["days"],
-                    output=opts["output"],
-                    fmt=opts["format"],
-                    gzip=opts["gzip"],
-                    root_only=opts["root_only"],
-                    run=run,
+                    lock=command_lock("backup_logs"),
+                    job=lambda run: logs_backup(
+                        config=config,
+                        braintrust=braintrust,
+                        since=opts["since"],
+                        until=opts["until"],
+                        days=opts["days"],
+                        output=opts["output"],
+                        fmt=opts["format"],
+                        gzip=opts["gzip"],
+                        root_only=opts["root_only"],
+                        run=run,
+                    ),
                 )
         except RemoteServiceError as exc:
             raise CommandError(f"{exc} No backup file was written; run backup_logs again once that is fixed.") from exc
         finally:
             braintrust.close()
-        self._print(report)
+        self.print_report(report)
 
-    def _print(self, report: BackupReport) -> None:
+    def print_report(self, report: BackupReport) -> None:
         window = f"{report.window_start:%Y-%m-%d %H:%M:%S} to {report.window_end:%Y-%m-%d %H:%M:%S} UTC"
         spans = "root spans" if report.root_only else "spans"
         if not report.written:
@@ -110,27 +109,3 @@ class Command(OpsCommand):
             f"{report.bytes:,} bytes ({report.bytes / 2**20:.1f} MiB) in {report.elapsed_seconds:.1f}s",
             style=self.style.SUCCESS,
         )
-
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised as an interrupt so the temporary file is removed and the run recorded as failed."""
-
-
-@contextmanager
-def _termination_as_interrupt() -> Iterator[None]:
-    """A CronJob past its deadline, or a pod being evicted, gets SIGTERM: Python's default would end the
-    process at once, leaving the temporary file behind; raising lets every cleanup run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def terminate(signum, frame):
-        raise Terminated("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-

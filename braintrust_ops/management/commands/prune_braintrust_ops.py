@@ -1,11 +1,14 @@
 """prune_braintrust_ops: the retention step of the nightly job. A thin command over ``services.retention``."""
 
+from contextlib import ExitStack, contextmanager
+
 from django.utils import timezone
 
 from braintrust_ops.locks import command_lock
 from braintrust_ops.management.base import OpsCommand, positive_int
 from braintrust_ops.services.retention import tagged_logs_prune
-from braintrust_ops.services.runs import recorded_run, run_finish
+from braintrust_ops.services.runs import run_recorded
+from braintrust_ops.stopping import stop_on_signals
 
 
 class Command(OpsCommand):
@@ -26,12 +29,24 @@ class Command(OpsCommand):
             self.say(f"[dry run] Would delete {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC.")
             return
         # Not while a run is tagging or pushing: they may be holding the rows this deletes.
-        with command_lock("prune_braintrust_ops"), command_lock("tag_logs"), command_lock("push_to_datasets"):
-            with recorded_run(command="prune_braintrust_ops", options={"days": days}) as run:
-                report = tagged_logs_prune(retention_days=days, now=timezone.now())
-                run_finish(run, succeeded=True, counters=report.as_counters())
+        with stop_on_signals():
+            report = run_recorded(
+                command="prune_braintrust_ops",
+                options={"days": days},
+                config=config,
+                lock=_all_locks("prune_braintrust_ops", "tag_logs", "push_to_datasets"),
+                job=lambda run: tagged_logs_prune(retention_days=days, now=timezone.now()),
+            )
         self.say(
             f"Deleted {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC "
             f"(retention {days} days); the insertion ledger keeps their ids.",
             style=self.style.SUCCESS,
         )
+
+
+@contextmanager
+def _all_locks(*names: str):
+    with ExitStack() as stack:
+        for name in names:
+            stack.enter_context(command_lock(name))
+        yield

@@ -1,11 +1,11 @@
 """push_to_datasets: the second half of the nightly job. A thin command over ``services.datasets``."""
 
 from braintrust_ops.clients.braintrust import BraintrustClient
-from braintrust_ops.exceptions import RemoteServiceError
 from braintrust_ops.locks import command_lock
 from braintrust_ops.management.base import OpsCommand, recorded_options
 from braintrust_ops.services.datasets import PushReport, datasets_push
-from braintrust_ops.services.runs import recorded_run, run_finish
+from braintrust_ops.services.runs import run_recorded
+from braintrust_ops.stopping import stop_on_signals
 
 
 class Command(OpsCommand):
@@ -14,6 +14,10 @@ class Command(OpsCommand):
         '([[relevant_tags: ["tag", ...]]]), exactly once.'
     )
     required_settings = ("braintrust_api_key", "braintrust_project_id")
+    interrupted_advice = (
+        "The batch in flight was abandoned and the ledger holds only confirmed rows; run push_to_datasets "
+        "again to send the rest (inserts upsert by id, so nothing is duplicated)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -33,47 +37,30 @@ class Command(OpsCommand):
         config = self.load_config()
         braintrust = BraintrustClient.from_config(config)
         try:
-            if opts["dry_run"]:
-                report = datasets_push(
-                    config=config, braintrust=braintrust, run=None, dataset_filter=opts["dataset"], dry_run=True
-                )
-                self._print(report)
-                return
-            options = recorded_options(opts, ("dataset", "reconcile"))
-            with command_lock("push_to_datasets"), recorded_run(command="push_to_datasets", options=options) as run:
-                report = datasets_push(
-                    config=config,
-                    braintrust=braintrust,
-                    run=run,
-                    dataset_filter=opts["dataset"],
-                    reconcile=opts["reconcile"],
-                )
-                self._print(report)
-                problem = self._problem(report, config.push_failure_threshold)
-                run_finish(run, succeeded=not problem, counters=report.as_counters(), error=problem)
-                if problem:
-                    raise RemoteServiceError(problem, service="Braintrust")
+            with stop_on_signals():
+                if opts["dry_run"]:
+                    report = datasets_push(
+                        config=config, braintrust=braintrust, run=None, dataset_filter=opts["dataset"], dry_run=True
+                    )
+                else:
+                    report = run_recorded(
+                        command="push_to_datasets",
+                        options=recorded_options(opts, ("dataset", "reconcile")),
+                        config=config,
+                        lock=command_lock("push_to_datasets"),
+                        job=lambda run: datasets_push(
+                            config=config,
+                            braintrust=braintrust,
+                            run=run,
+                            dataset_filter=opts["dataset"],
+                            reconcile=opts["reconcile"],
+                        ),
+                    )
         finally:
             braintrust.close()
+        self.print_report(report)
 
-    @staticmethod
-    def _problem(report: PushReport, threshold: float) -> str:
-        failed = report.failed_datasets
-        if failed:
-            names = ", ".join(item.dataset_name for item in failed)
-            return (
-                f"{len(failed)} dataset(s) failed: {names} ({failed[0].error}). "
-                "What was confirmed is recorded; run push_to_datasets again to send the rest."
-            )
-        if report.failure_rate > threshold:
-            return (
-                f"{report.failed} rows failed ({report.failure_rate:.0%}, above the {threshold:.0%} threshold): "
-                f"{report.refused} refused by their dataset on their own, recorded in the ledger (admin: Dataset "
-                "insertions, status failed) and retried by the next runs up to BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS."
-            )
-        return ""
-
-    def _print(self, report: PushReport) -> None:
+    def print_report(self, report: PushReport) -> None:
         for line in report.skipped_malformed:
             self.stderr.write(self.style.WARNING(f"Skipped dataset with a malformed marker: {line}"))
         for line in report.unknown_tags:

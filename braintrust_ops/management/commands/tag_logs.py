@@ -14,13 +14,9 @@ from braintrust_ops.management.base import (
     recorded_options,
     shard_option,
 )
-from braintrust_ops.services.runs import recorded_run
-from braintrust_ops.services.tagging import (
-    TaggingOptions,
-    TaggingReport,
-    finish_tagging_run,
-    logs_tag,
-)
+from braintrust_ops.services.runs import run_recorded
+from braintrust_ops.services.tagging import TaggingOptions, TaggingReport, logs_tag
+from braintrust_ops.stopping import stop_on_signals
 
 # What the run record keeps of the command line.
 RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", "push", "shard")
@@ -36,7 +32,12 @@ class Command(OpsCommand):
 
     def add_arguments(self, parser):
         window = parser.add_mutually_exclusive_group()
-        window.add_argument("--hours", type=positive_int, help="Backfill: the logs created in the last N hours.")
+        window.add_argument(
+            "--hours",
+            type=positive_int,
+            help="Backfill: the logs created in the last N hours (the backlog of earlier runs is sent too; this "
+            "does not limit it: use --limit).",
+        )
         window.add_argument(
             "--since", type=iso_time, help="Backfill: the logs created since this time (ISO 8601, UTC if no zone)."
         )
@@ -81,34 +82,34 @@ class Command(OpsCommand):
         )
         braintrust = BraintrustClient.from_config(config)
         try:
-            if options.dry_run:
-                report = logs_tag(
-                    options=options, config=config, braintrust=braintrust, claude_factory=None, run=None
-                )
-            else:
-                recorded = recorded_options(opts, RECORDED_OPTIONS)
-                lock = "tag_logs" if options.shard is None else options.shard.lock_name
-                with command_lock(lock), recorded_run(command="tag_logs", options=recorded) as run:
-                    report = logs_tag(
-                        options=options,
+            with stop_on_signals() as stop:
+                if options.dry_run:
+                    report = logs_tag(options=options, config=config, braintrust=braintrust, claude_factory=None, run=None)
+                else:
+                    report = run_recorded(
+                        command="tag_logs",
+                        options=recorded_options(opts, RECORDED_OPTIONS),
                         config=config,
-                        braintrust=braintrust,
-                        claude_factory=lambda: ClaudeClient.from_config(config),
-                        run=run,
-                        interactive=sys.stderr.isatty() and opts["verbosity"] > 0,
+                        lock=command_lock("tag_logs" if options.shard is None else options.shard.lock_name),
+                        job=lambda run: logs_tag(
+                            options=options,
+                            config=config,
+                            braintrust=braintrust,
+                            claude_factory=lambda **kw: ClaudeClient.from_config(config, **kw),
+                            run=run,
+                            stop=stop,
+                            interactive=sys.stderr.isatty() and opts["verbosity"] > 0,
+                        ),
                     )
-                    self._print(report)
-                    finish_tagging_run(run, report, config)
         finally:
             braintrust.close()
-        if options.dry_run:
-            self._print(report)
+        self.print_report(report)
         if opts["push"] and not options.dry_run:
             from django.core.management import call_command
 
             call_command("push_to_datasets", stdout=self.stdout, stderr=self.stderr, verbosity=opts["verbosity"])
 
-    def _print(self, report: TaggingReport) -> None:
+    def print_report(self, report: TaggingReport) -> None:
         for line in report.refused_tags:
             self.stderr.write(self.style.WARNING(f"Tag left out of tagging: {line}. Rename it in Braintrust."))
         if not report.taggable_tags:
@@ -142,14 +143,24 @@ class Command(OpsCommand):
             )
         if report.dry_run:
             self.say(
-                f"{prefix}Would send {report.to_send} logs to Claude, about {report.estimated_input_tokens} input tokens"
-                + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
+                f"{prefix}Would send {report.to_send} logs to Claude ({report.new_logs} new from the window, up to "
+                f"{report.backlog} from the backlog of earlier runs), about {report.estimated_input_tokens} input "
+                "tokens" + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
             )
+            if report.given_up:
+                self.say(f"{prefix}Given up (at the attempt limit, never sent again): {report.given_up}")
             return
+        if report.backlog:
+            self.say(f"Backlog of earlier runs in the queue: {report.backlog}")
         self.say(
             f"Sent to Claude: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
-            f"failed: {report.failed}"
+            f"failed: {report.failed}" + (f" ({report.will_retry} will be retried)" if report.failed else "")
+            + (f"; Anthropic failing, no attempt used: {report.service_failures}" if report.service_failures else "")
         )
+        if report.not_sent:
+            self.say(f"Not sent, because the run stopped early; they stay queued: {report.not_sent}")
+        if report.given_up:
+            self.say(f"Given up (at the attempt limit, never sent again): {report.given_up}")
         if report.over_budget:
             self.say(f"Over the run's limit or budget, left pending for the next run: {report.over_budget}")
         if report.per_tag:

@@ -1,0 +1,119 @@
+"""One pace for every Claude request of a run, shared by all its worker threads.
+
+Anthropic limits requests and tokens per minute per organisation, replenished continuously (a token
+bucket), and says where each limit stands on every reply: ``anthropic-ratelimit-requests-limit``,
+``-remaining`` and ``-reset``, the same for ``-input-tokens-`` (or ``-tokens-``), and ``retry-after``
+on a 429 (SPEC.md; Anthropic's docs, "Rate limits"). So nothing is hard-coded: this keeps a local copy
+of each bucket, refilled at limit/60 per second, brought down to what the server says is left, and
+paused for ``retry-after`` after a 429. Before the first reply it knows nothing and lets requests go
+(the worker count bounds them). Every attempt goes through it, the SDK's retries included (it sits in
+the SDK's middleware, which runs once per attempt).
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+RATE_LIMITED = 429
+# A 429 without retry-after: pause this long, doubling while they keep coming (at most a minute).
+BASE_PAUSE_SECONDS = 1.0
+MAX_PAUSE_SECONDS = 60.0
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    per_second: float
+    level: float
+    at: float
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.at) * self.per_second)
+        self.at = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` is in the bucket (0: now). More than the capacity waits for a full bucket."""
+        missing = min(amount, self.capacity) - self.level
+        return 0.0 if missing <= 0 else missing / self.per_second
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(headers[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class RateLimiter:
+    """``acquire(tokens)`` before each request; ``observe(status, headers)`` after each reply."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._condition = threading.Condition()
+        self._buckets: dict[str, _Bucket] = {}
+        self._paused_until = 0.0
+        self._rate_limited_in_a_row = 0
+        self.refused = 0
+
+    def acquire(self, tokens: float = 0.0, *, stop: threading.Event | None = None) -> bool:
+        """Wait until a request of about ``tokens`` input tokens may start and take its share; False when
+        ``stop`` was set meanwhile (the request must not start)."""
+        with self._condition:
+            while True:
+                if stop is not None and stop.is_set():
+                    return False
+                wait = self._wait(tokens)
+                if wait <= 0:
+                    self._take(tokens)
+                    return True
+                self._condition.wait(min(wait, 0.5))
+
+    def _wait(self, tokens: float) -> float:
+        now = self._clock()
+        waits = [self._paused_until - now]
+        for name, bucket in self._buckets.items():
+            bucket.refill(now)
+            waits.append(bucket.wait_for(1.0 if name == "requests" else tokens))
+        return max(waits)
+
+    def _take(self, tokens: float) -> None:
+        for name, bucket in self._buckets.items():
+            bucket.level -= 1.0 if name == "requests" else tokens
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from a reply: the limits and what is left of them, and a pause after a 429."""
+        with self._condition:
+            now = self._clock()
+            for name, prefixes in (("requests", ("requests",)), ("input_tokens", ("input-tokens", "tokens"))):
+                for prefix in prefixes:
+                    limit = _number(headers, f"anthropic-ratelimit-{prefix}-limit")
+                    remaining = _number(headers, f"anthropic-ratelimit-{prefix}-remaining")
+                    if limit and remaining is not None:
+                        self._update(name, limit=limit, remaining=remaining, now=now)
+                        break
+            if status == RATE_LIMITED:
+                self.refused += 1
+                self._rate_limited_in_a_row += 1
+                retry_after = _number(headers, "retry-after")
+                pause = (
+                    retry_after
+                    if retry_after is not None
+                    else min(BASE_PAUSE_SECONDS * 2 ** (self._rate_limited_in_a_row - 1), MAX_PAUSE_SECONDS)
+                )
+                self._paused_until = max(self._paused_until, now + pause)
+                if "requests" in self._buckets:
+                    self._buckets["requests"].level = min(self._buckets["requests"].level, 0.0)
+            else:
+                self._rate_limited_in_a_row = 0
+            self._condition.notify_all()
+
+    def _update(self, name: str, *, limit: float, remaining: float, now: float) -> None:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            self._buckets[name] = _Bucket(capacity=limit, per_second=limit / 60.0, level=remaining, at=now)
+            return
+        bucket.refill(now)
+        bucket.capacity, bucket.per_second = limit, limit / 60.0
+        # The server's count is the truth, but it does not know of the requests sent since: only lower ours.
+        bucket.level = min(bucket.level, remaining)

@@ -1,0 +1,237 @@
+"""The tagging loop: the queue's logs sent to Claude on worker threads, each result stored as it arrives.
+
+Only the main thread touches the database, so a crash loses at most the calls in flight and SQLite
+never sees two writers. The loop stops dispatching when the run is asked to stop (a signal), when
+Claude looks down (``OutageBreaker``) or when the setup is wrong (a refused key, an unknown model);
+it then gives the calls in flight the grace period to finish, stores what finished, and leaves.
+
+What a failure costs a log (SPEC.md, defect 4 and the outage nights):
+- the service failing (connection, time-out, 5xx, 529, 429 left after retries): nothing; the log
+  stays as it was and the next run sends it again;
+- the log's own fault (a 400 on its content, an unusable reply): one attempt, up to the limit.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+
+from braintrust_ops.clients.claude import ClaudeClient, LogRefused, RunStopping
+from braintrust_ops.exceptions import RemoteServiceError
+from braintrust_ops.models import CommandRun, LogTag, TaggedLog
+from braintrust_ops.outage_breaker import OutageBreaker
+from braintrust_ops.stopping import StopRequest
+from braintrust_ops.tagging_prompt import PROMPT_VERSION, UnusableReply, validate_reply
+from braintrust_ops.worker_pool import WorkerPool
+
+logger = structlog.get_logger(__name__)
+
+TAGGED, LOG_FAULT, SERVICE_FAILURE = "tagged", "log_fault", "service_failure"
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Job:
+    pk: int | None
+    log_id: str
+    user_text: str
+
+
+@dataclass(frozen=True)
+class Result:
+    job: Job
+    kind: str
+    tags: list[str] | None = None
+    dropped: list[str] = field(default_factory=list)
+    error: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Call:
+    """What every call of the run shares."""
+
+    claude: ClaudeClient
+    system_prompt: str
+    tool: dict
+    allowed: list[str]
+
+
+def tag_one(job: Job, call: Call) -> Result:
+    """Runs on a worker thread: no database access here. Raises RunStopping (the run is stopping: the
+    log stays as it was) and the errors that stop the run (a refused key, an unknown model)."""
+    try:
+        reply = call.claude.call_tool(system=call.system_prompt, user_text=job.user_text, tool=call.tool)
+    except LogRefused as exc:
+        return Result(job=job, kind=LOG_FAULT, error=str(exc))
+    except RemoteServiceError as exc:
+        if exc.status in (401, 403, 404):
+            # Every other call would fail the same way. Stopped here, on the worker, so that no queued call
+            # starts before the main thread hears of it.
+            call.claude.stop.set()
+            raise
+        return Result(job=job, kind=SERVICE_FAILURE, error=str(exc))
+    usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
+    if reply.stop_reason == "max_tokens":
+        return Result(job=job, kind=LOG_FAULT, error="Claude's reply was cut off at max_tokens", **usage)
+    try:
+        validated = validate_reply(reply.tool_input, call.allowed)
+    except UnusableReply as exc:
+        return Result(job=job, kind=LOG_FAULT, error=f"unusable reply from Claude: {exc}", **usage)
+    return Result(job=job, kind=TAGGED, tags=validated.tags, dropped=validated.dropped, **usage)
+
+
+def store_result(result: Result, *, run: CommandRun | None, model: str) -> TaggedLog:
+    with transaction.atomic():
+        log = TaggedLog.objects.select_for_update().get(pk=result.job.pk)
+        log.last_run = run
+        if result.input_tokens:
+            log.input_tokens, log.output_tokens = result.input_tokens, result.output_tokens
+        if result.kind == SERVICE_FAILURE:
+            # Says nothing about the log: its status and attempts stay as they were.
+            log.last_error = result.error[:2000]
+            log.save()
+            return log
+        log.attempts += 1
+        if result.kind == LOG_FAULT:
+            # A failure is never stored as "no tags". Under --retag an earlier label is kept.
+            if log.status != TaggedLog.Status.TAGGED:
+                log.status = TaggedLog.Status.FAILED
+            log.last_error = result.error[:2000]
+            log.save()
+            return log
+        log.status = TaggedLog.Status.TAGGED
+        log.last_error = ""
+        log.model = model
+        log.prompt_version = PROMPT_VERSION
+        log.tagged_at = timezone.now()
+        log.rejected_tags = result.dropped
+        log.save()
+        LogTag.objects.filter(tagged_log=log).delete()
+        LogTag.objects.bulk_create([LogTag(tagged_log=log, name=name) for name in result.tags or []])
+        return log
+
+
+@dataclass
+class Tally:
+    """What the loop did, for the run's report."""
+
+    sent: int = 0
+    tagged: int = 0
+    no_tag_applied: int = 0
+    failed: int = 0
+    service_failures: int = 0
+    will_retry: int = 0
+    gave_up: int = 0
+    not_sent: int = 0
+    dropped_tags: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    per_tag: Counter = field(default_factory=Counter)
+    outage: str = ""
+    interrupted: bool = False
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        call: Call,
+        run: CommandRun | None,
+        concurrency: int,
+        max_attempts: int,
+        breaker: OutageBreaker,
+        stop: StopRequest,
+        grace_seconds: float,
+        progress=None,
+    ):
+        self.call = call
+        self.run = run
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.breaker = breaker
+        self.stop = stop
+        self.grace_seconds = grace_seconds
+        self.progress = progress
+        self.tally = Tally()
+
+    def run_queue(self, jobs: Iterator[Job]) -> Tally:
+        pool = WorkerPool(lambda job: tag_one(job, self.call), workers=self.concurrency, name="claude")
+        fatal: BaseException | None = None
+        deadline: float | None = None
+        exhausted = False
+        try:
+            with self.stop.draining():
+                while True:
+                    if deadline is None and (self.stop.is_set() or self.breaker.open or fatal is not None):
+                        # Stop dispatching: calls not started stay as they were, those in flight get the grace.
+                        deadline = time.monotonic() + self.grace_seconds
+                        self.call.claude.stop.set()
+                        self.tally.not_sent += pool.drop_queued()
+                    while deadline is None and not exhausted and pool.in_flight < self.concurrency * 2:
+                        job = next(jobs, None)
+                        if job is None:
+                            exhausted = True
+                        else:
+                            pool.submit(job)
+                    if pool.in_flight == 0:
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self.tally.not_sent += pool.in_flight  # abandoned: they stored nothing
+                        break
+                    finished = pool.next_result(POLL_SECONDS)
+                    if finished is None:
+                        continue
+                    job, result, error = finished
+                    if isinstance(error, RunStopping):
+                        self.tally.not_sent += 1
+                    elif error is not None:
+                        fatal = fatal or error
+                    else:
+                        self._settle(result)
+        finally:
+            pool.close()
+            self.call.claude.stop.set()
+        if fatal is not None:
+            raise fatal
+        self.tally.interrupted = self.stop.is_set()
+        if self.breaker.open:
+            self.tally.outage = (
+                f"{self.breaker.in_a_row} calls in a row failed after retries (last: {self.breaker.reason})"
+            )
+        return self.tally
+
+    def _settle(self, result: Result) -> None:
+        log = store_result(result, run=self.run, model=self.call.claude.model)
+        tally = self.tally
+        tally.sent += 1
+        tally.input_tokens += result.input_tokens
+        tally.output_tokens += result.output_tokens
+        if result.kind == SERVICE_FAILURE:
+            tally.service_failures += 1
+            self.breaker.service_failure(result.error)
+            logger.warning("log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=False)
+        elif result.kind == LOG_FAULT:
+            tally.failed += 1
+            self.breaker.success()  # the service answered
+            retry = log.attempts < self.max_attempts
+            tally.will_retry += retry
+            tally.gave_up += not retry
+            logger.warning(
+                "log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=True, will_retry=retry
+            )
+        else:
+            self.breaker.success()
+            tally.dropped_tags += len(result.dropped)
+            if result.tags:
+                tally.tagged += 1
+                tally.per_tag.update(result.tags)
+            else:
+                tally.no_tag_applied += 1
+        if self.progress is not None:
+            self.progress.step(tally)
