@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 
 from django.utils import timezone
 
+from braintrust_ops import locks
 from braintrust_ops.conf import SECRET_KEYS, OpsConfig, load_config
 from braintrust_ops.exceptions import BraintrustOpsError, ConfigurationError
 from braintrust_ops.models import CommandRun
@@ -46,17 +47,23 @@ def _secrets() -> list[str]:
     return [value for key in SECRET_KEYS if (value := getattr(config, key.lower()))]
 
 
-def run_start(*, command: str, options: dict, is_alive: Callable[[CommandRun], bool] | None = None) -> CommandRun:
+def _is_alive(run: CommandRun) -> bool:
+    """Whether the process of a run recorded as running still holds its liveness key. A run recorded
+    before the key existed has none: the lock its command took proves it dead, as it always did."""
+    return run.lock_key is not None and locks.is_alive(run.lock_key)
+
+
+def run_start(*, command: str, options: dict, lock_key: int | None = None) -> CommandRun:
     """Record a new run, and mark as abandoned the runs of this command still recorded as running whose
-    process is gone. ``is_alive`` tells; without it, the caller's lock proves no other run is alive."""
+    process is gone (killed, evicted, out of memory). A live one, a shard run beside this one, stays."""
     now = timezone.now()
     running = CommandRun.objects.filter(command=command, outcome=CommandRun.Outcome.RUNNING)
-    dead = [run.pk for run in running if is_alive is None or not is_alive(run)]
+    dead = [run.pk for run in running if not _is_alive(run)]
     if dead:
         CommandRun.objects.filter(pk__in=dead, outcome=CommandRun.Outcome.RUNNING).update(
             outcome=CommandRun.Outcome.FAILED, finished_at=now, error=ABANDONED
         )
-    return CommandRun.objects.create(command=command, options=options, started_at=now)
+    return CommandRun.objects.create(command=command, options=options, started_at=now, lock_key=lock_key)
 
 
 def run_finish(run: CommandRun, *, outcome: str, counters: dict | None = None, error: str = "") -> None:
@@ -75,12 +82,12 @@ def run_recorded(
     config: OpsConfig,
     lock: AbstractContextManager,
     job: Callable[[CommandRun], R],
-    is_alive: Callable[[CommandRun], bool] | None = None,
 ) -> R:
     """Run ``job`` under ``lock`` with a run record, finished once: succeeded, failed (the success rule,
     or an error escaping the job) or interrupted. Raises RunFailed when the rule says the job failed."""
-    with lock:
-        run = run_start(command=command, options=options, is_alive=is_alive)
+    # The liveness key is held before the record exists, so a new run never looks dead to another.
+    with lock, locks.run_liveness() as key:
+        run = run_start(command=command, options=options, lock_key=key)
         try:
             report = job(run)
         except Interrupted as exc:

@@ -58,9 +58,9 @@ def test_file_lock_used_on_sqlite_refuses_a_second_holder_and_frees_on_exit(tmp_
     from braintrust_ops.locks import _file_lock
 
     path = tmp_path / "tag_logs.lock"
-    with _file_lock("tag_logs", path):
+    with _file_lock(path, "Another tag_logs run is in progress"):
         with pytest.raises(CommandLocked, match="Another tag_logs run is in progress"):
-            with _file_lock("tag_logs", path):
+            with _file_lock(path, "Another tag_logs run is in progress"):
                 pass
-    with _file_lock("tag_logs", path):
+    with _file_lock(path, "Another tag_logs run is in progress"):
         assert oct(path.stat().st_mode & 0o777) == "0o600"

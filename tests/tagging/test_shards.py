@@ -10,7 +10,10 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.shards import Shard, parse_shard, shard_of
-from tests.concurrency import lock_held_by_another_run
+from django.db import connection
+
+from braintrust_ops.locks import tag_logs_lock
+from tests.concurrency import held_by_another_run, lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,9 +140,31 @@ def test_a_shard_index_outside_the_count_is_refused_with_the_valid_range(sharded
     assert sharded_project.requests == {}
 
 
-def test_shards_lock_only_against_runs_of_the_same_shard(sharded_project, run_command):
-    with lock_held_by_another_run(Shard(0, 2).lock_name):
-        with pytest.raises(CommandError, match="Another tag_logs-shard-0-of-2 run is in progress"):
+def test_shards_lock_only_against_runs_of_the_same_shard_on_postgresql_and_one_at_a_time_on_sqlite(
+    sharded_project, run_command
+):
+    with held_by_another_run(lambda: tag_logs_lock(Shard(0, 2))):
+        with pytest.raises(CommandError, match="Another tag_logs run"):
             run_command("tag_logs", "--shard", "0/2")
+        if connection.vendor == "postgresql":
+            run_command("tag_logs", "--shard", "1/2")
+            assert set(sent_log_ids(sharded_project)) == ids_of_shard(1, 2)
+        else:
+            with pytest.raises(CommandError, match="on SQLite one tag_logs run at a time"):
+                run_command("tag_logs", "--shard", "1/2")
+
+
+def test_a_shard_run_starting_never_marks_a_live_shard_run_abandoned(sharded_project, run_command):
+    from braintrust_ops.locks import run_liveness
+
+    with held_by_another_run(run_liveness) as key:
+        alive = CommandRun.objects.create(
+            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(timezone.utc), lock_key=key
+        )
+        dead = CommandRun.objects.create(
+            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(timezone.utc), lock_key=12345
+        )
         run_command("tag_logs", "--shard", "1/2")
-    assert set(sent_log_ids(sharded_project)) == ids_of_shard(1, 2)
+        alive.refresh_from_db()
+        dead.refresh_from_db()
+        assert alive.outcome == "running" and dead.outcome == "failed" and "Abandoned" in dead.error

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.clients.claude import ClaudeClient
-from braintrust_ops.locks import command_lock
+from braintrust_ops.locks import tag_logs_lock
 from braintrust_ops.management.base import (
     OpsCommand,
     iso_time,
@@ -90,7 +90,7 @@ class Command(OpsCommand):
                         command="tag_logs",
                         options=recorded_options(opts, RECORDED_OPTIONS),
                         config=config,
-                        lock=command_lock("tag_logs" if options.shard is None else options.shard.lock_name),
+                        lock=tag_logs_lock(options.shard),
                         job=lambda run: logs_tag(
                             options=options,
                             config=config,
