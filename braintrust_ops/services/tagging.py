@@ -124,7 +124,7 @@ class TaggingReport:
         if self.outage:
             return (
                 f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent} of {self.to_send} "
-                f"logs; the {self.not_sent + self.service_failures} not tagged stay queued with no attempt used, "
+                f"logs; the {self.not_sent + self.service_failures} not tagged stay queued, no attempt used, "
                 "and the next run sends them. Check status.anthropic.com."
             )
         if not self.sent or self.failure_rate <= config.tagging_failure_threshold:
@@ -379,7 +379,11 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
         progress=progress,
     )
     try:
-        return dispatcher.run_queue(jobs)
+        tally = dispatcher.run_queue(jobs)
+        if tally.stopped_early:
+            for _ in jobs:  # count the rest of the queue, so the report says what stays queued
+                pass
+        return tally
     finally:
         # Close the database cursor behind the job queue now, while the connection is open; left to the
         # garbage collector it fails after Django has closed the connection and hides the real error.
@@ -391,10 +395,11 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
 
 def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig) -> None:
     for name in (
-        "sent", "tagged", "no_tag_applied", "failed", "will_retry", "service_failures", "not_sent",
+        "sent", "tagged", "no_tag_applied", "failed", "will_retry", "service_failures",
         "dropped_tags", "input_tokens", "output_tokens", "outage",
     ):
         setattr(report, name, getattr(tally, name))
+    report.not_sent = report.to_send - report.sent
     report.per_tag = dict(sorted(tally.per_tag.items()))
     report.estimated_cost_usd = _cost(config, report.input_tokens, report.output_tokens)
 

@@ -128,13 +128,16 @@ class Tally:
     service_failures: int = 0
     will_retry: int = 0
     gave_up: int = 0
-    not_sent: int = 0
     dropped_tags: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     per_tag: Counter = field(default_factory=Counter)
     outage: str = ""
     interrupted: bool = False
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.outage) or self.interrupted
 
 
 class Dispatcher:
@@ -172,7 +175,7 @@ class Dispatcher:
                         # Stop dispatching: calls not started stay as they were, those in flight get the grace.
                         deadline = time.monotonic() + self.grace_seconds
                         self.call.claude.stop.set()
-                        self.tally.not_sent += pool.drop_queued()
+                        pool.drop_queued()
                     while deadline is None and not exhausted and pool.in_flight < self.concurrency * 2:
                         job = next(jobs, None)
                         if job is None:
@@ -182,15 +185,14 @@ class Dispatcher:
                     if pool.in_flight == 0:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
-                        self.tally.not_sent += pool.in_flight  # abandoned: they stored nothing
-                        break
+                        break  # the calls still in flight are abandoned: they stored nothing
                     finished = pool.next_result(POLL_SECONDS)
                     if finished is None:
                         continue
                     job, result, error = finished
                     if isinstance(error, RunStopping):
-                        self.tally.not_sent += 1
-                    elif error is not None:
+                        continue
+                    if error is not None:
                         fatal = fatal or error
                     else:
                         self._settle(result)
@@ -202,7 +204,8 @@ class Dispatcher:
         self.tally.interrupted = self.stop.is_set()
         if self.breaker.open:
             self.tally.outage = (
-                f"{self.breaker.in_a_row} calls in a row failed after retries (last: {self.breaker.reason})"
+                f"{self.breaker.in_a_row} calls in a row failed after retries, the last with: "
+                f"{self.breaker.reason.rstrip('.')}"
             )
         return self.tally
 
