@@ -1,15 +1,24 @@
 """The page Sefaria staff open to see what last night's runs did. Read-only: the commands own the data."""
 
 from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html_join
 
+from braintrust_ops.conf import load_config
+from braintrust_ops.exceptions import ConfigurationError
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing here is edited by hand: a deleted ledger row would send a log to its dataset again."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -25,10 +34,35 @@ class LogTagInline(admin.TabularInline):
         return False
 
 
+def _max_attempts() -> int:
+    try:
+        return load_config().tagging_max_attempts
+    except ConfigurationError:
+        return 3
+
+
+class TaggingStateFilter(admin.SimpleListFilter):
+    """Where a log stands for the next run: queued, tagged, or given up at the attempt limit."""
+
+    title = "tagging state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("queued", "Queued for the next run"), ("given_up", "Given up (attempt limit reached)")]
+
+    def queryset(self, request, queryset):
+        given_up = Q(status=TaggedLog.Status.FAILED, attempts__gte=_max_attempts())
+        if self.value() == "given_up":
+            return queryset.filter(given_up)
+        if self.value() == "queued":
+            return queryset.filter(status__in=[TaggedLog.Status.PENDING, TaggedLog.Status.FAILED]).exclude(given_up)
+        return queryset
+
+
 @admin.register(TaggedLog)
 class TaggedLogAdmin(ReadOnlyAdmin):
     list_display = ("log_id", "logged_at", "status", "tag_list", "attempts", "model", "last_run")
-    list_filter = ("status", ("tags__name", admin.AllValuesFieldListFilter), "model", "last_run")
+    list_filter = (TaggingStateFilter, "status", ("tags__name", admin.AllValuesFieldListFilter), "model", "last_run")
     search_fields = ("=log_id", "=root_span_id")
     date_hierarchy = "logged_at"
     inlines = [LogTagInline]
@@ -43,15 +77,41 @@ class TaggedLogAdmin(ReadOnlyAdmin):
 
 @admin.register(DatasetInsertion)
 class DatasetInsertionAdmin(ReadOnlyAdmin):
-    list_display = ("log_id", "dataset_name", "dataset_id", "row_id", "created_at", "run")
-    list_filter = ("dataset_name", "run")
+    list_display = ("log_id", "dataset_name", "status", "attempts", "row_id", "created_at", "run")
+    list_filter = ("status", "dataset_name", "run")
     search_fields = ("=log_id", "=dataset_id", "=row_id")
     date_hierarchy = "created_at"
 
 
+# The counters worth a glance in the list; the full set is on each run's page.
+HEADLINE_COUNTERS = (
+    "sent", "tagged", "failed", "service_failures", "given_up", "inserted", "refused", "rows", "deleted",
+)
+
+
 @admin.register(CommandRun)
 class CommandRunAdmin(ReadOnlyAdmin):
-    list_display = ("command", "started_at", "finished_at", "outcome", "counters", "error")
+    list_display = ("command", "started_at", "duration_display", "outcome", "headline", "error")
     list_filter = ("command", "outcome")
     search_fields = ("error",)
     date_hierarchy = "started_at"
+    readonly_fields = ("counters_table",)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj):
+        duration = obj.duration
+        if duration is None:
+            return "running"
+        seconds = int(duration.total_seconds())
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    @admin.display(description="counters")
+    def headline(self, obj):
+        counters = obj.counters or {}
+        return ", ".join(f"{name.replace('_', ' ')} {counters[name]:,}" for name in HEADLINE_COUNTERS
+                         if isinstance(counters.get(name), int))
+
+    @admin.display(description="all counters")
+    def counters_table(self, obj):
+        rows = sorted((obj.counters or {}).items())
+        return format_html_join("", "<div><b>{}</b>: {}</div>", ((name.replace("_", " "), value) for name, value in rows))

@@ -41,9 +41,18 @@ def test_staff_can_filter_what_last_nights_run_did(admin_client, night, model, q
         assert text not in page
 
 
-def test_admin_is_read_only(admin_client, night):
-    response = admin_client.get(reverse("admin:braintrust_ops_taggedlog_add"))
-    assert response.status_code == 403
+@pytest.mark.parametrize("model", ["taggedlog", "datasetinsertion", "commandrun"])
+def test_admin_is_read_only_no_add_no_change_no_delete(admin_client, night, model):
+    obj = {"taggedlog": TaggedLog, "datasetinsertion": DatasetInsertion, "commandrun": CommandRun}[model].objects.first()
+    assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_add")).status_code == 403
+    assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_delete", args=[obj.pk])).status_code == 403
+    change = admin_client.post(reverse(f"admin:braintrust_ops_{model}_change", args=[obj.pk]), {})
+    assert change.status_code == 403
+    bulk = admin_client.post(
+        reverse(f"admin:braintrust_ops_{model}_changelist"),
+        {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"},
+    )
+    assert type(obj).objects.filter(pk=obj.pk).exists() and bulk.status_code in (200, 302)
 
 
 def test_tagged_state_without_provenance_is_refused_by_the_database(db):
@@ -64,3 +73,24 @@ def test_failed_state_without_an_error_is_refused_by_the_database(db):
     with pytest.raises(IntegrityError), transaction.atomic():
         TaggedLog.objects.create(log_id="y", logged_at=timezone.now(), status="failed")
     assert not TaggedLog.objects.exists()
+
+
+def test_a_log_at_the_attempt_limit_is_listed_as_given_up_and_a_queued_one_is_not(admin_client, night):
+    from django.utils import timezone
+
+    TaggedLog.objects.create(log_id="log-given-up", logged_at=timezone.now(), status="failed", last_error="x", attempts=3)
+    url = reverse("admin:braintrust_ops_taggedlog_changelist")
+    given_up = admin_client.get(url + "?state=given_up").content.decode()
+    queued = admin_client.get(url + "?state=queued").content.decode()
+    assert "log-given-up" in given_up and "log-failed" not in given_up
+    assert "log-failed" in queued and "log-given-up" not in queued
+
+
+def test_the_run_list_shows_each_runs_duration_and_its_headline_counters(admin_client, night):
+    from datetime import timedelta
+
+    night.finished_at = night.started_at + timedelta(minutes=2, seconds=5)
+    night.counters = {"sent": 1200, "tagged": 1100, "given_up": 2, "window_start": "2026-11-27"}
+    night.save()
+    page = admin_client.get(reverse("admin:braintrust_ops_commandrun_changelist") + "?command__exact=tag_logs").content.decode()
+    assert "0:02:05" in page and "sent 1,200, tagged 1,100, given up 2" in page

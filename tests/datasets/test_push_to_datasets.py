@@ -1,5 +1,7 @@
 """push_to_datasets against the sandbox: subscriptions, exactly-once, row shape, batches, failures."""
 
+import os
+import signal
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -380,3 +382,35 @@ def test_every_row_of_a_batch_refused_is_a_dataset_failure_not_rows_used_up(proj
     with pytest.raises(CommandError, match="refused every row of a batch of 3"):
         run_command("push_to_datasets", "--dataset", "Halacha evals")
     assert not DatasetInsertion.objects.exists()  # nothing recorded: the next run tries them all again
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_push_abandons_the_batch_in_flight_keeps_the_ledger_consistent_and_exits_with_its_code(
+    project, run_command, ops_settings, monkeypatch, signum, code
+):
+    from braintrust_ops.clients.braintrust import BraintrustClient
+
+    for index in range(6):
+        tagged_log(f"l{index}", "halacha")
+    ops_settings(PUSH_BATCH_SIZE=2)
+    original = BraintrustClient.insert_dataset_events
+    calls = []
+
+    def signal_on_the_second_batch(self, dataset_id, events):
+        calls.append(len(events))
+        if len(calls) == 2:
+            os.kill(os.getpid(), signum)
+        return original(self, dataset_id, events)
+
+    monkeypatch.setattr(BraintrustClient, "insert_dataset_events", signal_on_the_second_batch)
+    with pytest.raises(CommandError, match="^Interrupted by SIG.*ledger holds only confirmed rows") as raised:
+        run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert raised.value.returncode == code
+    ledger = set(DatasetInsertion.objects.values_list("log_id", flat=True))
+    assert ledger == {row["metadata"]["source_log_id"] for row in project.state.dataset_rows(project.halacha)}
+    assert len(ledger) == 2  # the first batch, confirmed; the second abandoned before it was sent
+    assert CommandRun.objects.get().outcome == "interrupted"
+
+    monkeypatch.setattr(BraintrustClient, "insert_dataset_events", original)
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert len(project.state.dataset_rows(project.halacha)) == DatasetInsertion.objects.count() == 6

@@ -631,3 +631,22 @@ def test_a_signal_stops_dispatching_keeps_what_finished_and_exits_with_its_code(
     small_project.claude_latency = 0
     run_command("tag_logs")
     assert TaggedLog.objects.filter(status="tagged").count() == 30
+
+
+def test_the_dry_run_counts_the_real_runs_queue_window_and_backlog_within_the_attempt_limit(
+    small_project, run_command, ops_settings
+):
+    ops_settings(TAGGING_MAX_ATTEMPTS=2)
+    now = datetime.now(timezone.utc)
+    TaggedLog.objects.create(log_id="earlier-pending", logged_at=now - timedelta(days=3), input="Shabbat?", output="")
+    TaggedLog.objects.create(
+        log_id="earlier-failed", logged_at=now - timedelta(days=3), input="q", status="failed", attempts=1, last_error="x"
+    )
+    TaggedLog.objects.create(
+        log_id="given-up", logged_at=now - timedelta(days=3), input="q", status="failed", attempts=2, last_error="x"
+    )
+    dry = run_command("tag_logs", "--dry-run")
+    assert "Would send 5 logs to Claude (3 new from the window, up to 2 from the backlog of earlier runs)" in dry.stdout
+    assert "Given up (at the attempt limit, never sent again): 1" in dry.stdout
+    real = run_command("tag_logs")
+    assert "Sent to Claude: 5;" in real.stdout and small_project.count("messages") == 5
