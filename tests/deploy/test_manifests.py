@@ -87,3 +87,16 @@ def test_the_checker_rejects_an_option_the_command_does_not_have():
     parser = load_command_class("braintrust_ops", "tag_logs").create_parser("manage.py", "tag_logs")
     with pytest.raises(CommandError):
         parser.parse_args(["--no-such-option"])
+
+
+@pytest.mark.parametrize("name, cronjob", CRONJOBS, ids=[name for name, _ in CRONJOBS])
+def test_signals_reach_the_commands_within_a_grace_period_that_fits_their_own(name, cronjob):
+    """Kubernetes sends SIGTERM to each container's first process: a shell there would swallow it."""
+    from braintrust_ops.conf import OpsConfig
+
+    pod = _pod(cronjob)
+    assert pod["terminationGracePeriodSeconds"] >= OpsConfig().shutdown_grace_seconds + 5
+    for container in _containers(cronjob):
+        command = container.get("command", [])
+        if "manage.py" in command:
+            assert command[0] == "python", f"{container['name']} runs manage.py behind {command[0]}"
