@@ -57,6 +57,15 @@ class ReplyQueue:
         with self._lock:
             self._replies.append(reply)
 
+    def push_front(self, reply: dict) -> None:
+        """Put a reply back to be the next one (a request refused after taking it did not use it)."""
+        with self._lock:
+            self._replies.appendleft(reply)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._replies)
+
     def pop(self) -> dict | None:
         with self._lock:
             return self._replies.popleft() if self._replies else None
@@ -64,6 +73,26 @@ class ReplyQueue:
     def clear(self) -> None:
         with self._lock:
             self._replies.clear()
+
+
+REPLY_KEYS = frozenset({"tool_input", "text", "stop_reason"})
+
+
+def check_reply(reply: object) -> dict:
+    """``reply`` if it is a scripted reply the queue can play, else ValueError saying why."""
+    if not isinstance(reply, dict):
+        raise ValueError("a scripted reply is an object: {\"tool_input\": ...} or {\"text\": ...}")
+    unknown = set(reply) - REPLY_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys in a scripted reply: {sorted(unknown)}; allowed: {sorted(REPLY_KEYS)}")
+    if ("tool_input" in reply) == ("text" in reply):
+        raise ValueError("a scripted reply has exactly one of 'tool_input' and 'text'")
+    if "text" in reply and not isinstance(reply["text"], str):
+        raise ValueError("'text' of a scripted reply is a string")
+    # Any string: a test may script a stop reason newer than the SDK's list (anthropic.types.StopReason).
+    if "stop_reason" in reply and not isinstance(reply["stop_reason"], (str, type(None))):
+        raise ValueError("'stop_reason' of a scripted reply is a string or null")
+    return reply
 
 
 def _user_text(body: dict) -> str:

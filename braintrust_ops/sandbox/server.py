@@ -1,8 +1,11 @@
 """The sandbox HTTP server: Braintrust's REST subset and Anthropic's Messages API on one loopback port.
 
 Requests go through real sockets, so the commands' SDKs, retries and timeouts run as in production.
-A small control API under ``/_sandbox/`` lets a separate process (the demo, a benchmark) add faults,
-set limits and read counters:
+A small control API under ``/_sandbox/`` lets a separate process (the demo, a benchmark, a person with
+curl) add faults, set limits, read counters and put together a case by hand. Bodies are JSON; a bad
+control request gets 400 ``{"error": ...}``.
+
+Faults, limits, counters:
 
 - ``POST/GET/DELETE /_sandbox/faults``: add a fault rule (``{"route", "kind", ...}``), list, clear.
 - ``POST/GET/DELETE /_sandbox/rate_limits``: ``{"route", "requests", "per_seconds", "retry_after"}``.
@@ -11,8 +14,39 @@ set limits and read counters:
 - ``GET /_sandbox/requests``, ``GET /_sandbox/rate_limited``: counts per route.
 - ``PUT /_sandbox/claude_latency`` ``{"seconds"}``; ``GET /_sandbox/datasets/<id>/rows``.
 
-Each request on a route meets, in order: the rate limit, the body size limit, the route's faults,
-then the route itself.
+Claude under pressure (``claude_limits.py`` says how the buckets and headers work):
+
+- ``PUT /_sandbox/claude_limits`` ``{"requests_per_minute", "input_tokens_per_minute",
+  "output_tokens_per_minute", "time_scale", "retry_after"}`` (each limit optional; missing or null: not
+  limited; buckets start full); ``GET`` answers those settings with ``"accepted"`` and ``"refused"`` (429)
+  counts of messages requests; ``DELETE`` lifts every limit (the counts stay).
+- ``PUT /_sandbox/claude_outage`` ``{"kind": "overloaded" | "server_error" | "unreachable" | null}``:
+  529 ``overloaded_error`` / 500 ``api_error`` / connection closed unanswered on every messages
+  request, until ``null``; ``GET`` answers ``{"kind", "requests"}`` (requests received in that outage).
+
+A case by hand (each POST takes one object, a list of them, or ``{"<kind>": [...]}``; answers 201 with
+what was stored; ``GET`` lists; ``DELETE`` clears them all):
+
+- ``/_sandbox/logs``: ``{"input", "output", "created" (RFC 3339), "id"?, any other log field}``; each is
+  one root span, ingested now (an old ``created`` is a log flushed late).
+- ``/_sandbox/tags``: ``{"name", "description", "project_id"?}``.
+- ``/_sandbox/datasets``: ``{"name", "description", "project_id"?}``.
+- ``/_sandbox/claude_replies``: Claude's next replies, each used once in order, then the keyword rule
+  resumes: ``{"tool_input": {...}}`` or ``{"text": "..."}``, optional ``"stop_reason"``.
+
+For example, a log that the rule would tag ``halacha``, and Claude told to answer it with a tag outside
+the enum::
+
+    curl -X POST http://127.0.0.1:8765/_sandbox/tags -d '{"name": "halacha", "description": "dataset-tagging"}'
+    curl -X POST http://127.0.0.1:8765/_sandbox/logs \
+         -d '[{"id": "log-1", "input": "Is coffee kosher?", "output": "Yes.", "created": "2026-11-24T10:00:00Z"}]'
+    curl -X POST http://127.0.0.1:8765/_sandbox/claude_replies -d '[{"tool_input": {"tags": ["nope"]}}]'
+
+Each request on a route meets, in order: (messages only) the outage, the rate limit, the body size
+limit, the route's faults, then the route itself. On the messages route, the route itself checks the
+key, the body and its tools (400 ``invalid_request_error``, see ``claude_tools.py``), then Claude's
+rate limits (429 ``rate_limit_error``), then answers; replies that get that far carry the
+``anthropic-ratelimit-*`` headers of the limits that are set.
 """
 
 import json
@@ -23,11 +57,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from braintrust_ops.sandbox import btql, cursors, fake_claude, openapi
+from braintrust_ops.sandbox import btql, claude_tools, cursors, fake_claude, openapi
+from braintrust_ops.sandbox.claude_limits import ClaudeRateLimits
 from braintrust_ops.sandbox.constants import (
     ANTHROPIC_KEY,
     BRAINTRUST_KEY,
@@ -227,6 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _endpoint(self, route: str, object_id: str | None, query: str, length: int) -> None:
         self.sandbox._record(route)
+        if route == "messages" and self._answered_by_outage(length):
+            return
         if self._refused_by_limits(route, length):
             return
         raw = self._read(length)
@@ -260,6 +297,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(route, sandbox.size_limit_status, message)
             return True
         return False
+
+    def _answered_by_outage(self, length: int) -> bool:
+        """During a ``claude_outage``, every messages request gets the outage's answer (or none at all)."""
+        kind = self.sandbox._claude_outage_hit()
+        if kind is None:
+            return False
+        self._drain(length)
+        if kind == "unreachable":
+            self._drop()
+        else:
+            status, message = OUTAGE_REPLIES[kind]
+            self._send_error("messages", status, message)
+        return True
 
     def _play_fault(self, route: str, fault) -> bool:
         """Apply ``fault``; True when it has answered the request (or dropped it) itself."""
@@ -339,9 +389,19 @@ class _Handler(BaseHTTPRequestHandler):
         missing = [field for field in ("model", "max_tokens", "messages") if field not in body]
         if missing:
             raise HTTPFailure(400, f"missing required fields: {', '.join(missing)}")
+        try:
+            claude_tools.check_request(body)
+        except claude_tools.InvalidTools as exc:
+            raise HTTPFailure(400, str(exc)) from None
+        reply, decision = sandbox._claude_reply(body)
+        if not decision.accepted:
+            headers = dict(decision.headers)
+            if decision.retry_after is not None:
+                headers["retry-after"] = decision.retry_after
+            return self._send_error("messages", 429, _rate_limit_message(sandbox.claude_limits, decision), headers)
         if sandbox.claude_latency:
             time.sleep(sandbox.claude_latency)
-        self._send_json(200, fake_claude.message_reply(body, sandbox.claude_replies.pop()))
+        self._send_json(200, reply, decision.headers)
 
     # --- control API ----------------------------------------------------------------------------
 
@@ -388,9 +448,119 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"seconds": sandbox.claude_latency})
             if len(parts) == 3 and parts[0] == "datasets" and parts[2] == "rows" and method == "GET":
                 return self._send_json(200, {"rows": sandbox.state.dataset_rows(parts[1])})
+            if len(parts) == 1 and parts[0] in _CASE_CONTROLS and method in ("POST", "DELETE", "GET"):
+                return self._case_control(parts[0], method, raw)
+            if parts == ["claude_limits"] and method == "PUT":
+                sandbox.claude_limits.set(**self._json_body(raw))
+                return self._send_json(200, sandbox.claude_limits.as_dict())
+            if parts == ["claude_limits"] and method == "GET":
+                return self._send_json(200, sandbox.claude_limits.as_dict())
+            if parts == ["claude_limits"] and method == "DELETE":
+                sandbox.claude_limits.clear()
+                return self._send_json(200, sandbox.claude_limits.as_dict())
+            if parts == ["claude_outage"] and method == "PUT":
+                sandbox.claude_outage(self._json_body(raw)["kind"])
+                return self._send_json(200, sandbox.claude_outage_status())
+            if parts == ["claude_outage"] and method == "GET":
+                return self._send_json(200, sandbox.claude_outage_status())
         except (KeyError, TypeError, ValueError) as exc:
             return self._send_json(400, {"error": f"bad control request: {exc}"})
         self._send_json(404, {"error": f"no such control endpoint: {method} {path}"})
+
+
+    def _case_control(self, kind: str, method: str, raw: bytes) -> None:
+        """``/_sandbox/{logs,tags,datasets,claude_replies}``: add (POST), list (GET), clear (DELETE)."""
+        sandbox = self.sandbox
+        state = sandbox.state
+        if method == "DELETE":
+            clear = {
+                "logs": state.clear_logs,
+                "tags": state.clear_tags,
+                "datasets": state.clear_datasets,
+                "claude_replies": sandbox.claude_replies.clear,
+            }
+            clear[kind]()
+            return self._send_json(200, {kind: 0 if kind == "claude_replies" else []})
+        if method == "GET":
+            listed = {
+                "logs": state.logs,
+                "tags": lambda: state.tags(None),
+                "datasets": lambda: state.datasets(None),
+                "claude_replies": lambda: len(sandbox.claude_replies),
+            }[kind]()
+            return self._send_json(200, {kind: listed})
+        items = self._json_items(raw, kind)
+        if kind == "claude_replies":
+            for reply in [fake_claude.check_reply(item) for item in items]:
+                sandbox.claude_replies.push(reply)
+            return self._send_json(201, {"claude_replies": len(sandbox.claude_replies)})
+        if kind == "logs":
+            created = [_log_fields(item) for item in items]
+            return self._send_json(201, {"logs": [state.add_log(created=when, **fields) for when, fields in created]})
+        # Every item is checked before any is stored: a refused request adds nothing.
+        for item in items:
+            if not isinstance(item.get("name"), str) or not item["name"]:
+                raise ValueError(f"each of {kind} needs a non-empty 'name'")
+            unknown = set(item) - {"name", "description", "project_id"}
+            if kind == "datasets" and unknown:
+                raise ValueError(f"a dataset takes name, description and project_id, not {sorted(unknown)}")
+        add = state.add_tag if kind == "tags" else state.add_dataset
+        added = []
+        for item in items:
+            extra = {key: value for key, value in item.items() if key not in ("name", "description")}
+            added.append(add(item["name"], item.get("description"), **extra))
+        return self._send_json(201, {kind: added})
+
+    def _json_items(self, raw: bytes, kind: str) -> list:
+        """A control body holding one object, a list of them, or ``{kind: [...]}``."""
+        try:
+            value = json.loads(raw or b"null")
+        except ValueError:
+            raise ValueError("request body is not JSON") from None
+        if isinstance(value, dict) and isinstance(value.get(kind), list):
+            value = value[kind]
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(item, dict) for item in items):
+            raise ValueError(f"POST /_sandbox/{kind} takes an object or a non-empty list of objects")
+        return items
+
+
+_CASE_CONTROLS = ("logs", "tags", "datasets", "claude_replies")
+# The messages route's answers during an outage (Anthropic, "Errors": 500 api_error, 529 overloaded_error).
+OUTAGE_REPLIES = {"overloaded": (529, "Overloaded"), "server_error": (500, "Internal server error")}
+OUTAGE_KINDS = (*OUTAGE_REPLIES, "unreachable")
+
+
+def _log_fields(item: dict) -> tuple[datetime | None, dict]:
+    """(created, other fields) of a log posted to ``/_sandbox/logs``; ``created`` is RFC 3339 (UTC if no offset)."""
+    fields = dict(item)
+    created = fields.pop("created", None)
+    if created is None:
+        return None, fields
+    if not isinstance(created, str):
+        raise ValueError("a log's 'created' is an RFC 3339 time such as 2026-11-24T10:00:00Z")
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"a log's 'created' is an RFC 3339 time, not {created!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), fields
+
+
+_BUCKET_WORDS = {"requests": "requests", "input-tokens": "input tokens", "output-tokens": "output tokens"}
+
+
+def _rate_limit_message(limits: ClaudeRateLimits, decision) -> str:
+    settings = limits.settings()
+    per_minute = {
+        "requests": settings["requests_per_minute"],
+        "input-tokens": settings["input_tokens_per_minute"],
+        "output-tokens": settings["output_tokens_per_minute"],
+    }
+    name = decision.exceeded[0]
+    return (
+        f"This request would exceed the rate limit for your organization of {per_minute[name]:,} "
+        f"{_BUCKET_WORDS[name]} per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits."
+    )
 
 
 class _Server(ThreadingHTTPServer):
@@ -414,6 +584,13 @@ class Sandbox:
         self.faults = FaultRules()
         self.claude_replies = fake_claude.ReplyQueue()
         self.claude_latency = 0.0
+        # Anthropic's per-organisation RPM / ITPM / OTPM buckets on the messages route (none set: no limit).
+        self.claude_limits = ClaudeRateLimits()
+        self._claude_outage: str | None = None
+        self._claude_outage_requests = 0
+        # Taking a scripted reply and charging the buckets for it is one step, so a refused request
+        # puts its reply back in first place before another request can take the next one.
+        self._claude_reply_lock = threading.Lock()
         self.rate_limits = RateLimits()
         # Body limits in bytes per route (a route missing or None: no limit); tests may assign entries.
         self.request_size_limits: dict[str, int | None] = default_size_limits()
@@ -481,6 +658,53 @@ class Sandbox:
                 raise ValueError("size_limit_status is 413 or 400")
             self.size_limit_status = size_limit_status
         return {"btql_cursor_on_last_page": self.btql_cursor_on_last_page, "size_limit_status": self.size_limit_status}
+
+    # --- Claude: outage and rate limits --------------------------------------------------------
+
+    def claude_outage(self, kind: str | None) -> None:
+        """Start an outage of the messages route, or end it (None). ``"overloaded"``: every request gets
+        529 ``overloaded_error``; ``"server_error"``: 500 ``api_error``; ``"unreachable"``: the connection
+        is closed without an answer. Starting one resets ``claude_outage_requests`` to 0."""
+        if kind is not None and kind not in OUTAGE_KINDS:
+            raise ValueError(f"unknown outage kind {kind!r}; one of {list(OUTAGE_KINDS)} or None")
+        with self._lock:
+            if kind is not None and kind != self._claude_outage:
+                self._claude_outage_requests = 0
+            self._claude_outage = kind
+
+    @property
+    def claude_outage_kind(self) -> str | None:
+        with self._lock:
+            return self._claude_outage
+
+    @property
+    def claude_outage_requests(self) -> int:
+        """Messages requests received during the current outage (or the last one, once it has ended)."""
+        with self._lock:
+            return self._claude_outage_requests
+
+    def claude_outage_status(self) -> dict:
+        with self._lock:
+            return {"kind": self._claude_outage, "requests": self._claude_outage_requests}
+
+    def _claude_outage_hit(self) -> str | None:
+        with self._lock:
+            if self._claude_outage is not None:
+                self._claude_outage_requests += 1
+            return self._claude_outage
+
+    def _claude_reply(self, body: dict):
+        """(reply, limiter decision) for a valid messages request; a refused one leaves its scripted reply queued."""
+        with self._claude_reply_lock:
+            scripted = self.claude_replies.pop()
+            reply = fake_claude.message_reply(body, scripted)
+            usage = reply["usage"]
+            decision = self.claude_limits.admit(
+                input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"]
+            )
+            if not decision.accepted and scripted is not None:
+                self.claude_replies.push_front(scripted)
+        return reply, decision
 
     # --- what tests read ------------------------------------------------------------------------
 
