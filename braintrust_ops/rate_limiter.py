@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 RATE_LIMITED = 429
 # A 429 without retry-after: pause this long, doubling while they keep coming (at most a minute).
@@ -45,11 +46,20 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
         return None
 
 
+def _epoch(headers: Mapping[str, str], name: str) -> float | None:
+    """An RFC 3339 time header as seconds since the epoch."""
+    try:
+        return datetime.fromisoformat(headers[name].replace("Z", "+00:00")).timestamp()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 class RateLimiter:
     """``acquire(tokens)`` before each request; ``observe(status, headers)`` after each reply."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
         self._clock = clock
+        self._wall_clock = wall_clock
         self._condition = threading.Condition()
         self._buckets: dict[str, _Bucket] = {}
         self._paused_until = 0.0
@@ -90,7 +100,9 @@ class RateLimiter:
                     limit = _number(headers, f"anthropic-ratelimit-{prefix}-limit")
                     remaining = _number(headers, f"anthropic-ratelimit-{prefix}-remaining")
                     if limit and remaining is not None:
-                        self._update(name, limit=limit, remaining=remaining, now=now)
+                        reset = _epoch(headers, f"anthropic-ratelimit-{prefix}-reset")
+                        rate = _refill_rate(limit, remaining, reset, self._wall_clock())
+                        self._update(name, limit=limit, remaining=remaining, per_second=rate, now=now)
                         break
             if status == RATE_LIMITED:
                 self.refused += 1
@@ -108,12 +120,21 @@ class RateLimiter:
                 self._rate_limited_in_a_row = 0
             self._condition.notify_all()
 
-    def _update(self, name: str, *, limit: float, remaining: float, now: float) -> None:
+    def _update(self, name: str, *, limit: float, remaining: float, per_second: float, now: float) -> None:
         bucket = self._buckets.get(name)
         if bucket is None:
-            self._buckets[name] = _Bucket(capacity=limit, per_second=limit / 60.0, level=remaining, at=now)
+            self._buckets[name] = _Bucket(capacity=limit, per_second=per_second, level=remaining, at=now)
             return
         bucket.refill(now)
-        bucket.capacity, bucket.per_second = limit, limit / 60.0
+        bucket.capacity, bucket.per_second = limit, per_second
         # The server's count is the truth, but it does not know of the requests sent since: only lower ours.
         bucket.level = min(bucket.level, remaining)
+
+
+def _refill_rate(limit: float, remaining: float, reset: float | None, wall_now: float) -> float:
+    """Per second: the limit per minute over 60, or faster when ``-reset`` (the time the bucket is full
+    again) says so. Never slower: a reset rounded up to a whole second must not throttle the run."""
+    per_minute = limit / 60.0
+    if reset is None or remaining >= limit or reset <= wall_now:
+        return per_minute
+    return max(per_minute, (limit - remaining) / (reset - wall_now))

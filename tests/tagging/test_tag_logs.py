@@ -650,3 +650,15 @@ def test_the_dry_run_counts_the_real_runs_queue_window_and_backlog_within_the_at
     assert "Given up (at the attempt limit, never sent again): 1" in dry.stdout
     real = run_command("tag_logs")
     assert "Sent to Claude: 5;" in real.stdout and small_project.count("messages") == 5
+
+
+def test_at_anthropic_s_rate_limit_the_run_paces_itself_with_few_429s(small_project, run_command, ops_settings):
+    """A minute of 30 requests, run 20 times faster: 60 logs need the bucket twice over."""
+    _many_logs(small_project, 60)
+    small_project.claude_limits.set(requests_per_minute=30, time_scale=20)
+    ops_settings(TAGGING_CONCURRENCY=8)
+    result = run_command("tag_logs")
+    assert "Sent to Claude: 60;" in result.stdout and TaggedLog.objects.filter(status="tagged").count() == 60
+    refused, accepted = small_project.claude_limits.refused, small_project.claude_limits.accepted
+    assert refused <= 0.05 * (accepted + refused)
+    assert CommandRun.objects.get().counters["rate_limited"] == refused
