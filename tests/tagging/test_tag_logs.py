@@ -576,21 +576,24 @@ def _many_logs(sandbox, count):
     sandbox.state.add_logs(count, created=lambda i: start + timedelta(seconds=i), input="Shabbat question", output="a")
 
 
+@pytest.mark.parametrize(
+    "kind, says", [("overloaded", "HTTP 529"), ("server_error", "HTTP 500"), ("unreachable", "Could not reach Anthropic")]
+)
 def test_nights_of_outage_stop_early_use_no_attempt_and_the_next_healthy_run_tags_every_log(
-    small_project, run_command, ops_settings
+    small_project, run_command, ops_settings, kind, says
 ):
     _many_logs(small_project, 40)
     ops_settings(CLAUDE_MAX_RETRIES=0, CLAUDE_OUTAGE_THRESHOLD=5, TAGGING_CONCURRENCY=2)
-    small_project.faults.add("messages", "status", status=529, times=None)
+    small_project.claude_outage(kind)
     for _ in range(3):
-        with pytest.raises(CommandError, match=r"^Anthropic looks unavailable: \d+ calls in a row failed .*529") as raised:
+        with pytest.raises(CommandError, match=r"^Anthropic looks unavailable: \d+ calls in a row failed") as raised:
             run_command("tag_logs")
-        assert "\n" not in str(raised.value) and "the next run sends them" in str(raised.value)
-    assert small_project.count("messages") <= 3 * (5 + 2 * 2)  # each night stopped after the threshold
+        assert says in str(raised.value) and "\n" not in str(raised.value) and "next run sends them" in str(raised.value)
+    assert small_project.claude_outage_requests <= 3 * (5 + 2 * 2)  # each night stopped after the threshold
     assert set(TaggedLog.objects.values_list("status", "attempts")) == {("pending", 0)}
     assert CommandRun.objects.filter(outcome="failed").count() == 3
 
-    small_project.faults.clear()
+    small_project.claude_outage(None)
     run_command("tag_logs")
     assert set(TaggedLog.objects.values_list("status", flat=True)) == {"tagged"}
     assert TaggedLog.objects.count() == 40
