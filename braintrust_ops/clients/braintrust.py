@@ -24,6 +24,7 @@ from braintrust.api import (
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
+from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -122,7 +123,7 @@ class LogPages:
 
     def __iter__(self) -> Iterator[list[dict]]:
         client = self._client
-        seen_ids: set[str] = set()
+        seen_ids = SeenIds()
         seen_cursors: set[str] = set()
         cursor = None
         limit = min(FIRST_PAGE_ROWS, client.btql_page_size)
@@ -154,11 +155,9 @@ class LogPages:
             fresh = []
             for row in rows:
                 row_id = row.get("id") if isinstance(row, dict) else None
-                if isinstance(row_id, str) and row_id:
-                    if row_id in seen_ids:
-                        self.duplicates += 1
-                        continue
-                    seen_ids.add(row_id)
+                if isinstance(row_id, str) and row_id and not seen_ids.add(row_id):
+                    self.duplicates += 1
+                    continue
                 fresh.append(row)
             if fresh:
                 yield fresh
@@ -294,8 +293,7 @@ class BraintrustClient:
         endpoint = "POST /btql"
         response = self._call(endpoint, lambda: self._post_btql({"query": query, "fmt": "json"}))
         try:
-            # The json module, not orjson: orjson turns integers beyond 64 bits into floats silently.
-            reply = json.loads(response.content)
+            reply = response.json()  # parsed once, by the session (clients/http.py, _parse_body)
         except RecursionError:
             raise _TooDeep(response.headers.get("x-bt-cursor"), response.content) from None
         except ValueError as exc:  # the session checked the body already; this is only a safety net

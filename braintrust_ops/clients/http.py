@@ -19,7 +19,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -103,24 +102,24 @@ def _urllib3_error(exc: requests.RequestException) -> Exception:
     return ProtocolError(str(exc))
 
 
-def _check_body(response: requests.Response) -> None:
-    """Raise GarbledBody for a 2xx reply that is not JSON: every Braintrust endpoint this app calls answers
-    JSON, so anything else (a proxy's HTML page, a body cut short) is a transient fault. orjson, because
-    it is fast: this runs on every reply, BTQL pages of megabytes included. A value nested past orjson's
-    depth limit is not garbled: the caller meets it with its own parser and decides."""
+def _parse_body(response: requests.Response) -> None:
+    """Parse a 2xx reply once, here, and hand that parse to every reader: ``response.json()`` returns it,
+    for the SDK and for BTQL alike (a page of megabytes is parsed once, not checked and then parsed).
+
+    Every Braintrust endpoint this app calls answers JSON, so a 2xx reply that is not (a proxy's HTML page,
+    a body cut short in a way the framing did not show) is a transient fault: GarbledBody. The json
+    module, not orjson: orjson turns integers beyond 64 bits into floats and refuses lone surrogate
+    escapes ("\\ud83d", half an emoji, which chat text holds). A value nested past the parser's depth
+    is not garbled: the reader meets it again and decides (``BraintrustClient.btql``)."""
     if response.status_code >= 300:
         return
     try:
-        orjson.loads(response.content)
-    except orjson.JSONDecodeError as exc:
-        # orjson is stricter than JSON: it refuses a lone surrogate escape ("\ud83d", half an emoji, which
-        # chat text holds) and nesting past 1024 levels. The json module has the last word.
-        try:
-            json.loads(response.content)
-        except RecursionError:
-            return  # too deep for the parser, not garbled: the caller decides what to do with it
-        except ValueError:
-            raise GarbledBody(f"the {len(response.content)}-byte reply is not JSON ({exc})") from None
+        value = json.loads(response.content)
+    except RecursionError:
+        return
+    except ValueError as exc:
+        raise GarbledBody(f"the {len(response.content)}-byte reply is not JSON ({exc})") from None
+    response.json = lambda **kwargs: value
 
 
 class RetryingSession(requests.Session):
@@ -169,7 +168,7 @@ class RetryingSession(requests.Session):
             try:
                 response = super().send(request, **kwargs)
                 response.content  # read the whole body here: a body cut off mid-way fails inside the loop
-                _check_body(response)
+                _parse_body(response)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=_urllib3_error(exc))
                 retry.sleep()

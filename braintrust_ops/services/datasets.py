@@ -182,39 +182,41 @@ class _Pusher:
     push_report: PushReport
 
     def push(self, log_ids: list[str]) -> None:
+        for batch in batches(
+            self._sized_events(log_ids), max_rows=self.config.push_batch_size, max_bytes=self.config.push_max_request_bytes
+        ):
+            try:
+                self._send_batch(batch)
+            except RemoteServiceError as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    raise
+                # Inserts are idempotent and the ledger only holds confirmed rows: the next run resends.
+                self.report.failed += len(log_ids) - self.report.inserted - self.report.refused
+                self.report.error = str(exc)
+                logger.error(
+                    "dataset_push_failed",
+                    dataset_id=self.subscription.dataset_id,
+                    dataset=self.subscription.dataset_name,
+                    error=str(exc),
+                )
+                return
+
+    def _sized_events(self, log_ids: list[str]) -> Iterator[tuple[tuple[TaggedLog, dict], int]]:
+        """Each log's event and its encoded size, read from the database a chunk at a time (memory stays
+        flat); a row too large for any request is refused here, before anything is sent."""
         for start in range(0, len(log_ids), EVENT_CHUNK):
             chunk = log_ids[start : start + EVENT_CHUNK]
-            logs = list(TaggedLog.objects.filter(log_id__in=chunk).prefetch_related("tags").order_by("log_id"))
-            sized = []
-            for log in logs:
+            for log in TaggedLog.objects.filter(log_id__in=chunk).prefetch_related("tags").order_by("log_id"):
                 event = event_for(log, log.tag_names)
                 size = encoded_size(event)
                 if fits_alone(size, self.config.push_max_request_bytes):
-                    sized.append(((log, event), size))
+                    yield (log, event), size
                 else:
                     self._refuse(
                         [log],
                         f"the row is {size:,} bytes, over the {self.config.push_max_request_bytes:,}-byte request cap "
                         "(BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES)",
                     )
-            for batch in batches(
-                sized, max_rows=self.config.push_batch_size, max_bytes=self.config.push_max_request_bytes
-            ):
-                try:
-                    self._send_batch(batch)
-                except RemoteServiceError as exc:
-                    if isinstance(exc, AuthenticationFailed):
-                        raise
-                    # Inserts are idempotent and the ledger only holds confirmed rows: the next run resends.
-                    self.report.failed += len(log_ids) - self.report.inserted - self.report.refused
-                    self.report.error = str(exc)
-                    logger.error(
-                        "dataset_push_failed",
-                        dataset_id=self.subscription.dataset_id,
-                        dataset=self.subscription.dataset_name,
-                        error=str(exc),
-                    )
-                    return
 
     def _send(self, batch: list[tuple[TaggedLog, dict]]) -> list[tuple[TaggedLog, str]]:
         """Insert the batch, halving it while Braintrust refuses it; return the rows refused on their own."""

@@ -182,6 +182,16 @@ def test_inserts_go_in_batches_of_the_configured_size(project, run_command, ops_
     assert len(project.state.dataset_rows(project.halacha)) == 5
 
 
+def test_batches_run_across_the_chunks_read_from_the_database(project, run_command, ops_settings):
+    from braintrust_ops.services.datasets import EVENT_CHUNK
+
+    ops_settings(PUSH_BATCH_SIZE=EVENT_CHUNK * 4 // 5)  # 400 + 400 + 200; cut at chunk ends it was 400 + 100 twice
+    for index in range(EVENT_CHUNK * 2):
+        tagged_log(f"l{index:04d}", "halacha")
+    run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert project.count("dataset_insert") == 3  # full batches, not cut where a database chunk ends
+
+
 def test_transient_insert_errors_are_retried(project, run_command):
     tagged_log("l1", "halacha")
     project.faults.add("dataset_insert", "status", status=503, times=2)
