@@ -2,20 +2,34 @@
 
 import json
 import os
+import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
 _SERVER = """
-import json, signal, sys, threading
+import json, logging, signal, sys, threading
 from datetime import datetime, timedelta, timezone
 from braintrust_ops.sandbox import Sandbox
-spec = json.loads(sys.argv[1])
+# On stdin, not argv: a 40 KB log's fields would come close to Linux's 128 KiB limit on one argument.
+spec = json.loads(sys.stdin.read())
+if spec.get("response_log"):
+    # One line per response, with its status ("POST /v1/dataset/<id>/insert HTTP/1.1" 413 -): what the
+    # counters under /_sandbox/ do not say (a 413, a 400).
+    handler = logging.FileHandler(spec["response_log"])
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    server_logger = logging.getLogger("braintrust_ops.sandbox.server")
+    server_logger.addHandler(handler)
+    server_logger.setLevel(logging.DEBUG)
 sandbox = Sandbox(seed=spec.get("seed", False), port=spec["port"])
 hours_back = spec.get("hours_back", 12)
 start = datetime.now(timezone.utc) - timedelta(hours=hours_back)
@@ -51,12 +65,11 @@ def free_port() -> int:
 def sandbox_process(**spec):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, json.dumps({**spec, "port": port})],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", _SERVER], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
+        process.stdin.write(json.dumps({**spec, "port": port}))
+        process.stdin.close()
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError("the sandbox did not start")
         yield f"http://127.0.0.1:{port}"
@@ -106,3 +119,34 @@ def run_measured(args: list[str], env: dict) -> tuple[float, float, str]:
         raise RuntimeError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
     _, seconds, rss = line[-1].split()
     return float(seconds), float(rss), result.stdout
+
+
+def control(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    """One call to the sandbox's control API (``/_sandbox/<path>``)."""
+    response = requests.request(method, f"{url}/_sandbox/{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def last_run(database: str, command: str) -> dict:
+    """The newest run record of ``command``: its outcome and counters (``elapsed_seconds`` is the
+    command's own time, without the process's start-up)."""
+    with sqlite3.connect(database) as connection:
+        outcome, counters = connection.execute(
+            "SELECT outcome, counters FROM braintrust_ops_commandrun WHERE command = ? ORDER BY id DESC", (command,)
+        ).fetchone()
+    return {"outcome": outcome, **json.loads(counters)}
+
+
+_RESPONSE_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+
+
+def response_statuses(response_log: str, path_suffix: str) -> Counter:
+    """Status codes the sandbox answered to requests whose path ends with ``path_suffix``, from the
+    ``response_log`` a sandbox process was started with."""
+    statuses: Counter = Counter()
+    for line in Path(response_log).read_text().splitlines():
+        found = _RESPONSE_LINE.search(line)
+        if found and found["path"].split("?")[0].endswith(path_suffix):
+            statuses[int(found["status"])] += 1
+    return statuses
