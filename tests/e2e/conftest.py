@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
@@ -25,6 +24,23 @@ from tests.secret_guard import assert_no_key
 ROOT = Path(__file__).resolve().parents[2]
 # One fixed "now" for the seed, so two sandboxes hold the same logs with the same ids.
 SEED_NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@contextmanager
+def postgres(url: str, *, autocommit: bool = False):
+    """A connection with whichever driver is installed: psycopg 3 here, psycopg2 in Sefaria's stack."""
+    try:
+        import psycopg as driver
+    except ImportError:  # Sefaria pins psycopg2-binary
+        import psycopg2 as driver
+    connection = driver.connect(url)
+    connection.autocommit = autocommit
+    try:
+        yield connection.cursor()
+        if not autocommit:
+            connection.commit()
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -37,8 +53,9 @@ class Database:
 
     def rows(self, sql: str) -> list[tuple]:
         if self.is_postgres:
-            with psycopg.connect(self.url) as connection:
-                return connection.execute(sql).fetchall()
+            with postgres(self.url) as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
         with sqlite3.connect(urlsplit(self.url).path) as connection:
             return connection.execute(sql).fetchall()
 
@@ -66,8 +83,8 @@ def database_factory(directory: Path) -> Iterator[Callable[[], Database]]:
             return Database(f"sqlite:///{directory / f'e2e-{uuid.uuid4().hex[:8]}.sqlite3'}")
         parts = urlsplit(configured)
         name = f"e2e_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {name}")
+        with postgres(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
         created.append(name)
         return Database(urlunsplit(parts._replace(path=f"/{name}")))
 
@@ -76,9 +93,9 @@ def database_factory(directory: Path) -> Iterator[Callable[[], Database]]:
     finally:
         if created:
             admin = urlunsplit(urlsplit(configured)._replace(path="/postgres"))
-            with psycopg.connect(admin, autocommit=True) as connection:
+            with postgres(admin, autocommit=True) as cursor:
                 for name in created:
-                    connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
