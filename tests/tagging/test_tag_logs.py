@@ -665,3 +665,21 @@ def test_at_anthropic_s_rate_limit_the_run_paces_itself_with_few_429s(small_proj
     refused, accepted = small_project.claude_limits.refused, small_project.claude_limits.accepted
     assert refused <= 0.05 * (accepted + refused)
     assert CommandRun.objects.get().counters["rate_limited"] == refused
+
+
+def test_a_400_on_one_logs_content_uses_one_attempt_of_that_log_and_the_others_are_tagged(
+    small_project, run_command, ops_settings
+):
+    ops_settings(TAGGING_FAILURE_THRESHOLD=1, TAGGING_CONCURRENCY=1)
+    small_project.faults.add("messages", "status", status=400, times=1)
+    result = run_command("tag_logs")
+    refused = TaggedLog.objects.get(status="failed")
+    assert refused.attempts == 1 and "refused this log's request with HTTP 400" in refused.last_error
+    assert TaggedLog.objects.filter(status="tagged").count() == 2 and "failed: 1 (1 will be retried)" in result.stdout
+
+
+def test_a_tag_that_cannot_be_offered_safely_is_named_in_a_warning_and_the_others_are_used(small_project, run_command):
+    small_project.state.add_tag("two\nlines", "dataset-tagging")
+    result = run_command("tag_logs")
+    assert "Tag left out of tagging: 'two\\nlines': its name holds a control character" in result.stderr
+    assert "Sent to Claude: 3;" in result.stdout

@@ -1,3 +1,5 @@
+import pytest
+
 from braintrust_ops.taggable_tags import TaggableTag, select_taggable_tags
 
 
@@ -38,3 +40,27 @@ def test_nameless_tags_are_skipped_and_names_trimmed_and_deduplicated():
 
 def test_empty_tag_list_offers_nothing():
     assert select_taggable_tags([]) == []
+
+
+@pytest.mark.parametrize(
+    "name, description, reason",
+    [
+        ("x" * 256, "dataset-tagging", "its name is 256 characters long, over 255"),
+        ("two\nlines", "dataset-tagging", "its name holds a control character"),
+        ("tab\tname", "dataset-tagging", "its name holds a control character"),
+        ("bell", "dataset-tagging\x07 ring", "its description holds a control character"),
+    ],
+    ids=["name_too_long", "newline_in_name", "tab_in_name", "control_in_description"],
+)
+def test_a_marked_tag_that_cannot_be_offered_safely_is_left_out_and_named(name, description, reason):
+    refused = []
+    objects = [{"name": name, "description": description}, {"name": "ok", "description": "dataset-tagging"}]
+    tags = select_taggable_tags(objects, refused)
+    assert [tag.name for tag in tags] == ["ok"]
+    assert len(refused) == 1 and refused[0].name == name[:100] and refused[0].reason.startswith(reason)
+
+
+def test_line_breaks_and_tabs_in_a_description_are_fine_and_collapse_in_the_meaning():
+    refused = []
+    (tag,) = select_taggable_tags([{"name": "halacha", "description": "Jewish law.\n\tdataset-tagging"}], refused)
+    assert refused == [] and tag.meaning == "Jewish law"
