@@ -7,7 +7,7 @@ failures (connection errors, time-outs, 5xx, 529, and 429s left after the retrie
 own faults (a 400 on its content, an unusable reply) reset nothing and trip nothing.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -16,9 +16,8 @@ class OutageBreaker:
 
     threshold: int
     in_a_row: int = 0
-    #: the last service failure's message, once open
+    #: the last service failure's message
     reason: str = ""
-    recent: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:

@@ -135,6 +135,8 @@ def _refill_rate(limit: float, remaining: float, reset: float | None, wall_now: 
     """Per second: the limit per minute over 60, or faster when ``-reset`` (the time the bucket is full
     again) says so. Never slower: a reset rounded up to a whole second must not throttle the run."""
     per_minute = limit / 60.0
-    if reset is None or remaining >= limit or reset <= wall_now:
+    # A reset less than a second away says little (a time cut to the second, clocks apart): the limit per
+    # minute stands, rather than a rate that would refill the whole bucket at once.
+    if reset is None or remaining >= limit or reset - wall_now < 1.0:
         return per_minute
     return max(per_minute, (limit - remaining) / (reset - wall_now))

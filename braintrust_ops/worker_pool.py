@@ -51,15 +51,13 @@ class WorkerPool:
         self.in_flight -= 1
         return result
 
-    def drop_queued(self) -> int:
-        """Forget the calls not started yet; return how many."""
-        dropped = 0
+    def drop_queued(self) -> None:
+        """Forget the calls not started yet."""
         while True:
             try:
                 self._tasks.get_nowait()
             except queue.Empty:
-                return dropped
-            dropped += 1
+                return
             self.in_flight -= 1
 
     def close(self) -> None:

@@ -399,8 +399,8 @@ class BraintrustClient:
             attempts = self.session.last_attempts()
             return TransientServiceError(
                 f"Braintrust kept rate-limiting {endpoint} (HTTP 429): waited {attempts.rate_limited_seconds:.0f}s "
-                f"over {self._attempts()}, the most BRAINTRUST_OPS_HTTP_RATE_LIMIT_BUDGET_SECONDS allows. "
-                "Run again later, or raise that budget.",
+                f"over {self._attempts()}, and the next wait ({attempts.refused_wait:.0f}s) would pass the "
+                "BRAINTRUST_OPS_HTTP_RATE_LIMIT_BUDGET_SECONDS budget. Run again later, or raise that budget.",
                 service=SERVICE,
                 status=status,
             )

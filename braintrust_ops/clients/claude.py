@@ -8,6 +8,7 @@ log), the log's own request refused (``LogRefused``: a 400 on its content), and 
 (``AuthenticationFailed``, ``PermanentServiceError`` 404: every other call would fail the same way).
 """
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -111,8 +112,9 @@ class ClaudeClient:
             try:
                 message = self._create(system=system, user_text=user_text, tool=tool)
                 break
-            except (anthropic.APIResponseValidationError, ValueError) as exc:
-                # A garbled 200 the SDK does not retry: retry it within the same bound as its own retries.
+            except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:
+                # A garbled 200 the SDK does not retry (it raises the json module's error as it is): retry it
+                # within the same bound as its own retries. Not ValueError: a mistake of ours is no reply.
                 if attempt >= self._max_retries:
                     raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
                 if self.stop.wait(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0)):

@@ -52,6 +52,8 @@ class Attempts:
     rate_limited_seconds: float = 0.0
     #: the rate-limit wait budget ran out (or a Retry-After asked for more than was left)
     rate_limit_exhausted: bool = False
+    #: the wait that would have passed the budget (the server's Retry-After, or the next backoff)
+    refused_wait: float = 0.0
 
 
 class _BudgetedRetry(Retry):
@@ -66,6 +68,15 @@ class _BudgetedRetry(Retry):
         kwargs.setdefault("rate_limit_budget", self.rate_limit_budget)
         kwargs.setdefault("rate_limited_seconds", self.rate_limited_seconds)
         return super().new(**kwargs)
+
+    def sleep_for_retry(self, response: urllib3.BaseHTTPResponse) -> bool:
+        """A 5xx's Retry-After, at most MAX_BACKOFF_SECONDS: it draws on no budget, so it is bounded here
+        (urllib3 caps it at 6 hours, and older 2.x releases not at all)."""
+        retry_after = self.get_retry_after(response)
+        if retry_after is None:
+            return False
+        time.sleep(min(retry_after, MAX_BACKOFF_SECONDS))
+        return True
 
     def rate_limit_wait(self, response: urllib3.BaseHTTPResponse) -> float:
         """Seconds to wait before the next attempt after this 429: the server's Retry-After, or an
@@ -82,7 +93,7 @@ class _BudgetedRetry(Retry):
         """The state after waiting ``wait`` seconds for a 429; MaxRetryError when over the budget."""
         over_budget = self.rate_limited_seconds + wait > self.rate_limit_budget
         if over_budget or self._rate_limited_attempts() + 1 >= MAX_RATE_LIMITED_ATTEMPTS:
-            raise MaxRetryError(None, url, urllib3.exceptions.ResponseError("too many 429 error responses"))
+            raise MaxRetryError(None, url, urllib3.exceptions.ResponseError(f"too many 429s; next wait {wait:.0f}s"))
         return self.new(
             history=self.history + (RequestHistory(method, url, None, RATE_LIMITED, None),),
             rate_limited_seconds=self.rate_limited_seconds + wait,
@@ -132,7 +143,8 @@ class RetryingSession(requests.Session):
         super().__init__()
         self.timeout = timeout
         self._policy = _BudgetedRetry(
-            total=None,
+            # One count for every kind of failure but 429, so a request makes at most max_retries + 1 attempts.
+            total=max_retries,
             connect=max_retries,
             read=max_retries,
             status=max_retries,
@@ -183,7 +195,7 @@ class RetryingSession(requests.Session):
                 try:
                     retry = retry.after_rate_limit(method, url, wait)
                 except MaxRetryError:
-                    return self._finish(response, count, retry, exhausted=True)
+                    return self._finish(response, count, retry, refused_wait=wait)
                 time.sleep(wait)
                 continue
             if status in RETRY_STATUSES:
@@ -204,9 +216,12 @@ class RetryingSession(requests.Session):
                 raise GarbledReply(str(exc)) from None
             raise exc from None
 
-    def _finish(self, response: requests.Response, count: int, retry: _BudgetedRetry, *, exhausted: bool = False):
+    def _finish(self, response: requests.Response, count: int, retry: _BudgetedRetry, *, refused_wait: float = 0.0):
         self._local.attempts = Attempts(
-            count=count, rate_limited_seconds=retry.rate_limited_seconds, rate_limit_exhausted=exhausted
+            count=count,
+            rate_limited_seconds=retry.rate_limited_seconds,
+            rate_limit_exhausted=bool(refused_wait),
+            refused_wait=refused_wait,
         )
         return response
 

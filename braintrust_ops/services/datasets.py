@@ -19,6 +19,7 @@ from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import AuthenticationFailed, PermanentServiceError, RemoteServiceError
 from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.stopping import Interrupted
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
 
@@ -234,17 +235,10 @@ class _Pusher:
         return []
 
     def _send_batch(self, batch: list[tuple[TaggedLog, dict]]) -> None:
-        refused = self._send(batch)
-        if len(batch) > 1 and len(refused) == len(batch):
-            # Every row refused on its own: the request is wrong, not the rows (an API change). A dataset
-            # failure, retried next run, rather than rows used up one attempt at a time.
-            raise PermanentServiceError(
-                f"Braintrust refused every row of a batch of {len(batch)} ({refused[0][1]}); the API may have "
-                "changed.",
-                service="Braintrust",
-                status=400,
-            )
-        for log, reason in refused:
+        # Each row refused on its own uses one of its attempts; a request wrong for every row (an API
+        # change) shows as every row refused, the run failing loudly, and the rows given up only after
+        # PUSH_MAX_ATTEMPTS nights of it, while a fix can still land.
+        for log, reason in self._send(batch):
             self._refuse([log], reason)
 
     def _record_inserted(self, logs: list[TaggedLog], row_ids: list[str]) -> None:
@@ -332,6 +326,27 @@ def datasets_push(
             push_report.reconciled += datasets_reconcile(braintrust=braintrust, subscription=subscription, run=run)
 
     matches = match_logs_to_datasets(_tagged_log_tags(), subscriptions)
+    try:
+        _push_each(
+            subscriptions, matches, config=config, braintrust=braintrust, run=run, dry_run=dry_run, push_report=push_report
+        )
+    except Interrupted as exc:
+        exc.report = push_report  # what was confirmed before the signal: the run record keeps its counters
+        raise
+    push_report.elapsed_seconds = round(time.monotonic() - started, 3)
+    logger.info(
+        "datasets_pushed",
+        subscribed=push_report.subscribed,
+        inserted=push_report.inserted,
+        failed=push_report.failed,
+        refused=push_report.refused,
+        given_up=push_report.given_up,
+        failed_datasets=len(push_report.failed_datasets),
+    )
+    return push_report
+
+
+def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push_report: PushReport) -> None:
     for subscription in subscriptions:
         matched = matches[subscription.dataset_id]
         report = DatasetReport(dataset_id=subscription.dataset_id, dataset_name=subscription.dataset_name)
@@ -352,17 +367,6 @@ def datasets_push(
             report=report,
             push_report=push_report,
         ).push(pending)
-    push_report.elapsed_seconds = round(time.monotonic() - started, 3)
-    logger.info(
-        "datasets_pushed",
-        subscribed=push_report.subscribed,
-        inserted=push_report.inserted,
-        failed=push_report.failed,
-        refused=push_report.refused,
-        given_up=push_report.given_up,
-        failed_datasets=len(push_report.failed_datasets),
-    )
-    return push_report
 
 
 def datasets_reconcile(*, braintrust: BraintrustClient, subscription: Subscription, run: CommandRun | None) -> int:

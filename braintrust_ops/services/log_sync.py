@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.shards import Shard
 from braintrust_ops.storable import Unstorable, storable_id, storable_json
 
@@ -28,7 +29,6 @@ class FetchCounts:
     duplicates: int = 0
     #: rows that cannot be stored as they are (an over-long id, JSON nested too deep): reported, skipped
     refused: int = 0
-    new: int = 0
     newest_created: datetime | None = None
     #: the greatest _xact_id among the rows seen, stored or not
     newest_xact_id: str | None = None
@@ -69,7 +69,7 @@ def _parse_created(value: object) -> datetime | None:
 def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[list[LogRow]]:
     """Each page's rows, storable: rows without an id or a time are skipped (counted and logged), repeated
     ids collapse, and a row that cannot be stored (``storable``) is refused on its own, with its reason."""
-    seen: set[str] = set()
+    seen = SeenIds()
     for page in pages:
         cleaned = []
         for row in page:
@@ -84,10 +84,9 @@ def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[lis
             if not log_id:
                 counts.without_id += 1
                 continue
-            if log_id in seen:
+            if not seen.add(log_id):
                 counts.duplicates += 1
                 continue
-            seen.add(log_id)
             created = _parse_created(row.get("created"))
             if created is None:
                 counts.without_created += 1
@@ -203,9 +202,14 @@ def _successful_runs(shard: Shard | None):
 
 
 def last_xact_watermark(shard: Shard | None = None) -> str | None:
-    """The greatest _xact_id a successful run (of this shard) saw; compared as numbers, by length first."""
+    """Where the next run starts: the watermark of the successful run before the last one (of this shard).
+
+    One run of overlap, because nothing documented says a row becomes visible to BTQL in `_xact_id`
+    order (the SDK's own reads ask for `brainstore_realtime`: indexing can lag ingestion); re-reading a
+    night costs little, since stored logs are left as they are. Compared as numbers, by length first."""
     runs = _successful_runs(shard).exclude(xact_watermark="").annotate(digits=Length("xact_watermark"))
-    return runs.order_by("-digits", "-xact_watermark").values_list("xact_watermark", flat=True).first()
+    newest = list(runs.order_by("-digits", "-xact_watermark").values_list("xact_watermark", flat=True).distinct()[:2])
+    return newest[-1] if newest else None
 
 
 def last_high_water_mark(shard: Shard | None = None) -> datetime | None:

@@ -320,7 +320,7 @@ def logs_tag(
         )
         if window.incremental:
             # Every row seen counts, stored or refused: the next run starts after all of them.
-            run.xact_watermark = newer_xact(counts.newest_xact_id, window.after_xact_id) or ""
+            run.xact_watermark = newer_xact(_newest_xact_seen(counts, pages), window.after_xact_id) or ""
     logger.info("logs_tagged", **{k: v for k, v in report.as_counters().items() if k != "per_tag"})
     if tally.interrupted:
         interrupted = stop.interrupted(
@@ -432,8 +432,15 @@ def _window_rows_not_stored(pages, counts, options, report) -> Iterator[LogRow]:
 
 
 def _fetch_counts(report: TaggingReport, counts: FetchCounts, pages: LogPages) -> None:
+    """The fetch's counts into the report. Rows without a time are refused rows: they cannot be stored."""
     report.fetched, report.without_id = counts.fetched + pages.duplicates, counts.without_id
     report.duplicates = counts.duplicates + pages.duplicates
-    report.refused += counts.refused + pages.unreadable
+    report.refused += counts.refused + counts.without_created + pages.unreadable
+
+
+def _newest_xact_seen(counts: FetchCounts, pages: LogPages) -> str | None:
+    """The greatest _xact_id of every row read, the unreadable ones included: the next run starts past them."""
+    newest = counts.newest_xact_id
     for xact_id in pages.unreadable_xact_ids:
-        counts.newest_xact_id = newer_xact(counts.newest_xact_id, xact_id)
+        newest = newer_xact(newest, xact_id)
+    return newest

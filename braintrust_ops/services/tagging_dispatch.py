@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from braintrust_ops.clients.claude import ClaudeClient, LogRefused, RunStopping
-from braintrust_ops.exceptions import RemoteServiceError
+from braintrust_ops.exceptions import PermanentServiceError, RemoteServiceError
 from braintrust_ops.models import CommandRun, LogTag, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
 from braintrust_ops.stopping import StopRequest
@@ -69,12 +69,13 @@ def tag_one(job: Job, call: Call) -> Result:
         reply = call.claude.call_tool(system=call.system_prompt, user_text=job.user_text, tool=call.tool)
     except LogRefused as exc:
         return Result(job=job, kind=LOG_FAULT, error=str(exc))
+    except PermanentServiceError:
+        # A refused key, an unknown model, any other request the service refuses for the run's setup:
+        # every other call would fail the same way. Stopped here, on the worker, so that no queued call
+        # starts before the main thread hears of it.
+        call.claude.stop.set()
+        raise
     except RemoteServiceError as exc:
-        if exc.status in (401, 403, 404):
-            # Every other call would fail the same way. Stopped here, on the worker, so that no queued call
-            # starts before the main thread hears of it.
-            call.claude.stop.set()
-            raise
         return Result(job=job, kind=SERVICE_FAILURE, error=str(exc))
     usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
     if reply.stop_reason == "max_tokens":
@@ -185,17 +186,13 @@ class Dispatcher:
                     if pool.in_flight == 0:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
-                        break  # the calls still in flight are abandoned: they stored nothing
+                        # Store what finished; the calls still in flight are abandoned (they stored nothing).
+                        while (finished := pool.next_result(0)) is not None:
+                            self._handle(finished)
+                        break
                     finished = pool.next_result(POLL_SECONDS)
-                    if finished is None:
-                        continue
-                    job, result, error = finished
-                    if isinstance(error, RunStopping):
-                        continue
-                    if error is not None:
-                        fatal = fatal or error
-                    else:
-                        self._settle(result)
+                    if finished is not None:
+                        fatal = self._handle(finished) or fatal
         finally:
             pool.close()
             self.call.claude.stop.set()
@@ -208,6 +205,16 @@ class Dispatcher:
                 f"{self.breaker.reason.rstrip('.')}"
             )
         return self.tally
+
+    def _handle(self, finished) -> BaseException | None:
+        """Store a finished call's result; return the error that must stop the run, if it raised one."""
+        _job, result, error = finished
+        if isinstance(error, RunStopping):
+            return None
+        if error is not None:
+            return error
+        self._settle(result)
+        return None
 
     def _settle(self, result: Result) -> None:
         log = store_result(result, run=self.run, model=self.call.claude.model)
@@ -222,9 +229,10 @@ class Dispatcher:
         elif result.kind == LOG_FAULT:
             tally.failed += 1
             self.breaker.success()  # the service answered
-            retry = log.attempts < self.max_attempts
+            # Queued again only while failed with attempts left; a failed --retag keeps its label and is not.
+            retry = log.status == TaggedLog.Status.FAILED and log.attempts < self.max_attempts
             tally.will_retry += retry
-            tally.gave_up += not retry
+            tally.gave_up += log.status == TaggedLog.Status.FAILED and not retry
             logger.warning(
                 "log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=True, will_retry=retry
             )

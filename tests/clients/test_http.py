@@ -86,7 +86,7 @@ def test_rate_limiting_past_the_budget_fails_naming_the_wait_the_attempts_and_th
 def test_a_retry_after_longer_than_the_budget_fails_at_once(empty_sandbox):
     empty_sandbox.faults.add("project_tag", "status", status=429, retry_after=600, times=None)
     started = time.monotonic()
-    with pytest.raises(TransientServiceError, match="HTTP 429"):
+    with pytest.raises(TransientServiceError, match=r"HTTP 429\): waited 0s over 1 attempt, and the next wait \(600s\)"):
         client_for(empty_sandbox, rate_limit_budget_seconds=5).list_project_tags(PROJECT_ID)
     assert time.monotonic() - started < 2
     assert empty_sandbox.count("project_tag") == 1
@@ -98,3 +98,21 @@ def test_connection_refused_is_a_transient_error_naming_the_url_and_the_attempts
     )
     with pytest.raises(TransientServiceError, match="could not connect after 2 attempts .*127.0.0.1:9"):
         client.list_project_tags(PROJECT_ID)
+
+
+def test_a_5xx_asking_for_a_long_retry_after_waits_at_most_a_minute(empty_sandbox, monkeypatch):
+    from braintrust_ops.clients import http
+
+    slept = []
+    monkeypatch.setattr(http.time, "sleep", slept.append)  # the clock a test cannot wait out
+    empty_sandbox.faults.add("project_tag", "status", status=503, retry_after=21600, times=1)
+    assert client_for(empty_sandbox).list_project_tags(PROJECT_ID) == []
+    assert slept == [http.MAX_BACKOFF_SECONDS]
+
+
+def test_failures_of_every_kind_share_one_count_of_retries(empty_sandbox):
+    for kind, options in (("drop", {}), ("status", {"status": 503}), ("invalid_json", {})):
+        empty_sandbox.faults.add("project_tag", kind, times=2, **options)
+    with pytest.raises(TransientServiceError, match="after 3 attempts"):
+        client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
+    assert empty_sandbox.count("project_tag") == 3

@@ -385,13 +385,19 @@ def test_a_failed_row_that_goes_in_later_becomes_an_insert(project, run_command,
     assert (entry.status, entry.last_error, entry.row_id) == ("inserted", "", dataset_row_id("later"))
 
 
-def test_every_row_of_a_batch_refused_is_a_dataset_failure_not_rows_used_up(project, run_command):
-    for log_id in ("a", "b", "c"):
-        tagged_log(log_id, "halacha")
-    project.faults.add("dataset_insert", "status", status=400, times=None)
-    with pytest.raises(CommandError, match="refused every row of a batch of 3"):
-        run_command("push_to_datasets", "--dataset", "Halacha evals")
-    assert not DatasetInsertion.objects.exists()  # nothing recorded: the next run tries them all again
+def test_rows_refused_again_night_after_night_are_given_up_and_no_longer_block_their_dataset(
+    project, run_command, ops_settings
+):
+    for log_id in ("big-1", "big-2"):
+        tagged_log(log_id, "halacha", input={"text": "x" * 60_000})
+    project.set_request_size_limit("dataset_insert", 50_000)
+    ops_settings(PUSH_MAX_ATTEMPTS=2)
+    for _ in range(2):
+        with pytest.raises(CommandError, match="2 rows failed"):
+            run_command("push_to_datasets", "--dataset", "Halacha evals")
+    assert set(DatasetInsertion.objects.values_list("status", "attempts")) == {("failed", 2)}
+    result = run_command("push_to_datasets", "--dataset", "Halacha evals")  # nothing left to send: it succeeds
+    assert "given up after repeated refusals: 2" in result.stdout
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -419,7 +425,8 @@ def test_a_signal_mid_push_abandons_the_batch_in_flight_keeps_the_ledger_consist
     ledger = set(DatasetInsertion.objects.values_list("log_id", flat=True))
     assert ledger == {row["metadata"]["source_log_id"] for row in project.state.dataset_rows(project.halacha)}
     assert len(ledger) == 2  # the first batch, confirmed; the second abandoned before it was sent
-    assert CommandRun.objects.get().outcome == "interrupted"
+    run = CommandRun.objects.get()
+    assert run.outcome == "interrupted" and run.counters["datasets"][0]["inserted"] == 2
 
     monkeypatch.setattr(BraintrustClient, "insert_dataset_events", original)
     run_command("push_to_datasets", "--dataset", "Halacha evals")

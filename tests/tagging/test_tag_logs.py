@@ -144,7 +144,8 @@ def test_a_failed_retag_never_erases_the_earlier_label(small_project, run_comman
     ops_settings(TAGGING_FAILURE_THRESHOLD=1)
     for _ in range(3):
         small_project.claude_replies.push({"tool_input": {"tags": [1, None, {}]}})
-    run_command("tag_logs", "--hours", "24", "--retag")
+    result = run_command("tag_logs", "--hours", "24", "--retag")
+    assert "failed: 3 (0 will be retried)" in result.stdout  # a kept label is not queued again
     log = TaggedLog.objects.get(input="Is it permitted to cook on Shabbat?")
     assert (log.status, log.tag_names) == ("tagged", ["halacha"]) and "none of the 3 items" in log.last_error
 
@@ -683,3 +684,16 @@ def test_a_tag_that_cannot_be_offered_safely_is_named_in_a_warning_and_the_other
     result = run_command("tag_logs")
     assert "Tag left out of tagging: 'two\\nlines': its name holds a control character" in result.stderr
     assert "Sent to Claude: 3;" in result.stdout
+
+
+def test_each_run_reads_again_what_the_run_before_last_read_so_a_row_visible_late_is_not_lost(
+    small_project, run_command
+):
+    run_command("tag_logs")
+    first = CommandRun.objects.get().xact_watermark
+    small_project.state.add_log(input="Second night's Shabbat question", created=_now() - timedelta(minutes=5))
+    run_command("tag_logs")
+    third = run_command("tag_logs")
+    conditions = small_project.btql_bodies()[-1]["query"]["filter"]["children"]
+    assert {"op": "gt", "left": {"op": "ident", "name": ["_xact_id"]}, "right": {"op": "literal", "value": first}} in conditions
+    assert "Logs fetched: 1" in third.stdout and "already tagged: 1" in third.stdout
