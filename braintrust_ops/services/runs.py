@@ -16,6 +16,7 @@ from braintrust_ops import locks
 from braintrust_ops.conf import SECRET_KEYS, OpsConfig, load_config
 from braintrust_ops.exceptions import BraintrustOpsError, ConfigurationError
 from braintrust_ops.models import CommandRun
+from braintrust_ops.monitoring import cron_monitor
 from braintrust_ops.redaction import redact
 from braintrust_ops.stopping import Interrupted
 
@@ -85,8 +86,9 @@ def run_recorded(
 ) -> R:
     """Run ``job`` under ``lock`` with a run record, finished once: succeeded, failed (the success rule,
     or an error escaping the job) or interrupted. Raises RunFailed when the rule says the job failed."""
-    # The liveness key is held before the record exists, so a new run never looks dead to another.
-    with lock, locks.run_liveness() as key:
+    # The liveness key is held before the record exists, so a new run never looks dead to another. The
+    # check-in comes after the lock: a run refused because another holds it is not a failed night.
+    with lock, locks.run_liveness() as key, cron_monitor(command, shard=options.get("shard")):
         run = run_start(command=command, options=options, lock_key=key)
         try:
             report = job(run)
