@@ -13,17 +13,23 @@ The sandbox runs in its own process (so its copy of the logs is not counted); ea
 Run: ``.venv/bin/python bench/bench_backup.py``; figures go to ``bench/results/backup.json``.
 """
 
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_logs import REALISTIC_LOG, long_chat_log  # noqa: E402
-from bench.sandbox_process import ROOT, command_env, fresh_database, last_run, run_measured, sandbox_process  # noqa: E402
+from bench.sandbox_process import (  # noqa: E402
+    ROOT,
+    command_env,
+    fresh_database,
+    last_run,
+    run_and_write,
+    run_measured,
+    sandbox_process,
+)
 from braintrust_ops.sandbox.state import SandboxState, encode_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backup.json"
@@ -158,9 +164,4 @@ def _print_table(result: dict) -> None:
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    figures = main()
-    figures["bench_seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    run_and_write(main, RESULTS)

@@ -24,17 +24,16 @@ Run: ``.venv/bin/python bench/bench_backup_rate_limit.py``; figures go to
 ``bench/results/backup_rate_limit.json``.
 """
 
-import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_logs import REALISTIC_LOG  # noqa: E402
 from bench.sandbox_process import (  # noqa: E402
+    run_and_write,
     ROOT,
     command_env,
     control,
@@ -167,9 +166,4 @@ def _print(result: dict) -> None:
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    figures = main()
-    figures["bench_seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    run_and_write(main, RESULTS)

@@ -20,13 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_logs import long_chat_log  # noqa: E402
 from bench.sandbox_process import (  # noqa: E402
+    run_and_write,
     ROOT,
     command_env,
     control,
@@ -154,9 +154,4 @@ def _print(result: dict) -> None:
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    figures = main()
-    figures["bench_seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    run_and_write(main, RESULTS)

@@ -150,3 +150,15 @@ def response_statuses(response_log: str, path_suffix: str) -> Counter:
         if found and found["path"].split("?")[0].endswith(path_suffix):
             statuses[int(found["status"])] += 1
     return statuses
+
+
+def run_and_write(main, results: Path) -> None:
+    """Run a benchmark's ``main``, add its own duration, and write its figures to ``results``."""
+    import time
+
+    started = time.perf_counter()
+    figures = main()
+    figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"written to {results.relative_to(ROOT)}")
