@@ -1,1 +1,1 @@
-pytest_plugins = ["pytester", "braintrust_ops.sandbox.pytest_plugin", "tests.secret_guard"]
+pytest_plugins = ["pytester", "braintrust_ops_sandbox.pytest_plugin", "tests.secret_guard"]

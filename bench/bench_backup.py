@@ -30,7 +30,7 @@ from bench.sandbox_process import (  # noqa: E402
     run_measured,
     sandbox_process,
 )
-from braintrust_ops.sandbox.state import SandboxState, encode_json  # noqa: E402
+from braintrust_ops_sandbox.state import SandboxState, encode_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backup.json"
 

@@ -48,7 +48,7 @@ def _forget_the_pushes(database: str) -> None:
 
 
 def push_run(existing_rows: int) -> dict:
-    from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID
+    from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
     database = fresh_database()
     with sandbox_process(logs=LOGS, tags=["halacha"], datasets=[["big", '[[relevant_tags: ["halacha"]]]']]) as url:

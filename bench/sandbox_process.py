@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _SERVER = """
 import json, logging, signal, sys, threading
 from datetime import datetime, timedelta, timezone
-from braintrust_ops.sandbox import Sandbox
+from braintrust_ops_sandbox import Sandbox
 # On stdin, not argv: a 40 KB log's fields would come close to Linux's 128 KiB limit on one argument.
 spec = json.loads(sys.stdin.read())
 if spec.get("response_log"):
@@ -27,7 +27,7 @@ if spec.get("response_log"):
     # counters under /_sandbox/ do not say (a 413, a 400).
     handler = logging.FileHandler(spec["response_log"])
     handler.setFormatter(logging.Formatter("%(message)s"))
-    server_logger = logging.getLogger("braintrust_ops.sandbox.server")
+    server_logger = logging.getLogger("braintrust_ops_sandbox.server")
     server_logger.addHandler(handler)
     server_logger.setLevel(logging.DEBUG)
 sandbox = Sandbox(seed=spec.get("seed", False), port=spec["port"])
@@ -79,7 +79,7 @@ def sandbox_process(**spec):
 
 
 def command_env(url: str, database: str) -> dict:
-    from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
+    from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRAINTRUST", "ANTHROPIC"))}
     env.update(

@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 DEMO_DIR=$(mktemp -d /tmp/braintrust-ops-demo.XXXXXX)
 export DATABASE_URL="sqlite:///$DEMO_DIR/demo.sqlite3"
+# The development settings: production's, plus the sandbox app (its braintrust_sandbox command).
+export DJANGO_SETTINGS_MODULE=sefaria.settings_dev
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # The sandbox's own fake keys and project; nothing here talks to the internet.
-eval "$($PY -c 'from braintrust_ops.sandbox import BRAINTRUST_KEY, ANTHROPIC_KEY, PROJECT_ID
+eval "$($PY -c 'from braintrust_ops_sandbox import BRAINTRUST_KEY, ANTHROPIC_KEY, PROJECT_ID
 print(f"export BRAINTRUST_API_KEY={BRAINTRUST_KEY} ANTHROPIC_API_KEY={ANTHROPIC_KEY} BRAINTRUST_PROJECT_ID={PROJECT_ID}")')"
 # Keep the terminal to the reports; the CronJob keeps INFO events as JSON lines (LOG_FORMAT=json).
 export LOG_LEVEL=WARNING

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from braintrust_ops.models import CommandRun
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
 from tests.secret_guard import FAKE_KEY, database_text, file_texts, keys_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +16,7 @@ KEY_LITERAL = re.compile(r"""["'](?:bt|sk)-[A-Za-z0-9_-]+["']""")
 
 
 def test_every_fake_key_in_the_code_has_the_shape_the_guard_looks_for():
-    sources = [*ROOT.glob("tests/**/*.py"), *ROOT.glob("braintrust_ops/**/*.py"), *ROOT.glob("bench/*.py")]
+    sources = [*ROOT.glob("tests/**/*.py"), *ROOT.glob("braintrust_ops*/**/*.py"), *ROOT.glob("bench/*.py")]
     literals = {match.group()[1:-1] for path in sources for match in KEY_LITERAL.finditer(path.read_text())}
     assert {BRAINTRUST_KEY, ANTHROPIC_KEY} <= literals
     assert [key for key in sorted(literals) if not FAKE_KEY.fullmatch(key)] == []

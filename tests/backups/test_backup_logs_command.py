@@ -15,7 +15,7 @@ from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import load_config
 from braintrust_ops.exceptions import AuthenticationFailed, TransientServiceError
 from braintrust_ops.models import CommandRun
-from braintrust_ops.sandbox import PROJECT_ID
+from braintrust_ops_sandbox import PROJECT_ID
 from braintrust_ops.services.backups import logs_backup
 from tests.backups.readers import leftovers, read_csv, read_jsonl
 

@@ -7,7 +7,7 @@ import pytest
 from braintrust_ops.clients import braintrust as braintrust_module
 from braintrust_ops.clients.braintrust import FIRST_PAGE_ROWS, BraintrustClient
 from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound
-from braintrust_ops.sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
+from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
@@ -229,7 +229,7 @@ def test_dataset_events_are_read_page_by_page(empty_sandbox):
 
 
 def test_a_row_nested_past_the_parsers_depth_is_stepped_over_and_the_rest_is_read(empty_sandbox):
-    from braintrust_ops.sandbox.state import RawJSON
+    from braintrust_ops_sandbox.state import RawJSON
 
     empty_sandbox.state.add_logs(60, created=SINCE + timedelta(minutes=1))
     empty_sandbox.state.add_log(id="too-deep", created=SINCE + timedelta(minutes=2), input=RawJSON("[" * 5000 + "]" * 5000))

@@ -6,7 +6,7 @@ import pytest
 
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.exceptions import InvalidReply, TransientServiceError
-from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID
+from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
 
 def client_for(sandbox, **overrides) -> BraintrustClient:

@@ -292,7 +292,7 @@ def test_unknown_project_fails_before_listing_datasets(project, run_command, ops
 
 
 def test_datasets_are_listed_for_the_configured_project_only(project, run_command):
-    from braintrust_ops.sandbox import OTHER_PROJECT_ID
+    from braintrust_ops_sandbox import OTHER_PROJECT_ID
 
     project.state.add_dataset("Other project", '[[relevant_tags: ["halacha"]]]', project_id=OTHER_PROJECT_ID)
     tagged_log("l1", "halacha")

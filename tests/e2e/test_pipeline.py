@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 from braintrust_ops.services.runs import ABANDONED
 from tests.e2e.conftest import SEED_NOW, database_factory, job_factory
 

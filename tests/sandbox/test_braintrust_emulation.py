@@ -5,7 +5,7 @@ import uuid
 import pytest
 import requests
 
-from braintrust_ops.sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
+from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID
+from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

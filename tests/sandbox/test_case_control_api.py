@@ -8,7 +8,7 @@ import anthropic
 import pytest
 import requests
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, server
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, server
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 

@@ -3,7 +3,7 @@
 import anthropic
 import pytest
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY
+from braintrust_ops_sandbox import ANTHROPIC_KEY
 
 MODEL = "claude-haiku-4-5"  # the app's tagging model
 TAGS = ["halacha", "translation", "sources", "hebrew", "off-topic"]

@@ -4,7 +4,7 @@ import anthropic
 import pytest
 import requests
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
 
 HELLO = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}
 

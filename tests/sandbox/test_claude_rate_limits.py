@@ -7,8 +7,8 @@ import anthropic
 import pytest
 import requests
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY
-from braintrust_ops.sandbox.claude_limits import ClaudeRateLimits
+from braintrust_ops_sandbox import ANTHROPIC_KEY
+from braintrust_ops_sandbox.claude_limits import ClaudeRateLimits
 
 BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
 HELLO = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Is it Shabbat?"}]}

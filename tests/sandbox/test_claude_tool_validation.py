@@ -5,8 +5,8 @@ import copy
 import anthropic
 import pytest
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY
-from braintrust_ops.sandbox.claude_tools import InvalidTools, check_request
+from braintrust_ops_sandbox import ANTHROPIC_KEY
+from braintrust_ops_sandbox.claude_tools import InvalidTools, check_request
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import TOOL_NAME, build_tool
 

@@ -8,7 +8,7 @@ import anthropic
 import pytest
 import requests
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 BTQL = {"query": f"SELECT * FROM project_logs('{PROJECT_ID}') WHERE created >= '2026-01-01T00:00:00.000000Z'"}

@@ -6,8 +6,8 @@ import anthropic
 import pytest
 import requests
 
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
-from braintrust_ops.sandbox.limits import BRAINTRUST_MAX_REQUEST_BYTES, RateLimits
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
+from braintrust_ops_sandbox.limits import BRAINTRUST_MAX_REQUEST_BYTES, RateLimits
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 

@@ -1,10 +1,10 @@
 """The sandbox's REST replies and request checks, held to Braintrust's OpenAPI spec (vendored in
-braintrust_ops/sandbox/reference/): where the two disagree, the spec wins."""
+braintrust_ops_sandbox/reference/): where the two disagree, the spec wins."""
 
 import pytest
 import requests
 
-from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID, openapi
+from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID, openapi
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 INSERT = "/v1/dataset/{dataset_id}/insert"

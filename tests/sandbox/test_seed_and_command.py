@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from braintrust_ops.sandbox import BRAINTRUST_KEY, PROJECT_ID, Sandbox
+from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID, Sandbox
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
 REPO = Path(__file__).resolve().parents[2]

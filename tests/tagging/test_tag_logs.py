@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
-from braintrust_ops.sandbox import OTHER_PROJECT_ID
+from braintrust_ops_sandbox import OTHER_PROJECT_ID
 from tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -477,7 +477,7 @@ def test_a_log_changed_in_braintrust_comes_back_but_is_not_sent_to_claude_again(
 
 
 def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(small_project, run_command, ops_settings):
-    from braintrust_ops.sandbox import ANTHROPIC_KEY
+    from braintrust_ops_sandbox import ANTHROPIC_KEY
 
     run_command("tag_logs")
     first = CommandRun.objects.get()
@@ -552,7 +552,7 @@ def test_lone_surrogate_in_a_log_is_sent_escaped_and_the_log_is_tagged(small_pro
 
 
 def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is_tagged(small_project, run_command):
-    from braintrust_ops.sandbox.state import RawJSON
+    from braintrust_ops_sandbox.state import RawJSON
 
     recent = _now() - timedelta(hours=1)
     small_project.state.add_log(input="Shabbat question with a NUL\x00 inside", output="answer", created=recent)

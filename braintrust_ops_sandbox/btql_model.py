@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from braintrust_ops.sandbox.constants import TIME_FORMAT
+from braintrust_ops_sandbox.constants import TIME_FORMAT
 
 # Docs reference/sql: at most 1000 rows a page. A larger LIMIT is cut to it.
 MAX_LIMIT = 1000

@@ -11,10 +11,10 @@ cursor, and a client built against it re-read page one forever against the real 
 
 import re
 
-from braintrust_ops.sandbox.btql_model import BadQuery, LogsQuery
-from braintrust_ops.sandbox.btql_structured import parse_structured
-from braintrust_ops.sandbox.btql_text import parse_pipe, parse_sql
-from braintrust_ops.sandbox.cursors import CURSOR_SORTS, encode_log_cursor
+from braintrust_ops_sandbox.btql_model import BadQuery, LogsQuery
+from braintrust_ops_sandbox.btql_structured import parse_structured
+from braintrust_ops_sandbox.btql_text import parse_pipe, parse_sql
+from braintrust_ops_sandbox.cursors import CURSOR_SORTS, encode_log_cursor
 
 __all__ = ["BadQuery", "LogsQuery", "next_cursor", "parse_request"]
 

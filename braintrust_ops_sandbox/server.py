@@ -61,18 +61,18 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from braintrust_ops.sandbox import btql, claude_tools, cursors, fake_claude, openapi
-from braintrust_ops.sandbox.claude_limits import ClaudeRateLimits
-from braintrust_ops.sandbox.constants import (
+from braintrust_ops_sandbox import btql, claude_tools, cursors, fake_claude, openapi
+from braintrust_ops_sandbox.claude_limits import ClaudeRateLimits
+from braintrust_ops_sandbox.constants import (
     ANTHROPIC_KEY,
     BRAINTRUST_KEY,
     KNOWN_PROJECTS,
     PROJECT_NAMES,
     SANDBOX_ORG_ID,
 )
-from braintrust_ops.sandbox.faults import ROUTES, FaultRules
-from braintrust_ops.sandbox.limits import RateLimits, default_size_limits
-from braintrust_ops.sandbox.state import SandboxState, encode_json
+from braintrust_ops_sandbox.faults import ROUTES, FaultRules
+from braintrust_ops_sandbox.limits import RateLimits, default_size_limits
+from braintrust_ops_sandbox.state import SandboxState, encode_json
 
 # Standard logging, not structlog: a sandbox in a bare process (a benchmark's) has no structlog
 # configuration, and structlog's default would print every request to stdout.
@@ -608,7 +608,7 @@ class Sandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         if seed:
-            from braintrust_ops.sandbox.seed_data import seed as seed_state
+            from braintrust_ops_sandbox.seed_data import seed as seed_state
 
             seed_state(self.state, now or datetime.now().astimezone())
 

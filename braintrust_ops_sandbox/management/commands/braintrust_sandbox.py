@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from django.core.management.base import BaseCommand, CommandError
 
 from braintrust_ops.management.base import positive_int
-from braintrust_ops.sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 
 
 class Command(BaseCommand):

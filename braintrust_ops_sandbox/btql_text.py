@@ -10,7 +10,7 @@ cursor string from a previous page, never a row count.
 
 import re
 
-from braintrust_ops.sandbox.btql_model import BadQuery, Condition, LogsQuery, condition, logs_query
+from braintrust_ops_sandbox.btql_model import BadQuery, Condition, LogsQuery, condition, logs_query
 
 _SQL = re.compile(
     r"^\s*SELECT\s+(?P<select>.+?)\s+FROM\s+(?P<source>\w+)\s*\(\s*'(?P<project>[^']*)'\s*\)"

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from braintrust_ops.sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
+from braintrust_ops_sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
 
 if TYPE_CHECKING:
-    from braintrust_ops.sandbox.btql_model import Condition, LogsQuery
+    from braintrust_ops_sandbox.btql_model import Condition, LogsQuery
 
 # The first transaction id, shaped like a real one: 19 digits, so they all sort alike as strings too.
 FIRST_XACT_ID = 1000192656880000000

@@ -138,7 +138,7 @@ def seed(state, now: datetime) -> None:
 
 
 def _seed_tags(state) -> None:
-    from braintrust_ops.sandbox.constants import OTHER_PROJECT_ID  # lazily, so importing this module costs nothing
+    from braintrust_ops_sandbox.constants import OTHER_PROJECT_ID  # lazily, so importing this module costs nothing
 
     for name, description in TAGGABLE_TAGS + UNTAGGABLE_TAGS:
         state.add_tag(name, description)
@@ -146,7 +146,7 @@ def _seed_tags(state) -> None:
 
 
 def _seed_datasets(state) -> None:
-    from braintrust_ops.sandbox.constants import OTHER_PROJECT_ID
+    from braintrust_ops_sandbox.constants import OTHER_PROJECT_ID
 
     for name, description in DATASETS:
         state.add_dataset(name, description)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from braintrust_ops.sandbox.faults import ROUTES
+from braintrust_ops_sandbox.faults import ROUTES
 
 # The braintrust SDK's cap on a request body (logger.py, DEFAULT_MAX_REQUEST_SIZE = 6 * 1024 * 1024).
 BRAINTRUST_MAX_REQUEST_BYTES = 6 * 1024 * 1024

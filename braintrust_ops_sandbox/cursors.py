@@ -8,7 +8,7 @@ refuses one it did not issue, or one used with another sort, as a service would 
 import base64
 import json
 
-from braintrust_ops.sandbox.btql_model import BadQuery
+from braintrust_ops_sandbox.btql_model import BadQuery
 
 PREFIX = "sbx1."
 # Docs reference/sql: OFFSET takes a cursor only with a cursor-compatible sort; with `created` it cannot advance.

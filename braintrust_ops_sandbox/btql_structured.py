@@ -6,7 +6,7 @@ cursor inside the query) and ``trace.py`` ``_btql_cmp`` / ``SpanFetcher._build_f
 ``and`` may also come as ``left``/``right``, the binary form of the same expression.
 """
 
-from braintrust_ops.sandbox.btql_model import COMPARISONS, BadQuery, Condition, LogsQuery, condition, logs_query
+from braintrust_ops_sandbox.btql_model import COMPARISONS, BadQuery, Condition, LogsQuery, condition, logs_query
 
 KEYS = frozenset({"select", "from", "filter", "sort", "limit", "cursor"})
 

@@ -1,12 +1,12 @@
 """Pytest fixtures: a sandbox per test on a free loopback port, and the app's settings pointed at it.
 
-Load with ``pytest_plugins = ["braintrust_ops.sandbox.pytest_plugin"]`` in a conftest.
+Load with ``pytest_plugins = ["braintrust_ops_sandbox.pytest_plugin"]`` in a conftest.
 """
 
 import pytest
 
-from braintrust_ops.sandbox.constants import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
-from braintrust_ops.sandbox.server import Sandbox
+from braintrust_ops_sandbox.constants import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID
+from braintrust_ops_sandbox.server import Sandbox
 
 
 @pytest.fixture
