@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REQUIREMENTS := requirements.txt requirements-test.txt requirements-dev.txt constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test lint demo bench clean
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ test: venv
 	$(BIN)/pytest --cov=braintrust_ops --cov-branch --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 	@# The gate again, from the data file: once in CI pytest-cov reported a miss and still exited 0.
 	@$(BIN)/coverage report > /dev/null || (echo "Coverage is below fail_under in .coveragerc." && exit 1)
+
+lint: venv
+	$(BIN)/ruff check braintrust_ops braintrust_ops_sandbox
+	$(BIN)/ruff format --check braintrust_ops braintrust_ops_sandbox
 
 demo: venv
 	bash scripts/demo.sh

@@ -85,7 +85,15 @@ class DatasetInsertionAdmin(ReadOnlyAdmin):
 
 # The counters worth a glance in the list; the full set is on each run's page.
 HEADLINE_COUNTERS = (
-    "sent", "tagged", "failed", "service_failures", "given_up", "inserted", "refused", "rows", "deleted",
+    "sent",
+    "tagged",
+    "failed",
+    "service_failures",
+    "given_up",
+    "inserted",
+    "refused",
+    "rows",
+    "deleted",
 )
 
 
@@ -108,10 +116,15 @@ class CommandRunAdmin(ReadOnlyAdmin):
     @admin.display(description="counters")
     def headline(self, obj):
         counters = obj.counters or {}
-        return ", ".join(f"{name.replace('_', ' ')} {counters[name]:,}" for name in HEADLINE_COUNTERS
-                         if isinstance(counters.get(name), int))
+        return ", ".join(
+            f"{name.replace('_', ' ')} {counters[name]:,}"
+            for name in HEADLINE_COUNTERS
+            if isinstance(counters.get(name), int)
+        )
 
     @admin.display(description="all counters")
     def counters_table(self, obj):
         rows = sorted((obj.counters or {}).items())
-        return format_html_join("", "<div><b>{}</b>: {}</div>", ((name.replace("_", " "), value) for name, value in rows))
+        return format_html_join(
+            "", "<div><b>{}</b>: {}</div>", ((name.replace("_", " "), value) for name, value in rows)
+        )

@@ -11,7 +11,7 @@ the service's default order is the one its cursors page through, and nothing her
 Values are literals inside a JSON structure, never spliced into query text, so nothing can inject.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 #: Braintrust's largest page (docs reference/sql: at most 1000 rows a page).
@@ -22,7 +22,7 @@ def btql_time(moment: datetime) -> str:
     """A UTC ISO 8601 time with microseconds, as Braintrust writes ``created``."""
     if moment.tzinfo is None:
         raise ValueError("BTQL times must be timezone-aware")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _compare(op: str, field: str, value: Any) -> dict:

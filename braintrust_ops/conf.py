@@ -141,7 +141,9 @@ def _parse(field_name: str, kind: type, raw: object):
         raise ConfigurationError(f"{what} must be {_KIND_NAMES.get(kind, 'text')}; fix its value.") from None
     if kind in (int, float, Decimal) and not isinstance(value, bool):
         if value < 0 or (field_name in _POSITIVE and value == 0):
-            raise ConfigurationError(f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number.")
+            raise ConfigurationError(
+                f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number."
+            )
     if field_name in _FRACTIONS and not 0 <= value <= 1:
         raise ConfigurationError(f"{what} must be a fraction between 0 and 1 (e.g. 0.1 for 10%).")
     return value

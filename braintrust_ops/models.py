@@ -82,7 +82,9 @@ class TaggedLog(TimestampedModel):
     tagged_at = models.DateTimeField(null=True, blank=True)
     # Tags Claude proposed that were not in the allowed list: kept for review, never pushed.
     rejected_tags = models.JSONField(default=list, blank=True)
-    last_run = models.ForeignKey(CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tagged_logs")
+    last_run = models.ForeignKey(
+        CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tagged_logs"
+    )
 
     class Meta:
         ordering = ["-logged_at"]

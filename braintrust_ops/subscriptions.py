@@ -30,7 +30,9 @@ def parse_relevant_tags(description: object) -> frozenset[str] | None:
     bodies = [match.group("body") for match in _MARKER_RE.finditer(description)]
     if not bodies:
         if _LOOKS_LIKE_MARKER_RE.search(description):
-            raise MalformedMarker('mentions relevant_tags but has no marker of the form [[relevant_tags: ["tag", ...]]]')
+            raise MalformedMarker(
+                'mentions relevant_tags but has no marker of the form [[relevant_tags: ["tag", ...]]]'
+            )
         return None
     tags: set[str] = set()
     for body in bodies:

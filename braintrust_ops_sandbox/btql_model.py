@@ -10,7 +10,7 @@ import operator
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from braintrust_ops_sandbox.constants import TIME_FORMAT
 
@@ -67,8 +67,8 @@ def normalise_time(value: object) -> str:
         raise BadQuery(f"time {value!r} is not ISO 8601 with Z or an offset, nor a YYYY-MM-DD date")
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:  # a date alone: midnight UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def condition(field: str, op: str, value: object) -> Condition:

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SECONDS_PER_MINUTE = 60.0
 HEADER_PREFIX = "anthropic-ratelimit-"
@@ -185,8 +185,8 @@ class ClaudeRateLimits:
     def _format_time(self, real_seconds_from_now: float) -> str:
         moment = self._wall_clock() + real_seconds_from_now
         if self._time_scale == 1.0:
-            return datetime.fromtimestamp(math.ceil(moment), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        stamp = datetime.fromtimestamp(math.ceil(moment * 1000) / 1000, timezone.utc)
+            return datetime.fromtimestamp(math.ceil(moment), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.fromtimestamp(math.ceil(moment * 1000) / 1000, UTC)
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
     def _triple(self, bucket: _Bucket) -> tuple[str, str, str]:

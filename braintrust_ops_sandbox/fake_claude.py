@@ -81,7 +81,7 @@ REPLY_KEYS = frozenset({"tool_input", "text", "stop_reason"})
 def check_reply(reply: object) -> dict:
     """``reply`` if it is a scripted reply the queue can play, else ValueError saying why."""
     if not isinstance(reply, dict):
-        raise ValueError("a scripted reply is an object: {\"tool_input\": ...} or {\"text\": ...}")
+        raise ValueError('a scripted reply is an object: {"tool_input": ...} or {"text": ...}')
     unknown = set(reply) - REPLY_KEYS
     if unknown:
         raise ValueError(f"unknown keys in a scripted reply: {sorted(unknown)}; allowed: {sorted(REPLY_KEYS)}")

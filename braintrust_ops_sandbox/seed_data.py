@@ -36,18 +36,28 @@ DATASETS = [  # every shape of the [[relevant_tags: ...]] marker the parser must
 # Question/answer pairs per intent. The sandbox's Claude tags by keyword, so the words here decide the
 # labels: English refs such as "Shabbat 21b" deliberately add "halacha" to some non-law turns.
 HALACHA_EN = [
-    ("Is it permitted to turn on a light on Shabbat?",
-     "Most poskim forbid it as a form of kindling (Mishneh Torah, Hilchot Shabbat 12:1); many use a timer instead."),
-    ("Do I need to wash my hands before eating bread, according to halacha?",
-     "Yes: Shulchan Arukh, Orach Chayim 158:1 requires washing before bread, with a blessing for a kezayit or more."),
-    ("How long do I wait between meat and milk to keep kosher?",
-     "Shulchan Arukh, Yoreh De'ah 89:1 rules six hours; some communities wait three hours or one, by custom."),
-    ("Can I carry my house key outside on Shabbat if there is no eruv?",
-     "Without an eruv, carrying into a public domain is forbidden on Shabbat (Mishneh Torah, Hilchot Shabbat 12:8). "
-     "Some people wear a key built into a belt instead."),
-    ("What is the halacha about lighting Hanukkah candles in a window?",
-     "Shabbat 21b puts the lamp at the door facing the street (Shulchan Arukh, Orach Chayim 671:5); "
-     "a window facing the street is a common alternative."),
+    (
+        "Is it permitted to turn on a light on Shabbat?",
+        "Most poskim forbid it as a form of kindling (Mishneh Torah, Hilchot Shabbat 12:1); many use a timer instead.",
+    ),
+    (
+        "Do I need to wash my hands before eating bread, according to halacha?",
+        "Yes: Shulchan Arukh, Orach Chayim 158:1 requires washing before bread, with a blessing for a kezayit or more.",
+    ),
+    (
+        "How long do I wait between meat and milk to keep kosher?",
+        "Shulchan Arukh, Yoreh De'ah 89:1 rules six hours; some communities wait three hours or one, by custom.",
+    ),
+    (
+        "Can I carry my house key outside on Shabbat if there is no eruv?",
+        "Without an eruv, carrying into a public domain is forbidden on Shabbat (Mishneh Torah, Hilchot Shabbat 12:8). "
+        "Some people wear a key built into a belt instead.",
+    ),
+    (
+        "What is the halacha about lighting Hanukkah candles in a window?",
+        "Shabbat 21b puts the lamp at the door facing the street (Shulchan Arukh, Orach Chayim 671:5); "
+        "a window facing the street is a common alternative.",
+    ),
 ]
 TRANSLATABLE = [
     ("Genesis 1:1", "In the beginning God created the heaven and the earth."),
@@ -61,8 +71,11 @@ RASHI = [
     ("Genesis 1:1", "Rabbi Isaac said the Torah should have begun with Exodus 12:2, the first commandment to Israel."),
     ("Exodus 12:2", "God showed Moses the new moon and said: when it looks like this, sanctify it."),
 ]
-TRANSLATION_ASKS = ["Can you translate {ref} into English?", "How would you translate {ref}?",
-                    "Please translate {ref} word for word."]
+TRANSLATION_ASKS = [
+    "Can you translate {ref} into English?",
+    "How would you translate {ref}?",
+    "Please translate {ref} word for word.",
+]
 SOURCES = [  # (idea, ref, what the ref says)
     ("the miracle of the oil on Hanukkah", "Shabbat 21b", "one cruse of oil burned for eight days"),
     ("the oven of Akhnai story", "Bava Metzia 59b", "the sages overrule a heavenly voice"),
@@ -72,31 +85,53 @@ SOURCES = [  # (idea, ref, what the ref says)
     ("why the Torah starts with creation", "Rashi on Genesis 1:1", "Rabbi Isaac points to Exodus 12:2"),
     ("'if not now, when?'", "Pirkei Avot 1:14", "Hillel says it"),
 ]
-SOURCE_ASKS = ["What's the source for {idea}?", "Where in the Talmud is {idea} discussed?",
-               "Which gemara talks about {idea}?", "Can you give me a source for {idea}?"]
+SOURCE_ASKS = [
+    "What's the source for {idea}?",
+    "Where in the Talmud is {idea} discussed?",
+    "Which gemara talks about {idea}?",
+    "Can you give me a source for {idea}?",
+]
 OFF_TOPIC_EN = [
-    ("What's the weather in Tel Aviv tomorrow?",
-     "I can't check the weather; I'm here to help with texts in the Sefaria library."),
-    ("What will the weather be in Jerusalem this Shabbat?",
-     "I can't forecast the weather, but I'm glad to help you study this week's Torah portion."),
-    ("Write a Python function that reverses a string.",
-     "I'm a guide to Jewish texts rather than a coding assistant, so I'll leave the Python aside."),
-    ("Should I buy Teva stock right now?",
-     "I can't give stock advice, but Bava Metzia 49b has a lot to say about fair prices."),
-    ("Give me a recipe for challah.",
-     "I don't have recipes, but Numbers 15:20 is where separating challah from the dough comes from."),
+    (
+        "What's the weather in Tel Aviv tomorrow?",
+        "I can't check the weather; I'm here to help with texts in the Sefaria library.",
+    ),
+    (
+        "What will the weather be in Jerusalem this Shabbat?",
+        "I can't forecast the weather, but I'm glad to help you study this week's Torah portion.",
+    ),
+    (
+        "Write a Python function that reverses a string.",
+        "I'm a guide to Jewish texts rather than a coding assistant, so I'll leave the Python aside.",
+    ),
+    (
+        "Should I buy Teva stock right now?",
+        "I can't give stock advice, but Bava Metzia 49b has a lot to say about fair prices.",
+    ),
+    (
+        "Give me a recipe for challah.",
+        "I don't have recipes, but Numbers 15:20 is where separating challah from the dough comes from.",
+    ),
 ]
 UNTAGGED_EN = [  # checked against the keyword rules: none of these should get a tag
-    ("Tell me about the history of the Sefaria project.",
-     "Sefaria was founded in 2011 by Brett Lockspeiser and Joshua Foer to build a free, open library of Jewish texts."),
-    ("What does the word 'midrash' mean?",
-     "Midrash, from d-r-sh 'to seek', names rabbinic interpretation of the Bible, as in Genesis Rabbah."),
-    ("Who was Maimonides?",
-     "Maimonides (1138-1204) was a philosopher, physician and codifier, author of the Mishneh Torah."),
-    ("How is the Mishnah organized?",
-     "The Mishnah has six orders and 63 tractates, edited by Rabbi Judah the Prince around 200 CE."),
-    ("What is the Zohar?",
-     "The Zohar is the central work of Kabbalah, a mystical Aramaic commentary on the Torah."),
+    (
+        "Tell me about the history of the Sefaria project.",
+        "Sefaria was founded in 2011 by Brett Lockspeiser and Joshua Foer to build a free, open library of "
+        "Jewish texts.",
+    ),
+    (
+        "What does the word 'midrash' mean?",
+        "Midrash, from d-r-sh 'to seek', names rabbinic interpretation of the Bible, as in Genesis Rabbah.",
+    ),
+    (
+        "Who was Maimonides?",
+        "Maimonides (1138-1204) was a philosopher, physician and codifier, author of the Mishneh Torah.",
+    ),
+    (
+        "How is the Mishnah organized?",
+        "The Mishnah has six orders and 63 tractates, edited by Rabbi Judah the Prince around 200 CE.",
+    ),
+    ("What is the Zohar?", "The Zohar is the central work of Kabbalah, a mystical Aramaic commentary on the Torah."),
 ]
 HALACHA_HE = [
     ("האם מותר להדליק אור בשבת?", "רוב הפוסקים אוסרים (משנה תורה, הלכות שבת יב:א); רבים משתמשים בשעון שבת."),
@@ -104,8 +139,12 @@ HALACHA_HE = [
     ("לפי ההלכה, כמה שעות מחכים בין בשר לחלב?", "שולחן ערוך, יורה דעה פט:א פוסק שש שעות; יש הנוהגים שלוש שעות או אחת."),
     ("מותר לטלטל מפתח בשבת כשאין עירוב?", "בלי עירוב אסור להוציא לרשות הרבים (משנה תורה, הלכות שבת יב:ח)."),
 ]
-TRANSLATABLE_HE = {"בראשית א:א": "Genesis 1:1", "שמות יב:ב": "Exodus 12:2", "דברים ו:ד": "Deuteronomy 6:4",
-                   "תהילים כג:א": "Psalms 23:1"}
+TRANSLATABLE_HE = {
+    "בראשית א:א": "Genesis 1:1",
+    "שמות יב:ב": "Exodus 12:2",
+    "דברים ו:ד": "Deuteronomy 6:4",
+    "תהילים כג:א": "Psalms 23:1",
+}
 TRANSLATION_ASKS_HE = ["תרגם לי את {ref} לאנגלית", "אפשר לתרגם את {ref}?", "איך לתרגם את {ref} מילה במילה?"]
 SOURCES_HE = [
     ("נס פך השמן בחנוכה", 'שבת כא ע"ב'),
@@ -130,7 +169,8 @@ GREETINGS = {"en": ("Hi!", "Hello! What would you like to learn today?"), "he": 
 
 
 def seed(state, now: datetime) -> None:
-    """Fill an empty sandbox state with tags, datasets and ~300 conversation traces created in the 30 hours before `now`."""
+    """Fill an empty sandbox state with tags, datasets and ~300 conversation traces created in the 30 hours
+    before `now`."""
     rng = random.Random(RNG_SEED)
     _seed_tags(state)
     _seed_datasets(state)
@@ -184,10 +224,17 @@ def _pick(pairs):
 
 # (locale, builder, how many): 180 English and 120 Hebrew turns, 30 off-topic and 15 untagged among them.
 TURN_PLAN = [
-    ("en", _pick(HALACHA_EN), 45), ("en", _translation_en, 35), ("en", _sources_en, 54),
-    ("en", _pick(OFF_TOPIC_EN), 25), ("en", _pick(UNTAGGED_EN), 15),
-    ("he", _pick(HALACHA_HE), 35), ("he", _translation_he, 25), ("he", _sources_he, 30),
-    ("he", _pick(HALACHA_SOURCES_HE), 5), ("he", _pick(PLAIN_HE), 20), ("he", _pick(OFF_TOPIC_HE), 5),
+    ("en", _pick(HALACHA_EN), 45),
+    ("en", _translation_en, 35),
+    ("en", _sources_en, 54),
+    ("en", _pick(OFF_TOPIC_EN), 25),
+    ("en", _pick(UNTAGGED_EN), 15),
+    ("he", _pick(HALACHA_HE), 35),
+    ("he", _translation_he, 25),
+    ("he", _sources_he, 30),
+    ("he", _pick(HALACHA_SOURCES_HE), 5),
+    ("he", _pick(PLAIN_HE), 20),
+    ("he", _pick(OFF_TOPIC_HE), 5),
 ]
 
 
@@ -209,16 +256,28 @@ def _long_answer() -> str:
 def _edge_turns():
     """Turns that break naive code: emoji, a huge answer, CSV-hostile text, formula-like input, no answer."""
     return [
-        ("en", "Shabbat shalom! 🕯️🕯️ Why do we light two candles?",
-         "They recall 'remember' (Exodus 20:8) and 'keep' (Deuteronomy 5:12); see Orach Chayim 263:1. 🙂"),
+        (
+            "en",
+            "Shabbat shalom! 🕯️🕯️ Why do we light two candles?",
+            "They recall 'remember' (Exodus 20:8) and 'keep' (Deuteronomy 5:12); see Orach Chayim 263:1. 🙂",
+        ),
         ("en", "Can you give me a detailed overview of the laws of Shabbat candles, with sources?", _long_answer()),
-        ("en", 'Translate "Hear, O Israel" for me, please.',
-         'Deuteronomy 6:4 reads:\n"Hear, O Israel: the LORD is our God, the LORD is one."\n'
-         'Rashi, on the same verse, says: "the LORD, who is now our God, will in the future be the one God."'),
-        ("en", '=IMPORTXML("https://www.sefaria.org/Genesis.1.1") can you translate Genesis 1:1?',
-         'A standard translation of Genesis 1:1 is: "In the beginning God created the heaven and the earth."'),
-        ("en", "+1 to your last answer! What is the source for saying Hallel on Hanukkah?",
-         "Arakhin 10a lists the eighteen days with full Hallel, all eight days of Hanukkah among them."),
+        (
+            "en",
+            'Translate "Hear, O Israel" for me, please.',
+            'Deuteronomy 6:4 reads:\n"Hear, O Israel: the LORD is our God, the LORD is one."\n'
+            'Rashi, on the same verse, says: "the LORD, who is now our God, will in the future be the one God."',
+        ),
+        (
+            "en",
+            '=IMPORTXML("https://www.sefaria.org/Genesis.1.1") can you translate Genesis 1:1?',
+            'A standard translation of Genesis 1:1 is: "In the beginning God created the heaven and the earth."',
+        ),
+        (
+            "en",
+            "+1 to your last answer! What is the source for saying Hallel on Hanukkah?",
+            "Arakhin 10a lists the eighteen days with full Hallel, all eight days of Hanukkah among them.",
+        ),
         ("en", "What does Rashi say on Exodus 12:2?", None),  # the model call failed: a trace with no output
     ]
 
@@ -265,7 +324,7 @@ def _seed_traces(state, now, rng) -> None:
             "children": rng.randint(1, 3),
             "metadata": _metadata(rng, locale),
         }
-        for (locale, user_text, answer), created in zip(turns, _created_times(rng, now, len(turns)))
+        for (locale, user_text, answer), created in zip(turns, _created_times(rng, now, len(turns)), strict=True)
     ]
     # Ingested oldest first, as a live chatbot's logs arrive: `_xact_id` order follows `created` order.
     for trace in sorted(traces, key=lambda trace: trace["created"]):

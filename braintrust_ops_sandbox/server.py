@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -467,7 +467,6 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(400, {"error": f"bad control request: {exc}"})
         self._send_json(404, {"error": f"no such control endpoint: {method} {path}"})
 
-
     def _case_control(self, kind: str, method: str, raw: bytes) -> None:
         """``/_sandbox/{logs,tags,datasets,claude_replies}``: add (POST), list (GET), clear (DELETE)."""
         sandbox = self.sandbox
@@ -543,7 +542,7 @@ def _log_fields(item: dict) -> tuple[datetime | None, dict]:
         moment = datetime.fromisoformat(created.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(f"a log's 'created' is an RFC 3339 time, not {created!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), fields
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), fields
 
 
 _BUCKET_WORDS = {"requests": "requests", "input-tokens": "input tokens", "output-tokens": "output tokens"}

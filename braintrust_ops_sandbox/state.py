@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from braintrust_ops_sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
@@ -30,7 +30,7 @@ FIRST_XACT_ID = 1000192656880000000
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def encode_json(value: object) -> bytes:
@@ -63,7 +63,7 @@ def _encode_row(row: dict) -> bytes:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SandboxState:

@@ -24,7 +24,6 @@ from braintrust.api import (
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
-from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -32,6 +31,7 @@ from braintrust_ops.exceptions import (
     ProjectNotFound,
     TransientServiceError,
 )
+from braintrust_ops.seen_ids import SeenIds
 
 logger = structlog.get_logger(__name__)
 
@@ -147,7 +147,9 @@ class LogPages:
                 fields = _row_fields(exc.body, ("id", "_xact_id"))
                 if "_xact_id" in fields:
                     self.unreadable_xact_ids.append(fields["_xact_id"])
-                logger.warning("log_row_unreadable", log_id=fields.get("id", "")[:100], reason="nested too deep to parse")
+                logger.warning(
+                    "log_row_unreadable", log_id=fields.get("id", "")[:100], reason="nested too deep to parse"
+                )
                 rows, next_cursor, body_bytes, skipped = [], exc.cursor, 0, True
             if not rows and not skipped:
                 return
@@ -256,7 +258,8 @@ class BraintrustClient:
         for _ in range(MAX_LIST_PAGES):
             reply = self._call(
                 endpoint,
-                lambda: fetch(project_id=project_id, limit=LIST_PAGE_SIZE, starting_after=starting_after),
+                # Called at once, inside _call: the loop variable is bound to this page's value.
+                lambda after=starting_after: fetch(project_id=project_id, limit=LIST_PAGE_SIZE, starting_after=after),
             )
             page = reply.get("objects") if isinstance(reply, dict) else None
             if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
@@ -336,7 +339,9 @@ class BraintrustClient:
             body: dict[str, Any] = {"limit": page_size}
             if cursor:
                 body["cursor"] = cursor
-            reply = self._call(endpoint, lambda: self._sdk.datasets.post_dataset_id_fetch(dataset_id, body=body))
+            reply = self._call(
+                endpoint, lambda body=body: self._sdk.datasets.post_dataset_id_fetch(dataset_id, body=body)
+            )
             events = reply.get("events") if isinstance(reply, dict) else None
             if not isinstance(events, list):
                 raise InvalidReply(f"Braintrust's reply to {endpoint} has no 'events' list.", service=SERVICE)

@@ -163,7 +163,8 @@ class ClaudeClient:
                 ) from exc
             if status in (400, 413):
                 raise LogRefused(
-                    f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): {_error_message(exc)}",
+                    f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): "
+                    f"{_error_message(exc)}",
                     service=SERVICE,
                     status=status,
                 ) from exc

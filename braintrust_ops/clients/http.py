@@ -179,7 +179,7 @@ class RetryingSession(requests.Session):
             count += 1
             try:
                 response = super().send(request, **kwargs)
-                response.content  # read the whole body here: a body cut off mid-way fails inside the loop
+                _ = response.content  # read the whole body here: a body cut off mid-way fails inside the loop
                 _parse_body(response)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=_urllib3_error(exc))

@@ -2,7 +2,7 @@
 into CommandError (one line, a non-zero exit), a stopped run's exit status, and parsers for options."""
 
 import argparse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
@@ -19,7 +19,7 @@ def iso_time(value: str) -> datetime:
     moment = parse_datetime(value.strip().replace("Z", "+00:00"))
     if moment is None:
         raise ValueError(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 iso_time.__name__ = "ISO 8601 time"

@@ -1,15 +1,15 @@
 """backup_logs: a window of the project's logs, streamed page by page into one backup file.
 
-Each BTQL page is written as it arrives and then dropped (the next one downloads meanwhile), so
-memory stays flat whatever the row count; the file appears at its final path only when complete (see ``braintrust_ops.backup_files``
-for the columns, the cell rules and the atomic write). No logs in the window: no file at all.
+Each BTQL page is written as it arrives and then dropped (the next one downloads meanwhile), so memory
+is bounded by the page size, whatever the row count; the file appears at its final path only when complete
+(see ``braintrust_ops.backup_files`` for the columns, the cell rules and the atomic write). No logs in
+the window: no file at all.
 """
 
 import itertools
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -77,7 +77,7 @@ def backup_path(*, output: str | None, config: OpsConfig, window_end: datetime, 
     """``--output`` as given, else ``<backup_dir>/logs_backup_<window end's UTC date>.<fmt>[.gz]``."""
     if output:
         return Path(output).expanduser()
-    day = window_end.astimezone(dt_timezone.utc).date()
+    day = window_end.astimezone(UTC).date()
     return Path(config.backup_dir) / default_backup_name(day, fmt=fmt, gzip=gzip)
 
 

@@ -184,7 +184,9 @@ class _Pusher:
 
     def push(self, log_ids: list[str]) -> None:
         for batch in batches(
-            self._sized_events(log_ids), max_rows=self.config.push_batch_size, max_bytes=self.config.push_max_request_bytes
+            self._sized_events(log_ids),
+            max_rows=self.config.push_batch_size,
+            max_bytes=self.config.push_max_request_bytes,
         ):
             try:
                 self._send_batch(batch)
@@ -244,7 +246,10 @@ class _Pusher:
     def _record_inserted(self, logs: list[TaggedLog], row_ids: list[str]) -> None:
         with transaction.atomic():
             DatasetInsertion.objects.bulk_create(
-                [self._ledger_row(log, status=DatasetInsertion.Status.INSERTED, row_id=row_id) for log, row_id in zip(logs, row_ids)],
+                [
+                    self._ledger_row(log, status=DatasetInsertion.Status.INSERTED, row_id=row_id)
+                    for log, row_id in zip(logs, row_ids, strict=True)
+                ],
                 update_conflicts=True,
                 unique_fields=["log_id", "dataset_id"],
                 update_fields=["status", "row_id", "last_error", "run", "tagged_log", "dataset_name", "updated_at"],
@@ -284,7 +289,9 @@ class _Pusher:
         }
 
     def _ledger_row(self, log: TaggedLog, **fields) -> DatasetInsertion:
-        return DatasetInsertion(log_id=log.log_id, dataset_id=self.subscription.dataset_id, **self._ledger_fields(log, **fields))
+        return DatasetInsertion(
+            log_id=log.log_id, dataset_id=self.subscription.dataset_id, **self._ledger_fields(log, **fields)
+        )
 
 
 def datasets_push(
@@ -306,7 +313,9 @@ def datasets_push(
     push_report.datasets_listed = len(datasets)
     subscriptions, skipped = subscriptions_from_datasets(datasets)
     for item in skipped:
-        logger.warning("dataset_marker_malformed", dataset_id=item.dataset_id, dataset=item.dataset_name, reason=item.reason)
+        logger.warning(
+            "dataset_marker_malformed", dataset_id=item.dataset_id, dataset=item.dataset_name, reason=item.reason
+        )
         push_report.skipped_malformed.append(f"{item.dataset_name}: {item.reason}")
 
     subscriptions = _select(subscriptions, dataset_filter)
@@ -328,7 +337,13 @@ def datasets_push(
     matches = match_logs_to_datasets(_tagged_log_tags(), subscriptions)
     try:
         _push_each(
-            subscriptions, matches, config=config, braintrust=braintrust, run=run, dry_run=dry_run, push_report=push_report
+            subscriptions,
+            matches,
+            config=config,
+            braintrust=braintrust,
+            run=run,
+            dry_run=dry_run,
+            push_report=push_report,
         )
     except Interrupted as exc:
         exc.report = push_report  # what was confirmed before the signal: the run record keeps its counters

@@ -3,8 +3,7 @@ next run starts: after the greatest ``_xact_id`` (ingestion order) the last succ
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from django.db import DatabaseError, transaction
@@ -62,7 +61,7 @@ def _parse_created(value: object) -> datetime | None:
         return None
     moment = parse_datetime(value.replace("Z", "+00:00")) if value else None
     if moment is not None and timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt_timezone.utc)  # Braintrust times are UTC
+        moment = moment.replace(tzinfo=UTC)  # Braintrust times are UTC
     return moment
 
 
@@ -135,9 +134,7 @@ class StoreCounts:
 def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
     """Insert the rows not yet known, as pending. Known rows are left alone: their label, attempts
     and history stay as they are (a log changed in Braintrust comes back with a new _xact_id)."""
-    statuses = dict(
-        TaggedLog.objects.filter(log_id__in=[row.log_id for row in rows]).values_list("log_id", "status")
-    )
+    statuses = dict(TaggedLog.objects.filter(log_id__in=[row.log_id for row in rows]).values_list("log_id", "status"))
     new = [
         TaggedLog(
             log_id=row.log_id,

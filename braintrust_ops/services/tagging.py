@@ -288,7 +288,8 @@ def logs_tag(
 
     if options.dry_run:
         candidates = chain(
-            _own(queued.iterator(chunk_size=500), options.shard), _window_rows_not_stored(pages, counts, options, report)
+            _own(queued.iterator(chunk_size=500), options.shard),
+            _window_rows_not_stored(pages, counts, options, report),
         )
         for _ in _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report):
             pass
@@ -395,8 +396,16 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
 
 def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig) -> None:
     for name in (
-        "sent", "tagged", "no_tag_applied", "failed", "will_retry", "service_failures",
-        "dropped_tags", "input_tokens", "output_tokens", "outage",
+        "sent",
+        "tagged",
+        "no_tag_applied",
+        "failed",
+        "will_retry",
+        "service_failures",
+        "dropped_tags",
+        "input_tokens",
+        "output_tokens",
+        "outage",
     ):
         setattr(report, name, getattr(tally, name))
     report.not_sent = report.to_send - report.sent

@@ -234,7 +234,11 @@ class Dispatcher:
             tally.will_retry += retry
             tally.gave_up += log.status == TaggedLog.Status.FAILED and not retry
             logger.warning(
-                "log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=True, will_retry=retry
+                "log_tagging_failed",
+                log_id=result.job.log_id,
+                error=result.error,
+                cost_an_attempt=True,
+                will_retry=retry,
             )
         else:
             self.breaker.success()

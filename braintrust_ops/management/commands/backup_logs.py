@@ -40,7 +40,8 @@ class Command(OpsCommand):
             "--output",
             metavar="PATH",
             help="The file to write (replaced if it exists). Default: <BRAINTRUST_OPS_BACKUP_DIR>/"
-            "logs_backup_YYYY-MM-DD.csv, the UTC date of the window's end; .jsonl for JSON lines, .gz appended with --gzip.",
+            "logs_backup_YYYY-MM-DD.csv, the UTC date of the window's end; .jsonl for JSON lines, "
+            ".gz appended with --gzip.",
         )
         parser.add_argument(
             "--format",
@@ -105,7 +106,8 @@ class Command(OpsCommand):
                 )
             )
         self.say(
-            f"Backed up {report.rows:,} rows ({report.pages} {'page' if report.pages == 1 else 'pages'}) to {report.path}: "
+            f"Backed up {report.rows:,} rows ({report.pages} {'page' if report.pages == 1 else 'pages'}) "
+            f"to {report.path}: "
             f"{report.bytes:,} bytes ({report.bytes / 2**20:.1f} MiB) in {report.elapsed_seconds:.1f}s",
             style=self.style.SUCCESS,
         )

@@ -18,7 +18,9 @@ class Command(OpsCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=positive_int, help="Keep this many days instead of the configured retention.")
+        parser.add_argument(
+            "--days", type=positive_int, help="Keep this many days instead of the configured retention."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
 
     def handle(self, *args, **opts):
@@ -26,7 +28,9 @@ class Command(OpsCommand):
         days = opts["days"] or config.retention_days
         if opts["dry_run"]:
             report = tagged_logs_prune(retention_days=days, now=timezone.now(), dry_run=True)
-            self.say(f"[dry run] Would delete {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC.")
+            self.say(
+                f"[dry run] Would delete {report.deleted} tagged logs older than {report.cutoff:%Y-%m-%d %H:%M} UTC."
+            )
             return
         # Not while a run is tagging or pushing: they may be holding the rows this deletes.
         with stop_on_signals():

@@ -26,7 +26,9 @@ class Command(OpsCommand):
             metavar="NAME_OR_ID",
             help="Push only to this dataset (repeatable).",
         )
-        parser.add_argument("--dry-run", action="store_true", help="Report per dataset what would be inserted; write nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report per dataset what would be inserted; write nothing."
+        )
         parser.add_argument(
             "--reconcile",
             action="store_true",
@@ -64,7 +66,9 @@ class Command(OpsCommand):
         for line in report.skipped_malformed:
             self.stderr.write(self.style.WARNING(f"Skipped dataset with a malformed marker: {line}"))
         for line in report.unknown_tags:
-            self.stderr.write(self.style.WARNING(f"Dataset subscribes to a tag that is not taggable (never matches): {line}"))
+            self.stderr.write(
+                self.style.WARNING(f"Dataset subscribes to a tag that is not taggable (never matches): {line}")
+            )
         if not report.subscribed:
             self.say(f"No subscribed datasets among {report.datasets_listed} listed. Nothing to push.")
             return
@@ -74,7 +78,11 @@ class Command(OpsCommand):
         for item in report.datasets:
             line = (
                 f"{prefix}{item.dataset_name}: matched {item.matched}, already present {item.already_present}, "
-                + (f"would insert {item.to_insert}" if report.dry_run else f"inserted {item.inserted}, failed {item.failed}")
+                + (
+                    f"would insert {item.to_insert}"
+                    if report.dry_run
+                    else f"inserted {item.inserted}, failed {item.failed}"
+                )
                 + (f" (refused by the dataset: {item.refused})" if item.refused else "")
                 + (f"; given up after repeated refusals: {item.given_up}" if item.given_up else "")
             )

@@ -41,9 +41,13 @@ class Command(OpsCommand):
         window.add_argument(
             "--since", type=iso_time, help="Backfill: the logs created since this time (ISO 8601, UTC if no zone)."
         )
-        parser.add_argument("--until", type=iso_time, help="Backfill: created before this time (ISO 8601; default now).")
         parser.add_argument(
-            "--retag", action="store_true", help="Label the window's logs again, even if tagged (with --hours or --since)."
+            "--until", type=iso_time, help="Backfill: created before this time (ISO 8601; default now)."
+        )
+        parser.add_argument(
+            "--retag",
+            action="store_true",
+            help="Label the window's logs again, even if tagged (with --hours or --since).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would be sent to Claude; call nothing, write nothing."
@@ -84,7 +88,9 @@ class Command(OpsCommand):
         try:
             with stop_on_signals() as stop:
                 if options.dry_run:
-                    report = logs_tag(options=options, config=config, braintrust=braintrust, claude_factory=None, run=None)
+                    report = logs_tag(
+                        options=options, config=config, braintrust=braintrust, claude_factory=None, run=None
+                    )
                 else:
                     report = run_recorded(
                         command="tag_logs",
@@ -131,7 +137,8 @@ class Command(OpsCommand):
         if report.shard:
             self.say(f"{prefix}Shard {report.shard}: {report.other_shards} logs of the window left to the other shards")
         self.say(
-            f"{prefix}Logs fetched: {report.fetched} (without id: {report.without_id}, duplicates: {report.duplicates}), "
+            f"{prefix}Logs fetched: {report.fetched} (without id: {report.without_id}, "
+            f"duplicates: {report.duplicates}), "
             f"already tagged: {report.already_tagged}"
         )
         if report.refused:
@@ -154,7 +161,8 @@ class Command(OpsCommand):
             self.say(f"Backlog of earlier runs in the queue: {report.backlog}")
         self.say(
             f"Sent to Claude: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
-            f"failed: {report.failed}" + (f" ({report.will_retry} will be retried)" if report.failed else "")
+            f"failed: {report.failed}"
+            + (f" ({report.will_retry} will be retried)" if report.failed else "")
             + (f"; Anthropic failing, no attempt used: {report.service_failures}" if report.service_failures else "")
         )
         if report.not_sent:
@@ -173,4 +181,3 @@ class Command(OpsCommand):
         )
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
-

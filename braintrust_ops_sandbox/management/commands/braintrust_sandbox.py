@@ -2,7 +2,7 @@
 
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,7 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8765, help="Port to listen on (0: any free port). Default 8765.")
+        parser.add_argument(
+            "--port", type=int, default=8765, help="Port to listen on (0: any free port). Default 8765."
+        )
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on. Default 127.0.0.1.")
         parser.add_argument("--empty", action="store_true", help="Start with no tags, datasets or logs.")
         parser.add_argument(
@@ -30,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         sandbox = Sandbox(seed=not options["empty"], port=options["port"], host=options["host"])
         if options["logs"]:
-            start = datetime.now(timezone.utc) - timedelta(hours=24)
+            start = datetime.now(UTC) - timedelta(hours=24)
             step = timedelta(hours=24) / options["logs"]
             sandbox.state.add_logs(
                 options["logs"],
@@ -46,8 +48,12 @@ class Command(BaseCommand):
         try:
             sandbox.start()
         except OSError as exc:
-            raise CommandError(f"Could not listen on {options['host']}:{options['port']}: {exc}. Try --port 0.") from exc
-        self.stdout.write(f"Sandbox listening on {sandbox.url} ({sandbox.state.log_count()} log rows). Point the app at it:")
+            raise CommandError(
+                f"Could not listen on {options['host']}:{options['port']}: {exc}. Try --port 0."
+            ) from exc
+        self.stdout.write(
+            f"Sandbox listening on {sandbox.url} ({sandbox.state.log_count()} log rows). Point the app at it:"
+        )
         self.stdout.write(
             f"  export BRAINTRUST_API_URL={sandbox.url} ANTHROPIC_BASE_URL={sandbox.url}\n"
             f"  export BRAINTRUST_PROJECT_ID={PROJECT_ID}\n"
