@@ -6,13 +6,13 @@ within the attempt limit and the run's budget); the queue sent to Claude (``tagg
 dry run walks the same window and the same queue, and writes nothing.
 """
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain
 
 import structlog
 from django.db.models import Q
@@ -283,13 +283,16 @@ def logs_tag(
         project_id=project_id, since=window.since, until=window.until, after_xact_id=window.after_xact_id
     )
     system_prompt = build_system_prompt(tags)
-    queued = _queue_queryset(options=options, config=config, window=window).only("pk", "log_id", "input", "output")
+    queued = _queue_queryset(options=options, config=config, window=window).only(
+        "pk", "log_id", "logged_at", "input", "output"
+    )
     report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
 
     if options.dry_run:
-        candidates = chain(
-            _own(queued.iterator(chunk_size=500), options.shard),
-            _window_rows_not_stored(pages, counts, options, report),
+        # In the real run's order (by log time), so --limit and the budget pick the same logs.
+        new_rows = sorted(_window_rows_not_stored(pages, counts, options, report), key=lambda row: row.logged_at)
+        candidates = heapq.merge(
+            _own(queued.iterator(chunk_size=500), options.shard), new_rows, key=lambda row: row.logged_at
         )
         for _ in _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report):
             pass

@@ -697,3 +697,13 @@ def test_each_run_reads_again_what_the_run_before_last_read_so_a_row_visible_lat
     conditions = small_project.btql_bodies()[-1]["query"]["filter"]["children"]
     assert {"op": "gt", "left": {"op": "ident", "name": ["_xact_id"]}, "right": {"op": "literal", "value": first}} in conditions
     assert "Logs fetched: 1" in third.stdout and "already tagged: 1" in third.stdout
+
+
+def test_under_a_limit_the_dry_run_picks_the_logs_the_real_run_sends(small_project, run_command):
+    # A backlog log newer than the window's: the real run takes the oldest first, and so must the dry run.
+    TaggedLog.objects.create(log_id="newer-backlog", logged_at=_now() - timedelta(minutes=1), input="x" * 3000, output="")
+    dry = run_command("tag_logs", "--dry-run", "--limit", "1")
+    run_command("tag_logs", "--limit", "1")
+    real = CommandRun.objects.get()
+    assert f"about {real.counters['estimated_input_tokens']} input tokens" in dry.stdout
+    assert TaggedLog.objects.get(log_id="newer-backlog").status == "pending"
