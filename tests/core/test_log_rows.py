@@ -31,7 +31,18 @@ def test_malformed_option_values_are_refused_by_name(run_command, args, message)
 
 @pytest.mark.django_db
 def test_a_run_is_recorded_as_failed_even_when_the_settings_cannot_be_read(settings):
+    """Finishing a run reads the settings to redact their keys; unreadable settings must not stop it."""
     settings.BRAINTRUST_OPS = {"BRAINTRUST_PROJECT_ID": "not-a-uuid"}
     run = run_start(command="tag_logs", options={})
     run_finish(run, outcome="failed", error="BRAINTRUST_PROJECT_ID must be a project UUID")
-    assert CommandRun.objects.get().error == "BRAINTRUST_PROJECT_ID must be a project UUID"
+    run = CommandRun.objects.get()
+    assert (run.outcome, run.finished_at is not None) == ("failed", True)
+
+
+@pytest.mark.django_db
+def test_a_key_in_a_runs_error_is_redacted_before_it_is_stored(settings):
+    key = "bt-recorded-key-for-tests-0003"
+    settings.BRAINTRUST_OPS = {"BRAINTRUST_API_KEY": key}
+    run = run_start(command="tag_logs", options={})
+    run_finish(run, outcome="failed", error=f"HTTP 401 for key {key}")
+    assert CommandRun.objects.get().error == "HTTP 401 for key [redacted]"
