@@ -5,7 +5,10 @@ Why this form: it is the one proven by the SDK's own use. ``ObjectFetcher._refet
 the cursor *inside* the query; a top-level ``cursor`` body field is not an API parameter and the
 service ignores it (docs reference/btql: the parameters are query, fmt, tz_offset, audit_log, version).
 The expression shapes are the SDK's too (``braintrust/trace.py``: ``_btql_cmp`` and
-``SpanFetcher._build_filter``, an ``and`` with ``children``). No sort is sent, as the SDK sends none:
+``SpanFetcher._build_filter``, an ``and`` with ``children``; ``_span_filter_clauses`` compares with
+``ge`` and ``le``, and the SQL docs list ``>`` and ``<`` beside them). The fields are the OpenAPI
+spec's ``ProjectLogsEvent``: ``created``, ``is_root``, ``_xact_id`` ("monotonically increasing over
+time") and ``_pagination_key``. No sort is sent, as the SDK sends none:
 the service's default order is the one its cursors page through, and nothing here depends on order.
 
 Values are literals inside a JSON structure, never spliced into query text, so nothing can inject.

@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: The CronJobs' schedules (deploy/): each command's monitor expects a check-in on this one.
+#: The CronJobs' schedules (deploy/; tests/deploy checks they agree): each command's monitor expects a
+#: check-in on this one.
 SCHEDULES = {
     "tag_logs": "0 2 * * *",
     "push_to_datasets": "0 2 * * *",

@@ -48,14 +48,21 @@ MAX_BODY_IN_MESSAGE = 300
 T = TypeVar("T")
 
 
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it (cause, else context), at most ten."""
+    for _ in range(10):
+        if exc is None:
+            return
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def _is_timeout(exc: BaseException | None) -> bool:
     """Whether a transport failure was a timeout, looking through the chain and urllib3's reason."""
-    seen = 0
-    while exc is not None and seen < 10:
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        if isinstance(exc, requests.Timeout) or any(map(_is_urllib3_timeout, (exc, reason))):
+    for error in _chain(exc):
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        if isinstance(error, requests.Timeout) or any(map(_is_urllib3_timeout, (error, reason))):
             return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
 
 
@@ -93,12 +100,7 @@ def _row_fields(body: bytes, names: tuple[str, ...]) -> dict[str, str]:
 
 
 def _in_chain(exc: BaseException | None, kind: type) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, kind):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return any(isinstance(error, kind) for error in _chain(exc))
 
 
 class LogPages:
@@ -114,7 +116,6 @@ class LogPages:
         self._client = client
         self._project_id = project_id
         self._filter = filter_
-        self.pages = 0
         self.duplicates = 0
         #: rows nested too deep for any JSON parser here, skipped one by one (see ``_TooDeep``)
         self.unreadable = 0
@@ -153,7 +154,6 @@ class LogPages:
                 rows, next_cursor, body_bytes, skipped = [], exc.cursor, 0, True
             if not rows and not skipped:
                 return
-            self.pages += bool(rows)
             fresh = []
             for row in rows:
                 row_id = row.get("id") if isinstance(row, dict) else None

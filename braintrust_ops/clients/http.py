@@ -50,9 +50,8 @@ class Attempts:
     count: int = 0
     #: seconds spent waiting out 429s
     rate_limited_seconds: float = 0.0
-    #: the rate-limit wait budget ran out (or a Retry-After asked for more than was left)
-    rate_limit_exhausted: bool = False
-    #: the wait that would have passed the budget (the server's Retry-After, or the next backoff)
+    #: the wait that would have passed the rate-limit budget (the server's Retry-After, or the next
+    #: backoff); 0 when the budget did not run out
     refused_wait: float = 0.0
 
 
@@ -220,7 +219,6 @@ class RetryingSession(requests.Session):
         self._local.attempts = Attempts(
             count=count,
             rate_limited_seconds=retry.rate_limited_seconds,
-            rate_limit_exhausted=bool(refused_wait),
             refused_wait=refused_wait,
         )
         return response

@@ -128,7 +128,6 @@ class Tally:
     failed: int = 0
     service_failures: int = 0
     will_retry: int = 0
-    gave_up: int = 0
     dropped_tags: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -232,7 +231,6 @@ class Dispatcher:
             # Queued again only while failed with attempts left; a failed --retag keeps its label and is not.
             retry = log.status == TaggedLog.Status.FAILED and log.attempts < self.max_attempts
             tally.will_retry += retry
-            tally.gave_up += log.status == TaggedLog.Status.FAILED and not retry
             logger.warning(
                 "log_tagging_failed",
                 log_id=result.job.log_id,

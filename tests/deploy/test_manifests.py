@@ -100,3 +100,12 @@ def test_signals_reach_the_commands_within_a_grace_period_that_fits_their_own(na
         command = container.get("command", [])
         if "manage.py" in command:
             assert command[0] == "python", f"{container['name']} runs manage.py behind {command[0]}"
+
+
+@pytest.mark.parametrize("name, cronjob", CRONJOBS, ids=[name for name, _ in CRONJOBS])
+def test_each_commands_sentry_monitor_expects_the_schedule_of_the_cronjob_that_runs_it(name, cronjob):
+    from braintrust_ops.monitoring import SCHEDULES
+
+    for container in _containers(cronjob):
+        for words in _manage_py_invocations(container):
+            assert SCHEDULES[words[0]] == cronjob["spec"]["schedule"], f"{words[0]} in {name}"
