@@ -202,7 +202,7 @@ def csv_record(row: Mapping[str, Any]) -> list[str]:
 
 def csv_quote(cell: str) -> str:
     """RFC 4180 minimal quoting: exactly what ``csv.writer`` (the excel dialect) writes for one field
-    of a row of several. ``tests/backups`` pins the two byte for byte."""
+    of a row of several. ``braintrust_ops/tests/test_backup_files.py`` pins the two byte for byte."""
     if '"' in cell or "," in cell or "\n" in cell or "\r" in cell:
         return '"' + cell.replace('"', '""') + '"'
     return cell

@@ -1,6 +1,6 @@
 """Pytest fixtures: a sandbox per test on a free loopback port, and the app's settings pointed at it.
 
-Load with ``pytest_plugins = ["braintrust_ops_sandbox.pytest_plugin"]`` in a conftest.
+Load with ````from braintrust_ops_sandbox.pytest_plugin import sandbox, empty_sandbox, sandbox_env`` in a conftest.
 """
 
 import pytest

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
-from tests.secret_guard import assert_no_key
+from braintrust_ops.tests.secret_guard import assert_no_key
 
 ROOT = Path(__file__).resolve().parents[2]
 # One fixed "now" for the seed, so two sandboxes hold the same logs with the same ids.

@@ -14,7 +14,7 @@ from braintrust_ops import locks
 from braintrust_ops.exceptions import CommandLocked
 from braintrust_ops.locks import command_lock, is_alive, run_liveness, tag_logs_lock
 from braintrust_ops.shards import Shard
-from tests.concurrency import held_by_another_process, held_by_another_run, sqlite_file_for_other_processes
+from braintrust_ops.tests.concurrency import held_by_another_process, held_by_another_run, sqlite_file_for_other_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

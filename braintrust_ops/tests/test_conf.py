@@ -10,8 +10,9 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.conf import OpsConfig, load_config
 from braintrust_ops.exceptions import ConfigurationError
+from braintrust_ops.tests.paths import HOST_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = HOST_ROOT
 FAKE_BT_KEY = "bt-fake-secret-key-for-tests-0001"
 FAKE_ANT_KEY = "sk-fake-anthropic-key-for-tests-0002"
 PROJECT = "0d4b6f8e-1c2a-4e5b-9f70-123456789abc"

@@ -1,7 +1,10 @@
 """The suite-wide key check (``tests/secret_guard.py``) finds what it is there to find."""
 
 import gzip
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,9 +12,10 @@ from django.utils import timezone
 
 from braintrust_ops.models import CommandRun
 from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY
-from tests.secret_guard import FAKE_KEY, database_text, file_texts, keys_in
+from braintrust_ops.tests.secret_guard import FAKE_KEY, database_text, file_texts, keys_in
+from braintrust_ops.tests.paths import HOST_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = HOST_ROOT
 KEY_LITERAL = re.compile(r"""["'](?:bt|sk)-[A-Za-z0-9_-]+["']""")
 
 
@@ -42,18 +46,21 @@ def test_file_texts_reads_plain_and_gzip_files_below_the_directory(tmp_path):
     assert texts == {tmp_path / "plain.csv": "id,input\n1,hello\n", tmp_path / "sub" / "backup.jsonl.gz": '{"input": "שלום"}\n'}
 
 
-def test_a_passing_test_that_prints_a_key_is_reported_as_failed(pytester, capsys):
-    pytester.makeconftest('pytest_plugins = ["tests.secret_guard"]')
-    pytester.makepyfile(
-        f"""
-        def test_prints_a_key():
-            print("calling with {BRAINTRUST_KEY[:3]}" + "{BRAINTRUST_KEY[3:]}")
-
-        def test_prints_nothing_secret():
-            print("calling with [redacted]")
-        """
+def test_a_passing_test_that_prints_a_key_is_reported_as_failed(tmp_path):
+    """A pytest session of its own, in another process, whose conftest takes the guard as this suite's does."""
+    (tmp_path / "conftest.py").write_text(
+        "from braintrust_ops.tests.secret_guard import _no_api_key_left_behind, pytest_runtest_makereport  # noqa: F401\n"
     )
-    result = pytester.runpytest_inprocess("-p", "no:django")
-    capsys.readouterr()  # the inner session's report, key included, is not this test's own output
-    result.assert_outcomes(passed=1, failed=1)
-    assert any("appeared in the test's captured stdout call" in line for line in result.outlines)
+    (tmp_path / "test_prints.py").write_text(
+        "def test_prints_a_key():\n"
+        f"    print('calling with {BRAINTRUST_KEY[:3]}' + '{BRAINTRUST_KEY[3:]}')\n\n"
+        "def test_prints_nothing_secret():\n"
+        "    print('calling with [redacted]')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(HOST_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
+    assert "appeared in the test's captured stdout call" in result.stdout

@@ -11,45 +11,42 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion
 from braintrust_ops.services.datasets import dataset_row_id
-from tests.factories import tagged_log
+from braintrust_ops.tests.factories import tagged_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
-def project(sandbox_env):
-    """One taggable tag and one dataset subscribed to it."""
-    sandbox = sandbox_env
-    sandbox.state.clear_tags()
-    sandbox.state.clear_datasets()
-    sandbox.state.add_tag("halacha", "halacha dataset-tagging")
-    sandbox.halacha = sandbox.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
-    return sandbox
+def one_dataset(datasets_project):
+    """Only the Halacha dataset, so the request counts below are one dataset's."""
+    datasets_project.state.clear_datasets()
+    datasets_project.halacha = datasets_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
+    return datasets_project
 
 
 # --- 2D: matching -----------------------------------------------------------------------------
 
 
-def test_tagged_logs_and_no_dataset_at_all_push_nothing_and_succeed(project, run_command):
-    project.state.clear_datasets()
+def test_tagged_logs_and_no_dataset_at_all_push_nothing_and_succeed(one_dataset, run_command):
+    one_dataset.state.clear_datasets()
     tagged_log("l1", "halacha")
     result = run_command("push_to_datasets")
     assert "No subscribed datasets among 0 listed. Nothing to push." in result.stdout
-    assert project.count("dataset_insert") == 0 and not DatasetInsertion.objects.exists()
+    assert one_dataset.count("dataset_insert") == 0 and not DatasetInsertion.objects.exists()
     assert CommandRun.objects.get(command="push_to_datasets").outcome == "succeeded"
 
 
 # --- 2E / 7.4 / 11.5: deduplication against large datasets -----------------------------------
 
 
-def test_push_cost_does_not_grow_with_the_target_datasets_size(project, run_command):
-    project.state.insert_rows(project.halacha, [{"id": f"older-{index}", "input": index} for index in range(50_000)])
+def test_push_cost_does_not_grow_with_the_target_datasets_size(one_dataset, run_command):
+    one_dataset.state.insert_rows(one_dataset.halacha, [{"id": f"older-{index}", "input": index} for index in range(50_000)])
     tagged_log("l1", "halacha")
     tagged_log("l2", "halacha")
     run_command("push_to_datasets")
-    assert project.count("dataset_insert") == 1 and project.count("dataset_fetch") == 0
+    assert one_dataset.count("dataset_insert") == 1 and one_dataset.count("dataset_fetch") == 0
     run_command("push_to_datasets")
-    assert project.count("dataset_insert") == 1 and project.count("dataset_fetch") == 0
-    assert len(project.state.dataset_rows(project.halacha)) == 50_002
+    assert one_dataset.count("dataset_insert") == 1 and one_dataset.count("dataset_fetch") == 0
+    assert len(one_dataset.state.dataset_rows(one_dataset.halacha)) == 50_002
 
 
 # --- 2E / 3 / 7.3: dataset rows of unexpected shapes ------------------------------------------
@@ -67,12 +64,12 @@ FOREIGN_ROWS = [
 ]
 
 
-def test_reconcile_ignores_rows_this_app_did_not_write_whatever_their_shape(project, run_command):
+def test_reconcile_ignores_rows_this_app_did_not_write_whatever_their_shape(one_dataset, run_command):
     tagged_log("l1", "halacha")
     tagged_log("l2", "halacha")
     run_command("push_to_datasets")
     DatasetInsertion.objects.all().delete()  # the ledger is lost
-    project.state.insert_rows(project.halacha, FOREIGN_ROWS)
+    one_dataset.state.insert_rows(one_dataset.halacha, FOREIGN_ROWS)
     tagged_log("l3", "halacha")
 
     result = run_command("push_to_datasets", "--reconcile")
@@ -80,47 +77,47 @@ def test_reconcile_ignores_rows_this_app_did_not_write_whatever_their_shape(proj
     assert "Halacha evals: matched 3, already present 2, inserted 1, failed 0" in result.stdout
     ledger = dict(DatasetInsertion.objects.values_list("log_id", "row_id"))
     assert ledger == {log_id: dataset_row_id(log_id) for log_id in ("l1", "l2", "l3")}
-    rows = {row["id"]: row for row in project.state.dataset_rows(project.halacha)}
+    rows = {row["id"]: row for row in one_dataset.state.dataset_rows(one_dataset.halacha)}
     assert len(rows) == 3 + len(FOREIGN_ROWS)
     assert all(rows[row["id"]]["input"] == row["input"] for row in FOREIGN_ROWS)  # left as they were
 
 
 def test_dataset_read_failing_mid_reconcile_fails_the_run_sends_nothing_and_the_rerun_completes(
-    project, run_command, ops_settings
+    one_dataset, run_command, ops_settings
 ):
     ops_settings(HTTP_MAX_RETRIES=0)
-    project.state.insert_rows(project.halacha, [{"id": f"manual-{index}", "input": index} for index in range(1500)])
+    one_dataset.state.insert_rows(one_dataset.halacha, [{"id": f"manual-{index}", "input": index} for index in range(1500)])
     tagged_log("l1", "halacha")
-    project.faults.add("dataset_fetch", "latency", delay=0, times=1)  # the first page arrives
-    project.faults.add("dataset_fetch", "drop", times=None)  # then the connection drops
+    one_dataset.faults.add("dataset_fetch", "latency", delay=0, times=1)  # the first page arrives
+    one_dataset.faults.add("dataset_fetch", "drop", times=None)  # then the connection drops
     with pytest.raises(CommandError, match=r"POST /v1/dataset/\{id\}/fetch could not connect"):
         run_command("push_to_datasets", "--reconcile")
-    assert project.count("dataset_fetch") == 2
-    assert project.count("dataset_insert") == 0 and not DatasetInsertion.objects.exists()
+    assert one_dataset.count("dataset_fetch") == 2
+    assert one_dataset.count("dataset_insert") == 0 and not DatasetInsertion.objects.exists()
     assert CommandRun.objects.get(command="push_to_datasets").outcome == "failed"
 
-    project.faults.clear()
+    one_dataset.faults.clear()
     run_command("push_to_datasets", "--reconcile")
     assert list(DatasetInsertion.objects.values_list("log_id", flat=True)) == ["l1"]
-    assert [row["id"] for row in project.state.dataset_rows(project.halacha)].count(dataset_row_id("l1")) == 1
+    assert [row["id"] for row in one_dataset.state.dataset_rows(one_dataset.halacha)].count(dataset_row_id("l1")) == 1
 
 
 # --- 3: an insert reply that confirms nothing -------------------------------------------------
 
 
-def test_insert_reply_that_does_not_confirm_the_rows_records_nothing_and_the_rerun_completes(project, run_command):
+def test_insert_reply_that_does_not_confirm_the_rows_records_nothing_and_the_rerun_completes(one_dataset, run_command):
     tagged_log("l1", "halacha")
     tagged_log("l2", "halacha")
-    project.faults.add("dataset_insert", "status", status=200, times=None)  # 200, but no row_ids
+    one_dataset.faults.add("dataset_insert", "status", status=200, times=None)  # 200, but no row_ids
     with pytest.raises(CommandError, match="1 dataset\\(s\\) failed: Halacha evals .*did not confirm the 2 rows"):
         run_command("push_to_datasets")
-    assert project.count("dataset_insert") == 1
+    assert one_dataset.count("dataset_insert") == 1
     assert not DatasetInsertion.objects.exists()
     assert CommandRun.objects.get(command="push_to_datasets").outcome == "failed"
 
-    project.faults.clear()
+    one_dataset.faults.clear()
     run_command("push_to_datasets")
     assert sorted(DatasetInsertion.objects.values_list("log_id", flat=True)) == ["l1", "l2"]
-    assert sorted(row["id"] for row in project.state.dataset_rows(project.halacha)) == sorted(
+    assert sorted(row["id"] for row in one_dataset.state.dataset_rows(one_dataset.halacha)) == sorted(
         dataset_row_id(log_id) for log_id in ("l1", "l2")
     )

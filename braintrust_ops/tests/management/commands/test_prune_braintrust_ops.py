@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
-from tests.concurrency import lock_held_by_another_run
+from braintrust_ops.tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,31 +10,13 @@ from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
 from braintrust_ops_sandbox import OTHER_PROJECT_ID
-from tests.concurrency import lock_held_by_another_run
+from braintrust_ops.tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _now():
     return datetime.now(timezone.utc)
-
-
-@pytest.fixture
-def small_project(sandbox_env):
-    """Three taggable tags and a handful of recent logs with predictable labels."""
-    sandbox = sandbox_env
-    sandbox.state.clear_logs()
-    sandbox.state.clear_tags()
-    sandbox.state.add_tag("halacha", "Questions of Jewish law. dataset-tagging")
-    sandbox.state.add_tag("translation", "DATASET-TAGGING: requests to translate a text")
-    sandbox.state.add_tag("sources", "Dataset-Tagging where a text is found")
-    sandbox.state.add_tag("ui-only", "not for datasets")
-    sandbox.state.add_tag("no-description", None)
-    recent = _now() - timedelta(hours=2)
-    sandbox.state.add_log(input="Is it permitted to cook on Shabbat?", output="Generally not...", created=recent)
-    sandbox.state.add_log(input="Please translate Genesis 1:1", output="In the beginning...", created=recent)
-    sandbox.state.add_log(input="What's the weather in Jerusalem?", output="I can't check weather.", created=recent)
-    return sandbox
 
 
 def _statuses():
@@ -707,3 +689,13 @@ def test_under_a_limit_the_dry_run_picks_the_logs_the_real_run_sends(small_proje
     real = CommandRun.objects.get()
     assert f"about {real.counters['estimated_input_tokens']} input tokens" in dry.stdout
     assert TaggedLog.objects.get(log_id="newer-backlog").status == "pending"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--limit", "0"], "positive integer"), (["--since", "last tuesday"], "ISO 8601 time")],
+    ids=["limit_zero", "since_not_a_time"],
+)
+def test_malformed_option_values_are_refused_by_name(run_command, args, message):
+    with pytest.raises(CommandError, match=message):
+        run_command("tag_logs", *args)

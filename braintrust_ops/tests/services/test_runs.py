@@ -9,7 +9,7 @@ import pytest
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.models import CommandRun
 from braintrust_ops.services import runs
-from braintrust_ops.services.runs import RunFailed, run_recorded
+from braintrust_ops.services.runs import RunFailed, run_finish, run_recorded, run_start
 from braintrust_ops.stopping import Interrupted
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,3 +81,22 @@ def test_an_interrupted_job_is_recorded_interrupted_with_what_it_finished(finish
     run = CommandRun.objects.get()
     assert (run.outcome, run.counters) == ("interrupted", {"done": 4}) and run.error.startswith("Interrupted by SIGTERM")
     assert finishes == [run.pk]
+
+
+@pytest.mark.django_db
+def test_a_run_is_recorded_as_failed_even_when_the_settings_cannot_be_read(settings):
+    """Finishing a run reads the settings to redact their keys; unreadable settings must not stop it."""
+    settings.BRAINTRUST_OPS = {"BRAINTRUST_PROJECT_ID": "not-a-uuid"}
+    run = run_start(command="tag_logs", options={})
+    run_finish(run, outcome="failed", error="BRAINTRUST_PROJECT_ID must be a project UUID")
+    run = CommandRun.objects.get()
+    assert (run.outcome, run.finished_at is not None) == ("failed", True)
+
+
+@pytest.mark.django_db
+def test_a_key_in_a_runs_error_is_redacted_before_it_is_stored(settings):
+    key = "bt-recorded-key-for-tests-0003"
+    settings.BRAINTRUST_OPS = {"BRAINTRUST_API_KEY": key}
+    run = run_start(command="tag_logs", options={})
+    run_finish(run, outcome="failed", error=f"HTTP 401 for key {key}")
+    assert CommandRun.objects.get().error == "HTTP 401 for key [redacted]"

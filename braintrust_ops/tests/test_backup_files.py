@@ -23,7 +23,7 @@ from braintrust_ops.backup_files import (
     default_backup_name,
     neutralise_formula,
 )
-from tests.backups.readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
+from braintrust_ops.tests.backup_readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
 
 HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
 

@@ -25,22 +25,6 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-@pytest.fixture
-def project(sandbox_env):
-    """Two taggable tags and three recent logs: two about Jewish law, one about the weather."""
-    sandbox = sandbox_env
-    sandbox.state.clear_logs()
-    sandbox.state.clear_tags()
-    sandbox.state.clear_datasets()
-    sandbox.state.add_tag("halacha", "Questions of Jewish law. dataset-tagging")
-    sandbox.state.add_tag("translation", "dataset-tagging: requests to translate a text")
-    recent = _now() - timedelta(hours=2)
-    sandbox.state.add_log(input="Is it permitted to cook on Shabbat?", output="Generally not.", created=recent)
-    sandbox.state.add_log(input="Is this kosher?", output="It depends.", created=recent)
-    sandbox.state.add_log(input="What's the weather?", output="I can't check.", created=recent)
-    return sandbox
-
-
 def _statuses():
     return sorted(TaggedLog.objects.values_list("status", flat=True))
 
@@ -55,79 +39,79 @@ def _closed_port() -> int:
 # --- 2A: listing the project's tags -----------------------------------------------------------
 
 
-def test_tag_listing_that_stays_garbled_fails_the_run_naming_the_endpoint(project, run_command, ops_settings):
+def test_tag_listing_that_stays_garbled_fails_the_run_naming_the_endpoint(small_project, run_command, ops_settings):
     ops_settings(HTTP_MAX_RETRIES=1)
-    project.faults.add("project_tag", "invalid_json", times=None)
+    small_project.faults.add("project_tag", "invalid_json", times=None)
     with pytest.raises(CommandError, match=r"reply to GET /v1/project_tag was not JSON after 2 attempts"):
         run_command("tag_logs")
-    assert project.count("project_tag") == 2  # the one retry layer: a garbled reply counts like any failure
-    assert project.count("btql") == 0 and project.count("messages") == 0
+    assert small_project.count("project_tag") == 2  # the one retry layer: a garbled reply counts like any failure
+    assert small_project.count("btql") == 0 and small_project.count("messages") == 0
     assert CommandRun.objects.get().outcome == "failed"
 
 
-def test_rate_limit_on_the_tag_listing_that_outlasts_the_wait_budget_fails_the_run(project, run_command, ops_settings):
+def test_rate_limit_on_the_tag_listing_that_outlasts_the_wait_budget_fails_the_run(small_project, run_command, ops_settings):
     ops_settings(HTTP_BACKOFF_SECONDS="0.05", HTTP_RATE_LIMIT_BUDGET_SECONDS="0.5")
-    project.faults.add("project_tag", "status", status=429, times=None)
+    small_project.faults.add("project_tag", "status", status=429, times=None)
     with pytest.raises(CommandError, match=r"kept rate-limiting GET /v1/project_tag \(HTTP 429\).* over 4 attempts"):
         run_command("tag_logs")
-    assert project.count("project_tag") == 4
-    assert project.count("messages") == 0 and not TaggedLog.objects.exists()
+    assert small_project.count("project_tag") == 4
+    assert small_project.count("messages") == 0 and not TaggedLog.objects.exists()
 
 
 # --- 2B: querying the logs --------------------------------------------------------------------
 
 
-def test_key_refused_on_the_log_query_stops_the_run_without_retrying(project, run_command):
-    project.faults.add("btql", "status", status=401, times=None)
+def test_key_refused_on_the_log_query_stops_the_run_without_retrying(small_project, run_command):
+    small_project.faults.add("btql", "status", status=401, times=None)
     with pytest.raises(CommandError, match=r"Braintrust refused the API key on POST /btql .*BRAINTRUST_API_KEY"):
         run_command("tag_logs")
-    assert project.count("btql") == 1
-    assert project.count("messages") == 0 and not TaggedLog.objects.exists()
+    assert small_project.count("btql") == 1
+    assert small_project.count("messages") == 0 and not TaggedLog.objects.exists()
     assert CommandRun.objects.get().outcome == "failed"
 
 
-def test_log_query_that_times_out_fails_the_run_and_calls_no_model(project, run_command, ops_settings):
+def test_log_query_that_times_out_fails_the_run_and_calls_no_model(small_project, run_command, ops_settings):
     ops_settings(HTTP_TIMEOUT_SECONDS="0.2", HTTP_MAX_RETRIES=1)
-    project.faults.add("btql", "latency", delay=0.8, times=None)
+    small_project.faults.add("btql", "latency", delay=0.8, times=None)
     with pytest.raises(CommandError, match=r"POST /btql timed out after 2 attempts"):
         run_command("tag_logs")
-    assert project.count("btql") == 2
-    assert project.count("messages") == 0 and not TaggedLog.objects.exists()
+    assert small_project.count("btql") == 2
+    assert small_project.count("messages") == 0 and not TaggedLog.objects.exists()
 
 
-def test_a_result_of_a_hundred_pages_is_read_to_the_last_row(project, run_command, ops_settings):
+def test_a_result_of_a_hundred_pages_is_read_to_the_last_row(small_project, run_command, ops_settings):
     # The review's 100K+ logs, scaled: 100 BTQL pages of 10 rows walk the same cursor loop as 100 pages of 1,000.
     ops_settings(BTQL_PAGE_SIZE=10, TAGGING_MAX_LOGS_PER_RUN=1)
-    project.state.clear_logs()
+    small_project.state.clear_logs()
     start = _now() - timedelta(hours=20)
-    project.state.add_logs(1000, created=lambda i: start + timedelta(seconds=i), input="question", output="answer")
+    small_project.state.add_logs(1000, created=lambda i: start + timedelta(seconds=i), input="question", output="answer")
     result = run_command("tag_logs")
     assert "Logs fetched: 1000 (without id: 0, duplicates: 0)" in result.stdout
     assert TaggedLog.objects.count() == 1000
-    assert project.count("btql") == 101  # the 101st request is the empty page that ends the results
-    assert all(body["query"]["limit"] == 10 for body in project.btql_bodies())
+    assert small_project.count("btql") == 101  # the 101st request is the empty page that ends the results
+    assert all(body["query"]["limit"] == 10 for body in small_project.btql_bodies())
 
 
 # --- 2C / 3: Claude ---------------------------------------------------------------------------
 
 
 def test_rate_limit_that_outlasts_the_sdk_retries_leaves_the_logs_queued_and_the_next_run_tags_them(
-    project, run_command, ops_settings
+    small_project, run_command, ops_settings
 ):
     ops_settings(CLAUDE_MAX_RETRIES=0)
-    project.faults.add("messages", "status", status=429, retry_after=0, times=None)
+    small_project.faults.add("messages", "status", status=429, retry_after=0, times=None)
     with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
         run_command("tag_logs")
     assert _statuses() == ["pending", "pending", "pending"]
     assert all("HTTP 429" in error for error in TaggedLog.objects.values_list("last_error", flat=True))
 
-    project.faults.clear()
+    small_project.faults.clear()
     run_command("tag_logs")
     assert _statuses() == ["tagged", "tagged", "tagged"]
-    assert TaggedLog.objects.get(input="Is this kosher?").tag_names == ["halacha"]
+    assert TaggedLog.objects.get(input="Is it permitted to cook on Shabbat?").tag_names == ["halacha"]
 
 
-def test_unreachable_anthropic_leaves_the_logs_queued_never_as_no_tags(project, run_command, ops_settings):
+def test_unreachable_anthropic_leaves_the_logs_queued_never_as_no_tags(small_project, run_command, ops_settings):
     ops_settings(ANTHROPIC_BASE_URL=f"http://127.0.0.1:{_closed_port()}", CLAUDE_MAX_RETRIES=0)
     with pytest.raises(CommandError, match="3 of 3 logs failed to tag"):
         run_command("tag_logs")
@@ -139,7 +123,7 @@ def test_unreachable_anthropic_leaves_the_logs_queued_never_as_no_tags(project, 
 # --- 3: the network to Braintrust -------------------------------------------------------------
 
 
-def test_connection_refused_fails_the_run_naming_the_url(project, run_command, ops_settings):
+def test_connection_refused_fails_the_run_naming_the_url(small_project, run_command, ops_settings):
     url = f"http://127.0.0.1:{_closed_port()}"
     ops_settings(BRAINTRUST_API_URL=url, HTTP_MAX_RETRIES=1)
     with pytest.raises(CommandError, match=f"could not connect after 2 attempts \\({url}\\).*BRAINTRUST_API_URL"):
@@ -151,7 +135,7 @@ def test_connection_refused_fails_the_run_naming_the_url(project, run_command, o
 def untrusted_https_server(tmp_path):
     """A real HTTPS server on loopback whose self-signed certificate no CA vouches for.
 
-    It answers any request as Braintrust would for an empty project, and counts the requests that
+    It answers any request as Braintrust would for an empty small_project, and counts the requests that
     got through TLS, so a client that skipped certificate checks would visibly succeed.
     """
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -200,22 +184,22 @@ def untrusted_https_server(tmp_path):
 
 
 def test_untrusted_tls_certificate_fails_the_run_and_the_key_is_never_sent(
-    untrusted_https_server, project, run_command, ops_settings
+    untrusted_https_server, small_project, run_command, ops_settings
 ):
     ops_settings(BRAINTRUST_API_URL=untrusted_https_server.url, HTTP_MAX_RETRIES=0)
     with pytest.raises(CommandError, match=f"could not connect after 1 attempt \\({untrusted_https_server.url}\\)"):
         run_command("tag_logs")
     assert untrusted_https_server.received == []
-    assert project.count("messages") == 0
+    assert small_project.count("messages") == 0
 
 
 # --- 2C / 4.1: log ids ------------------------------------------------------------------------
 
 
-def test_empty_and_blank_log_ids_are_skipped_and_counted(project, run_command):
+def test_empty_and_blank_log_ids_are_skipped_and_counted(small_project, run_command):
     recent = _now() - timedelta(hours=1)
-    project.state.add_log(id="", input="Shabbat question with an empty id", created=recent)
-    project.state.add_log(id="   ", input="Shabbat question with a blank id", created=recent + timedelta(seconds=1))
+    small_project.state.add_log(id="", input="Shabbat question with an empty id", created=recent)
+    small_project.state.add_log(id="   ", input="Shabbat question with a blank id", created=recent + timedelta(seconds=1))
     result = run_command("tag_logs")
     assert "Logs fetched: 5 (without id: 2, duplicates: 0)" in result.stdout
     assert TaggedLog.objects.count() == 3
@@ -230,22 +214,22 @@ NFD_ID = unicodedata.normalize("NFD", "log-café")
 ODD_IDS = ['quote"and\\backslash', "line\nbreak", '{"json": [1, 2]}', "שאלה-🙂-1", NFC_ID, NFD_ID]
 
 
-def test_log_ids_with_special_characters_unicode_and_numbers_reach_datasets_exactly_once(project, run_command):
-    project.state.clear_logs()
-    dataset = project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
+def test_log_ids_with_special_characters_unicode_and_numbers_reach_datasets_exactly_once(small_project, run_command):
+    small_project.state.clear_logs()
+    dataset = small_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
     start = _now() - timedelta(hours=3)
     for index, log_id in enumerate([*ODD_IDS, 12345]):
-        project.state.add_log(id=log_id, input=f"Shabbat question {index}", created=start + timedelta(minutes=index))
+        small_project.state.add_log(id=log_id, input=f"Shabbat question {index}", created=start + timedelta(minutes=index))
     run_command("tag_logs", "--push")
     expected = {*ODD_IDS, "12345"}
     assert set(TaggedLog.objects.values_list("log_id", flat=True)) == expected
     assert NFC_ID != NFD_ID  # two spellings of one name are two Braintrust ids, kept apart
-    rows = project.state.dataset_rows(dataset)
+    rows = small_project.state.dataset_rows(dataset)
     assert {row["metadata"]["source_log_id"] for row in rows} == expected
     assert sorted(row["id"] for row in rows) == sorted(dataset_row_id(log_id) for log_id in expected)
     assert set(DatasetInsertion.objects.values_list("log_id", flat=True)) == expected
 
-    inserts = project.count("dataset_insert")
+    inserts = small_project.count("dataset_insert")
     run_command("push_to_datasets")
-    assert project.count("dataset_insert") == inserts
-    assert len(project.state.dataset_rows(dataset)) == len(expected)
+    assert small_project.count("dataset_insert") == inserts
+    assert len(small_project.state.dataset_rows(dataset)) == len(expected)

@@ -13,7 +13,7 @@ from braintrust_ops.shards import Shard, parse_shard, shard_of
 from django.db import connection
 
 from braintrust_ops.locks import tag_logs_lock
-from tests.concurrency import held_by_another_run, lock_held_by_another_run
+from braintrust_ops.tests.concurrency import held_by_another_run, lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from django.db import connection
 
 from braintrust_ops.locks import command_lock
+from braintrust_ops.tests.paths import HOST_ROOT
 
 
 @contextmanager
@@ -73,7 +74,7 @@ def held_by_another_process(expression: str) -> Iterator[tuple[subprocess.Popen,
             print(f"holding {{value}}", flush=True)
             time.sleep(120)
     """)
-    root = Path(__file__).resolve().parent.parent
+    root = HOST_ROOT
     environment = {**os.environ, "DATABASE_URL": _database_url(), "PYTHONPATH": str(root)}
     environment.setdefault("DJANGO_SETTINGS_MODULE", "sefaria.settings")
     process = subprocess.Popen(

@@ -3,8 +3,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from braintrust_ops.tests.paths import HOST_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = HOST_ROOT
 
 
 @pytest.mark.parametrize("command", ["tag_logs", "push_to_datasets", "backup_logs", "prune_braintrust_ops", "braintrust_sandbox"])
@@ -22,7 +23,7 @@ def test_production_settings_install_the_app_alone_and_never_the_sandbox():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = HOST_ROOT
     probe = (
         "import django; django.setup(); from django.conf import settings; "
         "from django.core.management import get_commands; "
