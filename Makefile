@@ -20,8 +20,8 @@ test: venv
 	@$(BIN)/coverage report > /dev/null || (echo "Coverage is below fail_under in .coveragerc." && exit 1)
 
 lint: venv
-	$(BIN)/ruff check braintrust_ops braintrust_ops_sandbox
-	$(BIN)/ruff format --check braintrust_ops braintrust_ops_sandbox
+	$(BIN)/ruff check braintrust_ops braintrust_ops_sandbox tests
+	$(BIN)/ruff format --check braintrust_ops braintrust_ops_sandbox tests
 
 demo: venv
 	bash scripts/demo.sh

@@ -78,8 +78,12 @@ def held_by_another_process(expression: str) -> Iterator[tuple[subprocess.Popen,
     environment = {**os.environ, "DATABASE_URL": _database_url(), "PYTHONPATH": str(root)}
     environment.setdefault("DJANGO_SETTINGS_MODULE", "sefaria.settings")
     process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=root, env=environment, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         line = process.stdout.readline()

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def small_project(sandbox_env):
     sandbox.state.add_tag("sources", "Dataset-Tagging where a text is found")
     sandbox.state.add_tag("ui-only", "not for datasets")
     sandbox.state.add_tag("no-description", None)
-    recent = datetime.now(timezone.utc) - timedelta(hours=2)
+    recent = datetime.now(UTC) - timedelta(hours=2)
     sandbox.state.add_log(input="Is it permitted to cook on Shabbat?", output="Generally not...", created=recent)
     sandbox.state.add_log(input="Please translate Genesis 1:1", output="In the beginning...", created=recent)
     sandbox.state.add_log(input="What's the weather in Jerusalem?", output="I can't check weather.", created=recent)
@@ -85,7 +85,9 @@ def datasets_project(sandbox_env):
         sandbox.state.add_tag(name, f"{name} dataset-tagging")
     sandbox.halacha = sandbox.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
     sandbox.translation = sandbox.state.add_dataset("Translation evals", '[[relevant_tags: [ "translation" ]  ]]')["id"]
-    sandbox.both = sandbox.state.add_dataset("Mixed", 'Owner: data\n[[relevant_tags: ["halacha",\n "translation"]]]')["id"]
+    sandbox.both = sandbox.state.add_dataset("Mixed", 'Owner: data\n[[relevant_tags: ["halacha",\n "translation"]]]')[
+        "id"
+    ]
     return sandbox
 
 
@@ -124,4 +126,3 @@ def unwritable_dir(tmp_path):
         subprocess.run([shutil.which("chattr"), "-i", str(directory)], check=True)
     if directory.is_relative_to(tmp_path):
         directory.chmod(0o700)
-

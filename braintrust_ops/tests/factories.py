@@ -1,10 +1,10 @@
 """Rows the tests need in the database, made the way tag_logs would have stored them."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from braintrust_ops.models import LogTag, TaggedLog
 
-LOGGED_AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+LOGGED_AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def tagged_log(log_id, *tags, status="tagged", **fields):

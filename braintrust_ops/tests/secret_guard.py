@@ -38,9 +38,7 @@ def database_text() -> str:
     from django.apps import apps
 
     return "\n".join(
-        repr(row)
-        for model in apps.get_app_config("braintrust_ops").get_models()
-        for row in model.objects.values_list()
+        repr(row) for model in apps.get_app_config("braintrust_ops").get_models() for row in model.objects.values_list()
     )
 
 

@@ -16,7 +16,9 @@ def night(db):
     )
     LogTag.objects.create(tagged_log=log, name="halacha")
     TaggedLog.objects.create(log_id="log-failed", logged_at=timezone.now(), status="failed", last_error="HTTP 529")
-    DatasetInsertion.objects.create(log_id="log-abc", tagged_log=log, dataset_id="d1", dataset_name="Halacha", row_id="r1", run=run)
+    DatasetInsertion.objects.create(
+        log_id="log-abc", tagged_log=log, dataset_id="d1", dataset_name="Halacha", row_id="r1", run=run
+    )
     return run
 
 
@@ -43,7 +45,9 @@ def test_staff_can_filter_what_last_nights_run_did(admin_client, night, model, q
 
 @pytest.mark.parametrize("model", ["taggedlog", "datasetinsertion", "commandrun"])
 def test_admin_is_read_only_no_add_no_change_no_delete(admin_client, night, model):
-    obj = {"taggedlog": TaggedLog, "datasetinsertion": DatasetInsertion, "commandrun": CommandRun}[model].objects.first()
+    obj = {"taggedlog": TaggedLog, "datasetinsertion": DatasetInsertion, "commandrun": CommandRun}[
+        model
+    ].objects.first()
     assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_add")).status_code == 403
     assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_delete", args=[obj.pk])).status_code == 403
     change = admin_client.post(reverse(f"admin:braintrust_ops_{model}_change", args=[obj.pk]), {})
@@ -78,7 +82,9 @@ def test_failed_state_without_an_error_is_refused_by_the_database(db):
 def test_a_log_at_the_attempt_limit_is_listed_as_given_up_and_a_queued_one_is_not(admin_client, night):
     from django.utils import timezone
 
-    TaggedLog.objects.create(log_id="log-given-up", logged_at=timezone.now(), status="failed", last_error="x", attempts=3)
+    TaggedLog.objects.create(
+        log_id="log-given-up", logged_at=timezone.now(), status="failed", last_error="x", attempts=3
+    )
     url = reverse("admin:braintrust_ops_taggedlog_changelist")
     given_up = admin_client.get(url + "?state=given_up").content.decode()
     queued = admin_client.get(url + "?state=queued").content.decode()
@@ -92,5 +98,7 @@ def test_the_run_list_shows_each_runs_duration_and_its_headline_counters(admin_c
     night.finished_at = night.started_at + timedelta(minutes=2, seconds=5)
     night.counters = {"sent": 1200, "tagged": 1100, "given_up": 2, "window_start": "2026-11-27"}
     night.save()
-    page = admin_client.get(reverse("admin:braintrust_ops_commandrun_changelist") + "?command__exact=tag_logs").content.decode()
+    page = admin_client.get(
+        reverse("admin:braintrust_ops_commandrun_changelist") + "?command__exact=tag_logs"
+    ).content.decode()
     assert "0:02:05" in page and "sent 1,200, tagged 1,100, given up 2" in page

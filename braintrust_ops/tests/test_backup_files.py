@@ -91,7 +91,7 @@ def test_json_list_starting_with_formula_text_is_not_prefixed():
 
 def test_record_puts_known_fields_in_fixed_order_and_unknown_ones_in_extra():
     row = {"zeta": 1, "output": "answer", "id": "x", "alpha": {"b": 2}, "input": "question"}
-    record = dict(zip(CSV_HEADER, csv_record(row)))
+    record = dict(zip(CSV_HEADER, csv_record(row), strict=True))
     assert (record["id"], record["input"], record["output"]) == ("x", "question", "answer")
     assert record["extra"] == '{"alpha":{"b":2},"zeta":1}'
     assert list(json.loads(record["extra"])) == ["alpha", "zeta"]
@@ -180,12 +180,12 @@ def test_deeply_nested_structures_round_trip_as_json(tmp_path):
 
 
 def test_keys_with_commas_quotes_and_newlines_stay_out_of_the_header(tmp_path):
-    row = log(**{'a,b': 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5})
+    row = log(**{"a,b": 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5})
     path = tmp_path / "backup.csv"
     write(path, [row])
     assert read_csv_header(path) == list(CSV_HEADER)
     [read] = read_csv(path)
-    assert json.loads(read["extra"]) == {'a,b': 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5}
+    assert json.loads(read["extra"]) == {"a,b": 1, 'say "hi"': 2, "line\nbreak": 3, "=cmd": 4, "טקסט": 5}
 
 
 def test_values_with_delimiters_quotes_and_newlines_are_quoted_and_read_back_intact(tmp_path):

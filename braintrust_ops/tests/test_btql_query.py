@@ -1,12 +1,12 @@
 """The structured BTQL query for a project's logs (pure functions)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from braintrust_ops.btql_query import btql_time, logs_filter, logs_query, next_page_rows
 
-SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def _compare(op, field, value):

@@ -14,7 +14,11 @@ from braintrust_ops import locks
 from braintrust_ops.exceptions import CommandLocked
 from braintrust_ops.locks import command_lock, is_alive, run_liveness, tag_logs_lock
 from braintrust_ops.shards import Shard
-from braintrust_ops.tests.concurrency import held_by_another_process, held_by_another_run, sqlite_file_for_other_processes
+from braintrust_ops.tests.concurrency import (
+    held_by_another_process,
+    held_by_another_run,
+    sqlite_file_for_other_processes,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,8 +57,15 @@ def eventually(condition, seconds: float = 10) -> bool:
         (Shard(0, 2), Shard(0, 3), "shards of another count (--shard I/2) are in progress, so shard 0/3 did nothing"),
         (Shard(1, 3), Shard(1, 2), "or run this one as --shard 1/3"),
     ],
-    ids=["unsharded-unsharded", "unsharded-shard", "shard-unsharded", "same-shard", "other-shard-same-count",
-         "other-count", "other-count-tells-the-count"],
+    ids=[
+        "unsharded-unsharded",
+        "unsharded-shard",
+        "shard-unsharded",
+        "same-shard",
+        "other-shard-same-count",
+        "other-count",
+        "other-count-tells-the-count",
+    ],
 )
 def test_a_second_tag_logs_run_is_refused_or_runs_alongside(held, attempted, on_postgres):
     with held_by_another_run(lambda: tag_logs_lock(held)):
@@ -79,7 +90,7 @@ def test_runs_of_two_counts_starting_at_the_same_moment_never_both_go_on():
     for _ in range(10):
         start, acquired = threading.Barrier(2), []
 
-        def run(shard):
+        def run(shard, start=start, acquired=acquired):
             start.wait()
             try:
                 with tag_logs_lock(shard):
@@ -104,7 +115,7 @@ def test_every_tag_logs_run_can_start_once_the_other_ended_even_by_raising(held)
         with tag_logs_lock(held):
             raise RuntimeError("crash inside the run")
     for attempted in (None, Shard(0, 2), Shard(0, 3)):
-        assert attempt(held_by_another_run(lambda: tag_logs_lock(attempted))) == ACQUIRED
+        assert attempt(held_by_another_run(lambda attempted=attempted: tag_logs_lock(attempted))) == ACQUIRED
 
 
 # --- prune and the other commands against tag_logs -------------------------------------------------

@@ -38,7 +38,10 @@ def _statuses(transport):
 
 def test_a_nightly_run_checks_in_in_progress_then_ok_on_its_cronjobs_schedule(sentry, run_command):
     run_command("prune_braintrust_ops")
-    assert _statuses(sentry) == [("braintrust-ops-prune-braintrust-ops", "in_progress"), ("braintrust-ops-prune-braintrust-ops", "ok")]
+    assert _statuses(sentry) == [
+        ("braintrust-ops-prune-braintrust-ops", "in_progress"),
+        ("braintrust-ops-prune-braintrust-ops", "ok"),
+    ]
     opened, closed = sentry.check_ins
     assert opened["monitor_config"]["schedule"] == {"type": "crontab", "value": "0 2 * * *"}
     assert opened["check_in_id"] == closed["check_in_id"] and closed["duration"] >= 0

@@ -115,11 +115,15 @@ def test_the_refill_rate_follows_the_reset_time_when_it_is_sooner_than_a_minute_
     clock = Clock()
     limiter = RateLimiter(clock=clock, wall_clock=lambda: 1_800_000_000.0)
     # 60 a minute, 30 used, full again in 3 s: the bucket refills 10 a second (a scaled sandbox, or a burst).
-    limiter.observe(200, headers(limit=60, remaining=30, **{"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:03Z"}))
+    limiter.observe(
+        200, headers(limit=60, remaining=30, **{"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:03Z"})
+    )
     assert limiter._buckets["requests"].per_second == 10.0
 
 
 def test_a_reset_rounded_to_a_later_second_never_slows_the_pace_below_the_limit_per_minute():
     limiter = RateLimiter(clock=Clock(), wall_clock=lambda: 1_800_000_000.0)
-    limiter.observe(200, headers(limit=1200, remaining=1199, **{"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:01Z"}))
+    limiter.observe(
+        200, headers(limit=1200, remaining=1199, **{"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:01Z"})
+    )
     assert limiter._buckets["requests"].per_second == 20.0

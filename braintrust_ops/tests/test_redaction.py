@@ -2,7 +2,11 @@ from braintrust_ops.redaction import REDACTED, SecretRedactor, redact
 
 
 def test_secret_is_redacted_inside_nested_values():
-    event = {"event": "failed", "error": "key sk-redaction-key-for-tests-123456 refused", "extra": [("Bearer sk-redaction-key-for-tests-123456",)]}
+    event = {
+        "event": "failed",
+        "error": "key sk-redaction-key-for-tests-123456 refused",
+        "extra": [("Bearer sk-redaction-key-for-tests-123456",)],
+    }
     assert redact(event, ["sk-redaction-key-for-tests-123456"]) == {
         "event": "failed",
         "error": f"key {REDACTED} refused",
@@ -18,9 +22,14 @@ def test_processor_ignores_empty_and_too_short_secrets():
 
 def test_processor_redacts_every_configured_secret():
     processor = SecretRedactor(["bt-redaction-key-for-tests-0001", "sk-redaction-key-for-tests-0002"])
-    event = processor(None, "info", {"event": "x", "a": "bt-redaction-key-for-tests-0001", "b": "sk-redaction-key-for-tests-0002!"})
+    event = processor(
+        None, "info", {"event": "x", "a": "bt-redaction-key-for-tests-0001", "b": "sk-redaction-key-for-tests-0002!"}
+    )
     assert event == {"event": "x", "a": REDACTED, "b": f"{REDACTED}!"}
 
 
 def test_an_exception_carrying_a_secret_is_logged_as_redacted_text():
-    assert redact(RuntimeError("Bearer bt-redaction-key-for-tests-0001 refused"), ["bt-redaction-key-for-tests-0001"]) == f"Bearer {REDACTED} refused"
+    assert (
+        redact(RuntimeError("Bearer bt-redaction-key-for-tests-0001 refused"), ["bt-redaction-key-for-tests-0001"])
+        == f"Bearer {REDACTED} refused"
+    )

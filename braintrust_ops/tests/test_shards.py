@@ -3,17 +3,16 @@
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
-
-from braintrust_ops.models import CommandRun, TaggedLog
-from braintrust_ops.shards import Shard, parse_shard, shard_of
 from django.db import connection
 
 from braintrust_ops.locks import tag_logs_lock
-from braintrust_ops.tests.concurrency import held_by_another_run, lock_held_by_another_run
+from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.shards import Shard, parse_shard, shard_of
+from braintrust_ops.tests.concurrency import held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +65,7 @@ def test_shard_option_refuses_anything_but_an_index_below_the_count(text):
 
 
 def hours_ago(hours: float) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(hours=hours)
+    return datetime.now(UTC) - timedelta(hours=hours)
 
 
 @pytest.fixture
@@ -90,7 +89,9 @@ def sent_log_ids(sandbox) -> list[str]:
     return [log_id for request in sandbox.claude_requests for log_id in LOG_IDS if f"({log_id})" in str(request)]
 
 
-def test_each_shard_stores_and_tags_only_its_own_logs_and_together_they_tag_every_log_once(sharded_project, run_command):
+def test_each_shard_stores_and_tags_only_its_own_logs_and_together_they_tag_every_log_once(
+    sharded_project, run_command
+):
     first = run_command("tag_logs", "--shard", "0/2")
     assert set(TaggedLog.objects.values_list("log_id", flat=True)) == ids_of_shard(0, 2)
     assert f"Shard 0/2: {len(ids_of_shard(1, 2))} logs of the window left to the other shards" in first.stdout
@@ -159,10 +160,10 @@ def test_a_shard_run_starting_never_marks_a_live_shard_run_abandoned(sharded_pro
 
     with held_by_another_run(run_liveness) as key:
         alive = CommandRun.objects.create(
-            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(timezone.utc), lock_key=key
+            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(UTC), lock_key=key
         )
         dead = CommandRun.objects.create(
-            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(timezone.utc), lock_key=12345
+            command="tag_logs", options={"shard": "0/2"}, started_at=datetime.now(UTC), lock_key=12345
         )
         run_command("tag_logs", "--shard", "1/2")
         alive.refresh_from_db()

@@ -20,7 +20,13 @@ def test_ordinary_text_hebrew_and_emoji_are_untouched():
 
 def test_json_strings_and_keys_are_made_storable_at_every_level():
     value = {"a\x00": ["x\x00", {"b": "\ud83d"}], "n": 1, "f": 0.5, "t": True, "none": None}
-    assert storable_json(value) == {"a\\u0000": ["x\\u0000", {"b": "\\ud83d"}], "n": 1, "f": 0.5, "t": True, "none": None}
+    assert storable_json(value) == {
+        "a\\u0000": ["x\\u0000", {"b": "\\ud83d"}],
+        "n": 1,
+        "f": 0.5,
+        "t": True,
+        "none": None,
+    }
 
 
 def _nested(depth: int):

@@ -14,7 +14,9 @@ def test_only_tags_marked_dataset_tagging_in_any_case_are_offered():
 
 
 def test_marker_is_removed_from_the_meaning_passed_to_claude():
-    tags = select_taggable_tags([{"name": "translation", "description": "DATASET-TAGGING: requests to translate a text"}])
+    tags = select_taggable_tags(
+        [{"name": "translation", "description": "DATASET-TAGGING: requests to translate a text"}]
+    )
     assert tags == [TaggableTag(name="translation", meaning="requests to translate a text")]
 
 

@@ -2,7 +2,7 @@
 structured query (braintrust 0.47 ``logger.py`` ``ObjectFetcher._refetch``), over real HTTP."""
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -10,7 +10,7 @@ import requests
 from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
 AUTH = {"Authorization": f"Bearer {BRAINTRUST_KEY}"}
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SINCE = "2025-12-01T00:00:00Z"
 
 
@@ -124,8 +124,13 @@ def test_an_id_or_root_span_id_equality_needs_no_range_filter(empty_sandbox, fie
 
 @pytest.mark.parametrize(
     "literal",
-    ["2026-01-01", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00", "2026-01-01T02:00:00+02:00",
-     "2025-12-31T19:00:00.000-05:00"],
+    [
+        "2026-01-01",
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T02:00:00+02:00",
+        "2025-12-31T19:00:00.000-05:00",
+    ],
 )
 def test_created_literals_compare_as_instants_whatever_their_iso_form(empty_sandbox, literal):
     for seconds in (-1, 0, 1):

@@ -1,7 +1,7 @@
 """Anthropic's rate limits in the sandbox: token buckets, the anthropic-ratelimit-* headers, 429s, scaled time."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import anthropic
 import pytest
@@ -43,7 +43,7 @@ class FakeClocks:
 
     def __init__(self):
         self.now = 1000.0
-        self.wall = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc).timestamp()
+        self.wall = datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()
 
     def monotonic(self) -> float:
         return self.now

@@ -5,10 +5,10 @@ import copy
 import anthropic
 import pytest
 
-from braintrust_ops_sandbox import ANTHROPIC_KEY
-from braintrust_ops_sandbox.claude_tools import InvalidTools, check_request
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import TOOL_NAME, build_tool
+from braintrust_ops_sandbox import ANTHROPIC_KEY
+from braintrust_ops_sandbox.claude_tools import InvalidTools, check_request
 
 TAGS = [TaggableTag(name=name, meaning=f"{name} turns") for name in ("halacha", "translation", "sources")]
 

@@ -81,7 +81,7 @@ def test_scripted_replies_are_used_once_each_in_order_then_the_rule_resumes(empt
         empty_sandbox.claude_replies.push(scripted)
     replies = [ask(empty_sandbox, "Shabbat?") for _ in range(5)]
     said = [(block.input if block.type == "tool_use" else block.text) for block in (r.content[0] for r in replies)]
-    assert list(zip(said, [reply.stop_reason for reply in replies])) == [
+    assert list(zip(said, [reply.stop_reason for reply in replies], strict=True)) == [
         ({"tags": ["not-in-the-enum"]}, "tool_use"),
         ("No tool.", "end_turn"),
         ({}, "max_tokens"),

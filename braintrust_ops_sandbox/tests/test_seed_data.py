@@ -6,7 +6,7 @@ import select
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -62,7 +62,7 @@ def test_the_seeded_datasets_carry_valid_malformed_and_missing_relevant_tags_mar
 
 
 def test_the_seeded_logs_hold_about_300_hebrew_and_english_traces_with_child_spans(sandbox):
-    since = datetime.now(timezone.utc) - timedelta(hours=31)
+    since = datetime.now(UTC) - timedelta(hours=31)
     roots, rows = all_logs(sandbox, since, root_only=True), all_logs(sandbox, since)
     assert 280 <= len(roots) <= 320
     children = [row for row in rows if not row["is_root"]]
@@ -74,7 +74,7 @@ def test_the_seeded_logs_hold_about_300_hebrew_and_english_traces_with_child_spa
 
 
 def test_seeding_is_deterministic_for_a_given_now():
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
     def contents(sandbox):
         tags = [(tag["name"], tag["description"]) for tag in sandbox.state.tags(None)]

@@ -12,18 +12,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 from braintrust_ops.tests.secret_guard import assert_no_key
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 # One fixed "now" for the seed, so two sandboxes hold the same logs with the same ids.
-SEED_NOW = datetime.now(timezone.utc).replace(microsecond=0)
+SEED_NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @contextmanager

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 from braintrust_ops.services.runs import ABANDONED
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sandbox
 from tests.e2e.conftest import SEED_NOW, database_factory, job_factory
 
 SINCE = (SEED_NOW - timedelta(hours=24)).isoformat()
@@ -218,7 +218,13 @@ def test_no_secret_appears_in_any_output_log_line_csv_or_database_row(seeded_san
     # The gzip file opened: its compressed bytes could never show a key, whatever the file held.
     jsonl = gzip.decompress((job.workdir / "b.jsonl.gz").read_bytes()).decode()
     assert jsonl.count("\n") > 100  # the check below reads a real backup, not an empty one
-    texts = [*job.outputs, *failing.outputs, job.database.dump(), (job.workdir / "backup.csv").read_text("utf-8-sig"), jsonl]
+    texts = [
+        *job.outputs,
+        *failing.outputs,
+        job.database.dump(),
+        (job.workdir / "backup.csv").read_text("utf-8-sig"),
+        jsonl,
+    ]
     for secret in (BRAINTRUST_KEY, ANTHROPIC_KEY, wrong_key):
         for text in texts:
             assert secret not in text

@@ -1,6 +1,6 @@
 """The Braintrust client against the sandbox: listings, the project, BTQL paging as documented, inserts."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from braintrust_ops.clients.braintrust import FIRST_PAGE_ROWS, BraintrustClient
 from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound
 from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
-SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 UNKNOWN_PROJECT = "00000000-0000-4000-8000-000000000000"
 
 
@@ -55,7 +55,9 @@ def test_get_project_returns_the_configured_project(empty_sandbox):
 @pytest.mark.parametrize("status", [403, 404])
 def test_unknown_project_is_project_not_found_naming_the_id_and_the_setting(empty_sandbox, status):
     empty_sandbox.faults.add("project", "status", status=status, times=None)
-    with pytest.raises(ProjectNotFound, match=rf"no project {PROJECT_ID} .*HTTP {status}.* Check BRAINTRUST_PROJECT_ID"):
+    with pytest.raises(
+        ProjectNotFound, match=rf"no project {PROJECT_ID} .*HTTP {status}.* Check BRAINTRUST_PROJECT_ID"
+    ):
         client_for(empty_sandbox).get_project(PROJECT_ID)
     assert empty_sandbox.count("project") == 1
 
@@ -232,7 +234,9 @@ def test_a_row_nested_past_the_parsers_depth_is_stepped_over_and_the_rest_is_rea
     from braintrust_ops_sandbox.state import RawJSON
 
     empty_sandbox.state.add_logs(60, created=SINCE + timedelta(minutes=1))
-    empty_sandbox.state.add_log(id="too-deep", created=SINCE + timedelta(minutes=2), input=RawJSON("[" * 5000 + "]" * 5000))
+    empty_sandbox.state.add_log(
+        id="too-deep", created=SINCE + timedelta(minutes=2), input=RawJSON("[" * 5000 + "]" * 5000)
+    )
     empty_sandbox.state.add_logs(60, created=SINCE + timedelta(minutes=3))
     pages = client_for(empty_sandbox).log_pages(project_id=PROJECT_ID, since=SINCE)
     ids = [row["id"] for page in pages for row in page]

@@ -77,7 +77,9 @@ def test_a_429_without_retry_after_backs_off_exponentially_within_the_budget(emp
 def test_rate_limiting_past_the_budget_fails_naming_the_wait_the_attempts_and_the_setting(empty_sandbox):
     empty_sandbox.faults.add("project_tag", "status", status=429, times=None)
     client = client_for(empty_sandbox, backoff_seconds=0.05, rate_limit_budget_seconds=0.5)
-    with pytest.raises(TransientServiceError, match=r"kept rate-limiting .* over 4 attempts.*RATE_LIMIT_BUDGET_SECONDS"):
+    with pytest.raises(
+        TransientServiceError, match=r"kept rate-limiting .* over 4 attempts.*RATE_LIMIT_BUDGET_SECONDS"
+    ):
         client.list_project_tags(PROJECT_ID)
     # 0.05 + 0.1 + 0.2 = 0.35 s waited; the next wait (0.4 s) would pass the 0.5 s budget.
     assert empty_sandbox.count("project_tag") == 4
@@ -86,7 +88,9 @@ def test_rate_limiting_past_the_budget_fails_naming_the_wait_the_attempts_and_th
 def test_a_retry_after_longer_than_the_budget_fails_at_once(empty_sandbox):
     empty_sandbox.faults.add("project_tag", "status", status=429, retry_after=600, times=None)
     started = time.monotonic()
-    with pytest.raises(TransientServiceError, match=r"HTTP 429\): waited 0s over 1 attempt, and the next wait \(600s\)"):
+    with pytest.raises(
+        TransientServiceError, match=r"HTTP 429\): waited 0s over 1 attempt, and the next wait \(600s\)"
+    ):
         client_for(empty_sandbox, rate_limit_budget_seconds=5).list_project_tags(PROJECT_ID)
     assert time.monotonic() - started < 2
     assert empty_sandbox.count("project_tag") == 1
@@ -94,7 +98,11 @@ def test_a_retry_after_longer_than_the_budget_fails_at_once(empty_sandbox):
 
 def test_connection_refused_is_a_transient_error_naming_the_url_and_the_attempts():
     client = BraintrustClient(
-        api_key="bt-unreachable-key-for-tests-0001", api_url="http://127.0.0.1:9", timeout=1, max_retries=1, backoff_seconds=0
+        api_key="bt-unreachable-key-for-tests-0001",
+        api_url="http://127.0.0.1:9",
+        timeout=1,
+        max_retries=1,
+        backoff_seconds=0,
     )
     with pytest.raises(TransientServiceError, match="could not connect after 2 attempts .*127.0.0.1:9"):
         client.list_project_tags(PROJECT_ID)

@@ -1,6 +1,6 @@
 """Logs entering the database: one poison row never costs the rest of its page (SQLite and PostgreSQL)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.db import DatabaseError
@@ -80,13 +80,19 @@ def test_xact_ids_compare_as_numbers_not_text():
 def test_a_zoneless_created_time_is_utc():
     counts = FetchCounts()
     (rows,) = list(clean_rows([[_row("ok", created="2026-11-24T01:00:00")]], counts))
-    assert rows[0].logged_at == datetime(2026, 11, 24, 1, tzinfo=timezone.utc)
+    assert rows[0].logged_at == datetime(2026, 11, 24, 1, tzinfo=UTC)
 
 
 def test_rows_without_a_readable_created_time_are_counted_and_skipped():
     counts = FetchCounts()
-    pages = [[{"id": "none", "created": None}, {"id": "bad", "created": "yesterday"}, {"id": "ok", "created": "2026-11-24T01:00:00"}]]
+    pages = [
+        [
+            {"id": "none", "created": None},
+            {"id": "bad", "created": "yesterday"},
+            {"id": "ok", "created": "2026-11-24T01:00:00"},
+        ]
+    ]
     (rows,) = list(clean_rows(pages, counts))
     assert [row.log_id for row in rows] == ["ok"]
     assert counts.without_created == 2 and counts.fetched == 3
-    assert counts.newest_created == datetime(2026, 11, 24, 1, tzinfo=timezone.utc)  # a zoneless time is UTC
+    assert counts.newest_created == datetime(2026, 11, 24, 1, tzinfo=UTC)  # a zoneless time is UTC

@@ -79,7 +79,9 @@ def test_an_interrupted_job_is_recorded_interrupted_with_what_it_finished(finish
     with pytest.raises(Interrupted):
         _run(stopped)
     run = CommandRun.objects.get()
-    assert (run.outcome, run.counters) == ("interrupted", {"done": 4}) and run.error.startswith("Interrupted by SIGTERM")
+    assert (run.outcome, run.counters) == ("interrupted", {"done": 4}) and run.error.startswith(
+        "Interrupted by SIGTERM"
+    )
     assert finishes == [run.pk]
 
 

@@ -4,7 +4,7 @@ import json
 import os
 import signal
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
@@ -15,13 +15,13 @@ from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import load_config
 from braintrust_ops.exceptions import AuthenticationFailed, TransientServiceError
 from braintrust_ops.models import CommandRun
-from braintrust_ops_sandbox import PROJECT_ID
 from braintrust_ops.services.backups import logs_backup
 from braintrust_ops.tests.backup_readers import leftovers, read_csv, read_jsonl
+from braintrust_ops_sandbox import PROJECT_ID
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)  # the weekly CronJob: Sunday 01:00 UTC
+NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)  # the weekly CronJob: Sunday 01:00 UTC
 HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
 
 
@@ -41,7 +41,7 @@ def empty_project(sandbox_env, backup_dir):
 
 
 def ago(**delta) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(**delta)
+    return datetime.now(UTC) - timedelta(**delta)
 
 
 def run_backup(run_command, *args):
@@ -119,9 +119,9 @@ def test_backup_days_setting_sets_the_default_window(empty_project, backup_dir, 
 
 
 def test_since_and_until_select_the_window_and_name_the_file_after_its_end(empty_project, backup_dir, run_command):
-    empty_project.state.add_log(id="before", created=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    empty_project.state.add_log(id="in", created=datetime(2026, 1, 5, tzinfo=timezone.utc))
-    empty_project.state.add_log(id="at-until", created=datetime(2026, 1, 8, tzinfo=timezone.utc))
+    empty_project.state.add_log(id="before", created=datetime(2026, 1, 1, tzinfo=UTC))
+    empty_project.state.add_log(id="in", created=datetime(2026, 1, 5, tzinfo=UTC))
+    empty_project.state.add_log(id="at-until", created=datetime(2026, 1, 8, tzinfo=UTC))
     run_backup(run_command, "--since", "2026-01-02", "--until", "2026-01-08T00:00:00Z")
     assert [row["id"] for row in read_csv(backup_dir / "logs_backup_2026-01-08.csv")] == ["in"]
 
@@ -191,7 +191,9 @@ def test_nested_unicode_none_and_delimiters_reach_the_csv_intact(empty_project, 
 
 def test_fields_outside_the_known_columns_go_into_the_extra_column(empty_project, tmp_path, run_command):
     empty_project.state.add_log(id="plain", created=ago(hours=2))
-    empty_project.state.add_log(id="odd", created=ago(hours=1), **{"custom,field": {"x": "=1"}, "zz": None, "שדה": "ערך"})
+    empty_project.state.add_log(
+        id="odd", created=ago(hours=1), **{"custom,field": {"x": "=1"}, "zz": None, "שדה": "ערך"}
+    )
     output = tmp_path / "extra.csv"
     run_backup(run_command, "--output", str(output))
     rows = {row["id"]: row for row in read_csv(output)}
@@ -212,7 +214,9 @@ def test_chat_text_that_looks_like_a_formula_is_neutralised_in_the_csv(empty_pro
 
 
 def test_jsonl_keeps_formula_text_and_every_field_untouched(empty_project, tmp_path, run_command):
-    empty_project.state.add_log(id="evil", input="=1+1", output={"nested": [HEBREW, None]}, created=ago(hours=1), custom=7)
+    empty_project.state.add_log(
+        id="evil", input="=1+1", output={"nested": [HEBREW, None]}, created=ago(hours=1), custom=7
+    )
     output = tmp_path / "logs.jsonl"
     run_backup(run_command, "--format", "jsonl", "--output", str(output))
     [row] = read_jsonl(output)
@@ -409,12 +413,16 @@ def test_output_directory_that_does_not_exist_is_a_clear_error(empty_project, tm
 
 
 @pytest.mark.parametrize("retry_after", [True, False], ids=["with_retry_after", "without_retry_after"])
-def test_a_backup_of_many_pages_under_btql_s_rate_limit_completes(empty_project, tmp_path, run_command, ops_settings, retry_after):
+def test_a_backup_of_many_pages_under_btql_s_rate_limit_completes(
+    empty_project, tmp_path, run_command, ops_settings, retry_after
+):
     """BTQL allows about 20 requests a minute on some plans, with or without Retry-After; here a minute is
     half a second and the page small, so a dozen pages meet the limit three times over."""
     start = ago(days=2)
     empty_project.state.add_logs(600, created=lambda i: start + timedelta(seconds=i), input="question")
-    empty_project.rate_limits.set("btql", requests=4, per_seconds=0.5 if not retry_after else 1, retry_after=retry_after)
+    empty_project.rate_limits.set(
+        "btql", requests=4, per_seconds=0.5 if not retry_after else 1, retry_after=retry_after
+    )
     ops_settings(BTQL_PAGE_SIZE=50, HTTP_BACKOFF_SECONDS="0.02", HTTP_MAX_RETRIES=0)
     output = tmp_path / "limited.csv"
     result = run_backup(run_command, "--output", str(output))

@@ -1,6 +1,6 @@
 """prune_braintrust_ops: chat text older than the retention goes; the ledger, and exactly-once, stay."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
@@ -11,7 +11,7 @@ from braintrust_ops.tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NOW = datetime(2026, 11, 24, 2, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 
 
 def tagged(log_id: str, age: timedelta, *tags: str) -> TaggedLog:

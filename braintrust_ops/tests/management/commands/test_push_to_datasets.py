@@ -2,7 +2,7 @@
 
 import os
 import signal
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
@@ -12,6 +12,7 @@ from braintrust_ops.services.datasets import dataset_row_id
 from braintrust_ops.tests.factories import tagged_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
 
 def _row_ids(sandbox, dataset_id):
     return sorted(row["id"] for row in sandbox.state.dataset_rows(dataset_id))
@@ -147,7 +148,10 @@ def test_no_tagged_logs_inserts_nothing_and_succeeds(datasets_project, run_comma
 def test_dataset_filter_by_name_or_id_limits_the_push(datasets_project, run_command):
     tagged_log("l1", "halacha", "translation")
     run_command("push_to_datasets", "--dataset", "Halacha evals", "--dataset", datasets_project.translation)
-    assert set(DatasetInsertion.objects.values_list("dataset_id", flat=True)) == {datasets_project.halacha, datasets_project.translation}
+    assert set(DatasetInsertion.objects.values_list("dataset_id", flat=True)) == {
+        datasets_project.halacha,
+        datasets_project.translation,
+    }
 
 
 def test_dry_run_reports_per_dataset_and_writes_nothing(datasets_project, run_command):
@@ -206,7 +210,9 @@ def test_dataset_deleted_after_listing_fails_alone_and_exit_is_non_zero(datasets
     assert run.outcome == "failed" and "Translation evals" in run.error
 
 
-def test_partial_failure_records_only_confirmed_batches_and_the_rerun_completes(datasets_project, run_command, ops_settings):
+def test_partial_failure_records_only_confirmed_batches_and_the_rerun_completes(
+    datasets_project, run_command, ops_settings
+):
     ops_settings(PUSH_BATCH_SIZE=2, HTTP_MAX_RETRIES=0)
     for index in range(5):
         tagged_log(f"l{index}", "halacha")
@@ -288,10 +294,14 @@ def test_datasets_are_listed_for_the_configured_project_only(datasets_project, r
 
 def test_tag_logs_push_runs_the_daily_pipeline(datasets_project, run_command):
     datasets_project.state.clear_logs()
-    datasets_project.state.add_log(input="Shabbat question", output="answer", created=datetime.now(timezone.utc) - timedelta(hours=1))
+    datasets_project.state.add_log(
+        input="Shabbat question", output="answer", created=datetime.now(UTC) - timedelta(hours=1)
+    )
     result = run_command("tag_logs", "--push")
     assert "Tagging finished." in result.stdout and "Inserted 2 rows into 3 datasets" in result.stdout
-    assert {row["input"] for row in datasets_project.state.dataset_rows(datasets_project.halacha)} == {"Shabbat question"}
+    assert {row["input"] for row in datasets_project.state.dataset_rows(datasets_project.halacha)} == {
+        "Shabbat question"
+    }
 
 
 # --- size-capped inserts and rows refused on their own ---------------------------------------------
@@ -331,20 +341,26 @@ def test_a_400_saying_too_large_is_split_like_a_413(datasets_project, run_comman
     assert len(datasets_project.state.dataset_rows(datasets_project.halacha)) == 4
 
 
-def test_a_row_over_the_cap_on_its_own_is_recorded_as_failed_and_the_rest_goes_in(datasets_project, run_command, ops_settings):
+def test_a_row_over_the_cap_on_its_own_is_recorded_as_failed_and_the_rest_goes_in(
+    datasets_project, run_command, ops_settings
+):
     tagged_log("small-1", "halacha")
     tagged_log("huge", "halacha", input={"text": "x" * 200_000})
     tagged_log("small-2", "halacha")
     ops_settings(PUSH_MAX_REQUEST_BYTES=100_000, PUSH_FAILURE_THRESHOLD=0.5)
     result = run_command("push_to_datasets", "--dataset", "Halacha evals")
-    assert _row_ids(datasets_project, datasets_project.halacha) == sorted(dataset_row_id(i) for i in ("small-1", "small-2"))
+    assert _row_ids(datasets_project, datasets_project.halacha) == sorted(
+        dataset_row_id(i) for i in ("small-1", "small-2")
+    )
     failed = DatasetInsertion.objects.get(log_id="huge")
     assert (failed.status, failed.attempts, failed.row_id) == ("failed", 1, "")
     assert "over the 100,000-byte request cap" in failed.last_error and "PUSH_MAX_REQUEST_BYTES" in failed.last_error
     assert "refused by the dataset: 1" in result.stdout
 
 
-def test_a_row_the_dataset_refuses_is_retried_up_to_the_attempt_limit_then_given_up(datasets_project, run_command, ops_settings):
+def test_a_row_the_dataset_refuses_is_retried_up_to_the_attempt_limit_then_given_up(
+    datasets_project, run_command, ops_settings
+):
     tagged_log("ok", "halacha")
     tagged_log("refused", "halacha", input={"text": "x" * 60_000})
     datasets_project.set_request_size_limit("dataset_insert", 50_000)  # only Braintrust refuses it: a 413 on its own
@@ -409,7 +425,9 @@ def test_a_signal_mid_push_abandons_the_batch_in_flight_keeps_the_ledger_consist
         run_command("push_to_datasets", "--dataset", "Halacha evals")
     assert raised.value.returncode == code
     ledger = set(DatasetInsertion.objects.values_list("log_id", flat=True))
-    assert ledger == {row["metadata"]["source_log_id"] for row in datasets_project.state.dataset_rows(datasets_project.halacha)}
+    assert ledger == {
+        row["metadata"]["source_log_id"] for row in datasets_project.state.dataset_rows(datasets_project.halacha)
+    }
     assert len(ledger) == 2  # the first batch, confirmed; the second abandoned before it was sent
     run = CommandRun.objects.get()
     assert run.outcome == "interrupted" and run.counters["datasets"][0]["inserted"] == 2

@@ -5,7 +5,6 @@ insertion ledger plus deterministic row ids; these tests pin what happens around
 datasets, rows this app did not write, a dataset read or an insert reply that fails.
 """
 
-
 import pytest
 from django.core.management.base import CommandError
 
@@ -15,11 +14,14 @@ from braintrust_ops.tests.factories import tagged_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
 @pytest.fixture
 def one_dataset(datasets_project):
     """Only the Halacha dataset, so the request counts below are one dataset's."""
     datasets_project.state.clear_datasets()
-    datasets_project.halacha = datasets_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
+    datasets_project.halacha = datasets_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')[
+        "id"
+    ]
     return datasets_project
 
 
@@ -39,7 +41,9 @@ def test_tagged_logs_and_no_dataset_at_all_push_nothing_and_succeed(one_dataset,
 
 
 def test_push_cost_does_not_grow_with_the_target_datasets_size(one_dataset, run_command):
-    one_dataset.state.insert_rows(one_dataset.halacha, [{"id": f"older-{index}", "input": index} for index in range(50_000)])
+    one_dataset.state.insert_rows(
+        one_dataset.halacha, [{"id": f"older-{index}", "input": index} for index in range(50_000)]
+    )
     tagged_log("l1", "halacha")
     tagged_log("l2", "halacha")
     run_command("push_to_datasets")
@@ -86,7 +90,9 @@ def test_dataset_read_failing_mid_reconcile_fails_the_run_sends_nothing_and_the_
     one_dataset, run_command, ops_settings
 ):
     ops_settings(HTTP_MAX_RETRIES=0)
-    one_dataset.state.insert_rows(one_dataset.halacha, [{"id": f"manual-{index}", "input": index} for index in range(1500)])
+    one_dataset.state.insert_rows(
+        one_dataset.halacha, [{"id": f"manual-{index}", "input": index} for index in range(1500)]
+    )
     tagged_log("l1", "halacha")
     one_dataset.faults.add("dataset_fetch", "latency", delay=0, times=1)  # the first page arrives
     one_dataset.faults.add("dataset_fetch", "drop", times=None)  # then the connection drops

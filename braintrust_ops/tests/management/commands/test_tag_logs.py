@@ -2,21 +2,21 @@
 
 import os
 import signal
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
-from braintrust_ops_sandbox import OTHER_PROJECT_ID
 from braintrust_ops.tests.concurrency import lock_held_by_another_run
+from braintrust_ops_sandbox import OTHER_PROJECT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _now():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _statuses():
@@ -75,7 +75,9 @@ def test_no_logs_in_range_tags_nothing_and_succeeds(small_project, run_command):
 def test_more_than_one_page_of_logs_is_fetched_completely(small_project, run_command, ops_settings):
     small_project.state.clear_logs()
     start = _now() - timedelta(hours=20)
-    small_project.state.add_logs(2500, created=lambda i: start + timedelta(seconds=i), input="question", output="answer")
+    small_project.state.add_logs(
+        2500, created=lambda i: start + timedelta(seconds=i), input="question", output="answer"
+    )
     ops_settings(TAGGING_MAX_LOGS_PER_RUN=5)
     result = run_command("tag_logs", "--concurrency", "4")
     assert "Logs fetched: 2500" in result.stdout
@@ -174,7 +176,9 @@ def test_transient_claude_errors_are_retried_within_the_call(small_project, run_
     assert _statuses() == ["tagged", "tagged", "tagged"]
 
 
-def test_a_log_whose_replies_keep_being_unusable_is_given_up_after_the_attempt_limit(small_project, run_command, ops_settings):
+def test_a_log_whose_replies_keep_being_unusable_is_given_up_after_the_attempt_limit(
+    small_project, run_command, ops_settings
+):
     ops_settings(TAGGING_MAX_ATTEMPTS=2, TAGGING_FAILURE_THRESHOLD=1)
     for _ in range(6):  # two runs of three logs: every reply without a list of tags
         small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})
@@ -232,7 +236,9 @@ def test_claude_timing_out_leaves_the_logs_queued_with_the_reason(small_project,
 def test_unknown_project_fails_naming_the_project_and_the_setting(small_project, run_command, ops_settings):
     unknown = "00000000-0000-4000-8000-000000000000"
     ops_settings(BRAINTRUST_PROJECT_ID=unknown)
-    with pytest.raises(CommandError, match=rf"no project {unknown} that this key can read.* Check BRAINTRUST_PROJECT_ID"):
+    with pytest.raises(
+        CommandError, match=rf"no project {unknown} that this key can read.* Check BRAINTRUST_PROJECT_ID"
+    ):
         run_command("tag_logs")
     assert small_project.requests == {"project": 1}
     assert TaggedLog.objects.count() == 0
@@ -309,7 +315,9 @@ def test_invalid_json_from_anthropic_is_retried_within_the_call(small_project, r
     assert small_project.count("messages") == 2
 
 
-def test_invalid_json_from_anthropic_leaves_the_log_queued_and_the_next_run_tags_it(small_project, run_command, ops_settings):
+def test_invalid_json_from_anthropic_leaves_the_log_queued_and_the_next_run_tags_it(
+    small_project, run_command, ops_settings
+):
     ops_settings(CLAUDE_MAX_RETRIES="0")
     small_project.state.clear_logs()
     small_project.state.add_log(input="Shabbat question", created=_now() - timedelta(hours=1))
@@ -350,7 +358,9 @@ def test_none_huge_and_unicode_content_is_sent_as_readable_truncated_text(small_
     small_project.state.clear_logs()
     recent = _now() - timedelta(hours=1)
     small_project.state.add_log(input=None, output=None, created=recent)
-    small_project.state.add_log(input={"messages": [{"role": "user", "content": "מה דין שבת? 🙂"}]}, output="x" * 10000, created=recent)
+    small_project.state.add_log(
+        input={"messages": [{"role": "user", "content": "מה דין שבת? 🙂"}]}, output="x" * 10000, created=recent
+    )
     run_command("tag_logs")
     texts = [request["messages"][0]["content"] for request in small_project.claude_requests]
     assert any("(empty)" in text for text in texts)
@@ -425,7 +435,9 @@ def test_crash_mid_run_keeps_stored_results_and_the_next_run_resumes(small_proje
     assert _statuses() == ["tagged", "tagged", "tagged"]
 
 
-def test_a_run_records_the_greatest_xact_id_it_saw_and_the_next_asks_only_for_later_ingestions(small_project, run_command):
+def test_a_run_records_the_greatest_xact_id_it_saw_and_the_next_asks_only_for_later_ingestions(
+    small_project, run_command
+):
     run_command("tag_logs")
     first = CommandRun.objects.get()
     newest = max((row["_xact_id"] for row in small_project.state.logs()), key=int)
@@ -433,7 +445,11 @@ def test_a_run_records_the_greatest_xact_id_it_saw_and_the_next_asks_only_for_la
     run_command("tag_logs")
     body = small_project.btql_bodies()[-1]
     conditions = body["query"]["filter"]["children"]
-    assert {"op": "gt", "left": {"op": "ident", "name": ["_xact_id"]}, "right": {"op": "literal", "value": newest}} in conditions
+    assert {
+        "op": "gt",
+        "left": {"op": "ident", "name": ["_xact_id"]},
+        "right": {"op": "literal", "value": newest},
+    } in conditions
 
 
 def test_logs_flushed_late_are_tagged_by_the_next_run_and_reach_their_dataset(small_project, run_command):
@@ -458,7 +474,9 @@ def test_a_log_changed_in_braintrust_comes_back_but_is_not_sent_to_claude_again(
     assert small_project.count("messages") == calls
 
 
-def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(small_project, run_command, ops_settings):
+def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(
+    small_project, run_command, ops_settings
+):
     from braintrust_ops_sandbox import ANTHROPIC_KEY
 
     run_command("tag_logs")
@@ -483,7 +501,11 @@ def test_after_a_run_from_before_the_watermark_the_window_starts_at_its_newest_l
     small_project, run_command
 ):
     old_style = CommandRun.objects.create(
-        command="tag_logs", options={}, started_at=_now(), outcome="succeeded", high_water_mark=_now() - timedelta(hours=3)
+        command="tag_logs",
+        options={},
+        started_at=_now(),
+        outcome="succeeded",
+        high_water_mark=_now() - timedelta(hours=3),
     )
     run_command("tag_logs")
     run = CommandRun.objects.exclude(pk=old_style.pk).get()
@@ -501,7 +523,7 @@ def test_first_run_window_is_the_last_24_hours_and_a_backfill_its_own():
     from braintrust_ops.services.log_sync import LogWindow
     from braintrust_ops.services.tagging import TaggingOptions, tagging_window
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
     assert first == LogWindow(since=now - timedelta(hours=24), incremental=True)
     assert tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now) == LogWindow(
@@ -513,8 +535,8 @@ def test_explicit_since_and_until_bound_the_window(small_project, run_command):
     run_command("tag_logs", "--since", "2026-11-01T00:00:00Z", "--until", "2026-11-02T00:00")
     run = CommandRun.objects.get()
     assert (run.window_start, run.window_end) == (
-        datetime(2026, 11, 1, tzinfo=timezone.utc),
-        datetime(2026, 11, 2, tzinfo=timezone.utc),
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 2, tzinfo=UTC),
     )
     assert TaggedLog.objects.count() == 0  # the sandbox's logs are all from the last day
 
@@ -560,7 +582,8 @@ def _many_logs(sandbox, count):
 
 
 @pytest.mark.parametrize(
-    "kind, says", [("overloaded", "HTTP 529"), ("server_error", "HTTP 500"), ("unreachable", "Could not reach Anthropic")]
+    "kind, says",
+    [("overloaded", "HTTP 529"), ("server_error", "HTTP 500"), ("unreachable", "Could not reach Anthropic")],
 )
 def test_nights_of_outage_stop_early_use_no_attempt_and_the_next_healthy_run_tags_every_log(
     small_project, run_command, ops_settings, kind, says
@@ -571,7 +594,9 @@ def test_nights_of_outage_stop_early_use_no_attempt_and_the_next_healthy_run_tag
     for _ in range(3):
         with pytest.raises(CommandError, match=r"^Anthropic looks unavailable: \d+ calls in a row failed") as raised:
             run_command("tag_logs")
-        assert says in str(raised.value) and "\n" not in str(raised.value) and "next run sends them" in str(raised.value)
+        assert (
+            says in str(raised.value) and "\n" not in str(raised.value) and "next run sends them" in str(raised.value)
+        )
     assert small_project.claude_outage_requests <= 3 * (5 + 2 * 2)  # each night stopped after the threshold
     assert set(TaggedLog.objects.values_list("status", "attempts")) == {("pending", 0)}
     assert CommandRun.objects.filter(outcome="failed").count() == 3
@@ -623,10 +648,15 @@ def test_the_dry_run_counts_the_real_runs_queue_window_and_backlog_within_the_at
     small_project, run_command, ops_settings
 ):
     ops_settings(TAGGING_MAX_ATTEMPTS=2)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     TaggedLog.objects.create(log_id="earlier-pending", logged_at=now - timedelta(days=3), input="Shabbat?", output="")
     TaggedLog.objects.create(
-        log_id="earlier-failed", logged_at=now - timedelta(days=3), input="q", status="failed", attempts=1, last_error="x"
+        log_id="earlier-failed",
+        logged_at=now - timedelta(days=3),
+        input="q",
+        status="failed",
+        attempts=1,
+        last_error="x",
     )
     TaggedLog.objects.create(
         log_id="given-up", logged_at=now - timedelta(days=3), input="q", status="failed", attempts=2, last_error="x"
@@ -677,13 +707,19 @@ def test_each_run_reads_again_what_the_run_before_last_read_so_a_row_visible_lat
     run_command("tag_logs")
     third = run_command("tag_logs")
     conditions = small_project.btql_bodies()[-1]["query"]["filter"]["children"]
-    assert {"op": "gt", "left": {"op": "ident", "name": ["_xact_id"]}, "right": {"op": "literal", "value": first}} in conditions
+    assert {
+        "op": "gt",
+        "left": {"op": "ident", "name": ["_xact_id"]},
+        "right": {"op": "literal", "value": first},
+    } in conditions
     assert "Logs fetched: 1" in third.stdout and "already tagged: 1" in third.stdout
 
 
 def test_under_a_limit_the_dry_run_picks_the_logs_the_real_run_sends(small_project, run_command):
     # A backlog log newer than the window's: the real run takes the oldest first, and so must the dry run.
-    TaggedLog.objects.create(log_id="newer-backlog", logged_at=_now() - timedelta(minutes=1), input="x" * 3000, output="")
+    TaggedLog.objects.create(
+        log_id="newer-backlog", logged_at=_now() - timedelta(minutes=1), input="x" * 3000, output=""
+    )
     dry = run_command("tag_logs", "--dry-run", "--limit", "1")
     run_command("tag_logs", "--limit", "1")
     real = CommandRun.objects.get()

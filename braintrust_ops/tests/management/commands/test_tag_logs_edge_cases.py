@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import threading
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _now():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _statuses():
@@ -49,7 +49,9 @@ def test_tag_listing_that_stays_garbled_fails_the_run_naming_the_endpoint(small_
     assert CommandRun.objects.get().outcome == "failed"
 
 
-def test_rate_limit_on_the_tag_listing_that_outlasts_the_wait_budget_fails_the_run(small_project, run_command, ops_settings):
+def test_rate_limit_on_the_tag_listing_that_outlasts_the_wait_budget_fails_the_run(
+    small_project, run_command, ops_settings
+):
     ops_settings(HTTP_BACKOFF_SECONDS="0.05", HTTP_RATE_LIMIT_BUDGET_SECONDS="0.5")
     small_project.faults.add("project_tag", "status", status=429, times=None)
     with pytest.raises(CommandError, match=r"kept rate-limiting GET /v1/project_tag \(HTTP 429\).* over 4 attempts"):
@@ -84,7 +86,9 @@ def test_a_result_of_a_hundred_pages_is_read_to_the_last_row(small_project, run_
     ops_settings(BTQL_PAGE_SIZE=10, TAGGING_MAX_LOGS_PER_RUN=1)
     small_project.state.clear_logs()
     start = _now() - timedelta(hours=20)
-    small_project.state.add_logs(1000, created=lambda i: start + timedelta(seconds=i), input="question", output="answer")
+    small_project.state.add_logs(
+        1000, created=lambda i: start + timedelta(seconds=i), input="question", output="answer"
+    )
     result = run_command("tag_logs")
     assert "Logs fetched: 1000 (without id: 0, duplicates: 0)" in result.stdout
     assert TaggedLog.objects.count() == 1000
@@ -140,8 +144,24 @@ def untrusted_https_server(tmp_path):
     """
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
         timeout=30,
@@ -199,7 +219,9 @@ def test_untrusted_tls_certificate_fails_the_run_and_the_key_is_never_sent(
 def test_empty_and_blank_log_ids_are_skipped_and_counted(small_project, run_command):
     recent = _now() - timedelta(hours=1)
     small_project.state.add_log(id="", input="Shabbat question with an empty id", created=recent)
-    small_project.state.add_log(id="   ", input="Shabbat question with a blank id", created=recent + timedelta(seconds=1))
+    small_project.state.add_log(
+        id="   ", input="Shabbat question with a blank id", created=recent + timedelta(seconds=1)
+    )
     result = run_command("tag_logs")
     assert "Logs fetched: 5 (without id: 2, duplicates: 0)" in result.stdout
     assert TaggedLog.objects.count() == 3
@@ -219,7 +241,9 @@ def test_log_ids_with_special_characters_unicode_and_numbers_reach_datasets_exac
     dataset = small_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
     start = _now() - timedelta(hours=3)
     for index, log_id in enumerate([*ODD_IDS, 12345]):
-        small_project.state.add_log(id=log_id, input=f"Shabbat question {index}", created=start + timedelta(minutes=index))
+        small_project.state.add_log(
+            id=log_id, input=f"Shabbat question {index}", created=start + timedelta(minutes=index)
+        )
     run_command("tag_logs", "--push")
     expected = {*ODD_IDS, "12345"}
     assert set(TaggedLog.objects.values_list("log_id", flat=True)) == expected
