@@ -5,7 +5,10 @@ environment in this stand-in project). ``load_config()`` parses and validates it
 before any network request so a missing key fails fast with the variable's name and never its value.
 """
 
+import os
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 
@@ -23,6 +26,22 @@ SECRET_KEYS = ("BRAINTRUST_API_KEY", "ANTHROPIC_API_KEY")
 
 def env_name(key: str) -> str:
     return key if key in STANDARD_ENV_NAMES else f"BRAINTRUST_OPS_{key}"
+
+
+def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``settings.BRAINTRUST_OPS`` as the environment states it: the services' own names, then every
+    ``BRAINTRUST_OPS_<KEY>``. Settings modules call it (``BRAINTRUST_OPS = settings_from_environment()``),
+    so a CronJob configures the app with plain environment variables and the names live here alone.
+    Values stay raw strings; ``load_config`` parses and validates them."""
+    values = {name: environ[name] for name in sorted(STANDARD_ENV_NAMES) if environ.get(name)}
+    values.update(
+        {
+            name.removeprefix("BRAINTRUST_OPS_"): value
+            for name, value in environ.items()
+            if name.startswith("BRAINTRUST_OPS_") and value
+        }
+    )
+    return values
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,11 @@ class OpsConfig:
 
     # Days of tagged-log content (users' chat text) kept by prune_braintrust_ops.
     retention_days: int = 30
+
+    # The schedule of the CronJob running the command, for its Sentry Cron monitor. The Helm templates
+    # pass their own, so a schedule changed in the chart's values moves the monitor with it; unset, the
+    # monitor expects the default schedules (monitoring.SCHEDULES).
+    cron_schedule: str | None = None
 
     def require(self, *names: str) -> "OpsConfig":
         """Raise ConfigurationError naming the first required setting that is missing."""
@@ -161,6 +185,21 @@ def _validate_project_id(value: str | None) -> str | None:
         ) from None
 
 
+# Five fields (minute hour day month weekday) of digits, *, /, -, and ,: what Kubernetes and Sentry share.
+_CRON_SCHEDULE = re.compile(r"[0-9*/,-]+(?: [0-9*/,-]+){4}")
+
+
+def _validate_cron_schedule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    schedule = " ".join(value.split())
+    if not _CRON_SCHEDULE.fullmatch(schedule):
+        raise ConfigurationError(
+            f"BRAINTRUST_OPS_CRON_SCHEDULE must be a five-field cron schedule like '0 2 * * *', not {value!r}."
+        )
+    return schedule
+
+
 def _validate_url(key: str, value: str | None) -> str | None:
     if value is None:
         return None
@@ -183,6 +222,7 @@ def load_config() -> OpsConfig:
         kind = field.type if isinstance(field.type, type) else str
         values[field.name] = _parse(field.name, kind, value)
     values["braintrust_project_id"] = _validate_project_id(values.get("braintrust_project_id"))
+    values["cron_schedule"] = _validate_cron_schedule(values.get("cron_schedule"))
     for key in ("BRAINTRUST_API_URL", "ANTHROPIC_BASE_URL"):
         name = key.lower()
         if name in values:

@@ -45,13 +45,14 @@ def _capture_checkin():
 
 
 @contextmanager
-def cron_monitor(command: str, *, shard: str | None = None) -> Iterator[None]:
+def cron_monitor(command: str, *, shard: str | None = None, schedule: str | None = None) -> Iterator[None]:
+    """Check in with Sentry Crons around a run, expecting ``schedule`` (the CronJob's) or the default."""
     capture = _capture_checkin()
     if capture is None:
         yield
         return
     slug = monitor_slug(command, shard)
-    schedule = SCHEDULES.get(command)
+    schedule = schedule or SCHEDULES.get(command)
     config = (
         {
             "schedule": {"type": "crontab", "value": schedule},

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from braintrust_ops.conf import settings_from_environment
 from sefaria.logging_setup import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,24 +69,9 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 
 
-# Raw strings only: braintrust_ops.conf owns the defaults, the parsing and the validation, so the real
-# Sefaria settings can fill this dict any way they like. The services' own variable names are kept
-# (the SDKs read them too); every other knob is BRAINTRUST_OPS_<NAME>.
-_STANDARD_NAMES = (
-    "BRAINTRUST_API_KEY",
-    "BRAINTRUST_PROJECT_ID",
-    "BRAINTRUST_API_URL",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-)
-BRAINTRUST_OPS = {name: os.environ[name] for name in _STANDARD_NAMES if os.environ.get(name)}
-BRAINTRUST_OPS.update(
-    {
-        name.removeprefix("BRAINTRUST_OPS_"): value
-        for name, value in os.environ.items()
-        if name.startswith("BRAINTRUST_OPS_") and value != ""
-    }
-)
+# Raw strings from the environment: braintrust_ops.conf owns the names, the defaults, the parsing and the
+# validation. The real Sefaria settings add the same line to their local_settings.
+BRAINTRUST_OPS = settings_from_environment()
 
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

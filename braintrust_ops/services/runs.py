@@ -88,7 +88,11 @@ def run_recorded(
     or an error escaping the job) or interrupted. Raises RunFailed when the rule says the job failed."""
     # The liveness key is held before the record exists, so a new run never looks dead to another. The
     # check-in comes after the lock: a run refused because another holds it is not a failed night.
-    with lock, locks.run_liveness() as key, cron_monitor(command, shard=options.get("shard")):
+    with (
+        lock,
+        locks.run_liveness() as key,
+        cron_monitor(command, shard=options.get("shard"), schedule=config.cron_schedule),
+    ):
         run = run_start(command=command, options=options, lock_key=key)
         try:
             report = job(run)

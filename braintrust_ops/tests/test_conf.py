@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from braintrust_ops.conf import OpsConfig, load_config
+from braintrust_ops.conf import OpsConfig, load_config, settings_from_environment
 from braintrust_ops.exceptions import ConfigurationError
 from braintrust_ops.tests.paths import HOST_ROOT
 
@@ -55,6 +55,8 @@ def test_values_are_parsed_from_strings(settings):
         ("BRAINTRUST_API_URL", "api.braintrust.dev", "BRAINTRUST_API_URL must be an http"),
         ("CLAUDE_STRICT_TOOLS", "maybe", "BRAINTRUST_OPS_CLAUDE_STRICT_TOOLS must be true or false"),
         ("TAGING_CONCURRENCY", "4", "Unknown braintrust_ops setting(s): BRAINTRUST_OPS_TAGING_CONCURRENCY"),
+        ("CRON_SCHEDULE", "nightly", "BRAINTRUST_OPS_CRON_SCHEDULE must be a five-field cron schedule"),
+        ("CRON_SCHEDULE", "0 2 * *", "BRAINTRUST_OPS_CRON_SCHEDULE must be a five-field cron schedule"),
     ],
 )
 def test_malformed_value_is_reported_by_its_variable_name(settings, key, value, message):
@@ -108,3 +110,24 @@ def test_missing_setting_exits_1_with_one_line_and_no_secret_in_output():
     assert "Traceback" not in result.stderr
     for secret in (FAKE_BT_KEY, FAKE_ANT_KEY):
         assert secret not in result.stdout + result.stderr
+
+
+def test_settings_from_environment_takes_the_services_names_and_the_prefixed_ones_and_skips_empty_values():
+    environ = {
+        "BRAINTRUST_API_KEY": "bt-environment-key-for-tests-0001",
+        "ANTHROPIC_API_KEY": "",
+        "BRAINTRUST_OPS_TAGGING_CONCURRENCY": "4",
+        "BRAINTRUST_OPS_CRON_SCHEDULE": "30 3 * * *",
+        "BRAINTRUST_OPS_BACKUP_DIR": "",
+        "HOME": "/root",
+    }
+    assert settings_from_environment(environ) == {
+        "BRAINTRUST_API_KEY": "bt-environment-key-for-tests-0001",
+        "TAGGING_CONCURRENCY": "4",
+        "CRON_SCHEDULE": "30 3 * * *",
+    }
+
+
+def test_a_cron_schedule_is_kept_with_its_spacing_made_single(settings):
+    settings.BRAINTRUST_OPS = {"CRON_SCHEDULE": " 30  3 * * 1-5 "}
+    assert load_config().cron_schedule == "30 3 * * 1-5"

@@ -57,6 +57,13 @@ def test_a_run_that_fails_checks_in_error(sentry):
     assert sentry.check_ins[0]["monitor_config"]["schedule"]["value"] == "0 1 * * 0"
 
 
+def test_the_monitor_expects_the_schedule_the_cronjob_passes(sentry, run_command, settings):
+    """The Helm templates pass their schedule, so a schedule changed in the chart's values moves the monitor."""
+    settings.BRAINTRUST_OPS = {"CRON_SCHEDULE": "30 4 * * *"}
+    run_command("prune_braintrust_ops")
+    assert sentry.check_ins[0]["monitor_config"]["schedule"] == {"type": "crontab", "value": "30 4 * * *"}
+
+
 def test_each_shard_has_its_own_monitor():
     assert monitor_slug("tag_logs", "1/4") == "braintrust-ops-tag-logs-shard-1-of-4"
     assert monitor_slug("tag_logs") == "braintrust-ops-tag-logs"
