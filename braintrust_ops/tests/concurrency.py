@@ -1,5 +1,6 @@
 """Another run of a command, as far as a test needs one: holding its locks, in a thread or a process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.db import connection
 
@@ -75,8 +75,7 @@ def held_by_another_process(expression: str) -> Iterator[tuple[subprocess.Popen,
             time.sleep(120)
     """)
     root = HOST_ROOT
-    environment = {**os.environ, "DATABASE_URL": _database_url(), "PYTHONPATH": str(root)}
-    environment.setdefault("DJANGO_SETTINGS_MODULE", "sefaria.settings")
+    environment = {**os.environ, "PYTHONPATH": str(root), **process_settings_environment()}
     process = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=root,
@@ -98,12 +97,15 @@ def held_by_another_process(expression: str) -> Iterator[tuple[subprocess.Popen,
         process.stderr.close()
 
 
-def _database_url() -> str:
-    """The test database, for another process: the same server and credentials, the test database's name."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
+def process_settings_environment() -> dict[str, str]:
+    """The environment that gives another process this test's settings and database (process_settings.py)."""
+    database = {key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")}
+    database["OPTIONS"] = connection.settings_dict.get("OPTIONS", {})
+    return {
+        "DJANGO_SETTINGS_MODULE": "braintrust_ops.tests.process_settings",
+        "BRAINTRUST_OPS_TEST_HOST_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
+        "BRAINTRUST_OPS_TEST_DATABASE": json.dumps(database),
+    }
 
 
 def sqlite_file_for_other_processes(monkeypatch, directory: Path) -> None:

@@ -1,6 +1,7 @@
 """The seeded sample data, the pytest fixtures, and the braintrust_sandbox management command."""
 
 import json
+import os
 import re
 import select
 import signal
@@ -88,8 +89,15 @@ def test_seeding_is_deterministic_for_a_given_now():
 
 
 def test_the_command_serves_on_the_printed_url_and_exits_0_on_sigterm():
+    """Started through dev_settings on top of whatever settings this suite runs under, as a developer
+    would in Sefaria-Project, whose own settings leave the sandbox out."""
     command = [sys.executable, "manage.py", "braintrust_sandbox", "--port", "0", "--empty"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "braintrust_ops_sandbox.dev_settings",
+        "BRAINTRUST_OPS_SANDBOX_HOST_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
+    }
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert select.select([process.stdout], [], [], 10)[0], "the command printed nothing within 10 s"
         url = re.match(r"Sandbox listening on (http://127\.0\.0\.1:\d+)", process.stdout.readline())[1]

