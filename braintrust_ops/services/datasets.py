@@ -306,7 +306,7 @@ def datasets_push(
     """Insert each tagged log into each subscribing dataset it is not yet in. ``run`` is None for a dry run."""
     started = time.monotonic()
     push_report = PushReport(dry_run=dry_run)
-    project_id = config.braintrust_project_id
+    project_id = config.project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no subscribing datasets"
 
     datasets = braintrust.list_datasets(project_id)

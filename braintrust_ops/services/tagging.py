@@ -265,7 +265,7 @@ def logs_tag(
     started = time.monotonic()
     stop = stop or StopRequest()
     report = TaggingReport(dry_run=options.dry_run, shard=str(options.shard or ""))
-    project_id = config.braintrust_project_id
+    project_id = config.project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no taggable tags"
 
     tags = _taggable_tags(braintrust, project_id, report)
