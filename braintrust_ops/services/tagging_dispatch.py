@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import structlog
 from django.db import transaction
@@ -36,7 +37,7 @@ POLL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Job:
-    pk: int | None
+    pk: int | None  # None only for a dry run's log not stored yet, which is counted, never sent
     log_id: str
     user_text: str
 
@@ -50,6 +51,11 @@ class Result:
     error: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class _Usage(TypedDict):
+    input_tokens: int
+    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def tag_one(job: Job, call: Call) -> Result:
         raise
     except RemoteServiceError as exc:
         return Result(job=job, kind=SERVICE_FAILURE, error=str(exc))
-    usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
+    usage: _Usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
     if reply.stop_reason == "max_tokens":
         return Result(job=job, kind=LOG_FAULT, error="Claude's reply was cut off at max_tokens", **usage)
     try:
@@ -88,6 +94,8 @@ def tag_one(job: Job, call: Call) -> Result:
 
 
 def store_result(result: Result, *, run: CommandRun | None, model: str) -> TaggedLog:
+    if result.job.pk is None:
+        raise ValueError(f"a dry run's job (log {result.job.log_id}) has no stored log to record its result on")
     with transaction.atomic():
         log = TaggedLog.objects.select_for_update().get(pk=result.job.pk)
         log.last_run = run
