@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 import structlog
+from anthropic.types import ToolParam
 from django.db import transaction
 from django.utils import timezone
 
@@ -64,7 +65,7 @@ class Call:
 
     claude: ClaudeClient
     system_prompt: str
-    tool: dict
+    tool: ToolParam
     allowed: list[str]
 
 
