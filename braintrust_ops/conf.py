@@ -95,12 +95,18 @@ class OpsConfig:
                 raise _not_set(name)
         return self
 
+    def required(self, name: str) -> str:
+        """A text setting the caller cannot do without (a key, the project): its value, or the error
+        ``require`` raises. Commands require theirs first; this gives the code below them a str."""
+        value = getattr(self, name)
+        if not value or not isinstance(value, str):
+            raise _not_set(name)
+        return value
+
     @property
     def project_id(self) -> str:
-        """``braintrust_project_id``, which every service queries by: a str, or the error ``require`` raises."""
-        if not self.braintrust_project_id:
-            raise _not_set("braintrust_project_id")
-        return self.braintrust_project_id
+        """``braintrust_project_id``, which every service queries by."""
+        return self.required("braintrust_project_id")
 
 
 def _not_set(name: str) -> ConfigurationError:

@@ -26,6 +26,7 @@ from braintrust.api.types import FetchEventsRequest, Project
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
+from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -215,9 +216,9 @@ class BraintrustClient:
         )
 
     @classmethod
-    def from_config(cls, config) -> "BraintrustClient":
+    def from_config(cls, config: OpsConfig) -> "BraintrustClient":
         return cls(
-            api_key=config.braintrust_api_key,
+            api_key=config.required("braintrust_api_key"),
             api_url=config.braintrust_api_url,
             timeout=config.http_timeout_seconds,
             max_retries=config.http_max_retries,

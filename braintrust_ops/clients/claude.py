@@ -17,6 +17,7 @@ import anthropic
 from anthropic import Middleware
 from anthropic.types import Message, ToolParam
 
+from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -94,9 +95,9 @@ class ClaudeClient:
         )
 
     @classmethod
-    def from_config(cls, config, **options) -> "ClaudeClient":
+    def from_config(cls, config: OpsConfig, **options: Any) -> "ClaudeClient":
         return cls(
-            api_key=config.anthropic_api_key,
+            api_key=config.required("anthropic_api_key"),
             base_url=config.anthropic_base_url,
             model=config.tagging_model,
             timeout=config.claude_timeout_seconds,
