@@ -22,6 +22,8 @@ test: venv
 lint: venv
 	$(BIN)/ruff check braintrust_ops braintrust_ops_sandbox tests
 	$(BIN)/ruff format --check braintrust_ops braintrust_ops_sandbox tests
+	@# Types of the app's production code; mypy.ini says what is checked and how strictly.
+	$(BIN)/mypy
 
 demo: venv
 	bash scripts/demo.sh
@@ -30,4 +32,4 @@ bench: venv
 	bash scripts/bench.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage demo.sqlite3
+	rm -rf $(VENV) .pytest_cache .mypy_cache .coverage demo.sqlite3

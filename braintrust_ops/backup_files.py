@@ -65,14 +65,17 @@ import json.encoder as json_encoder
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from braintrust_ops.exceptions import BraintrustOpsError
+
+if TYPE_CHECKING:  # only CPython has the accelerator module; see _encoder for the fallback
+    from _json import make_encoder
 
 #: The known fields of a Braintrust project log event, in the order the CSV columns have them.
 LOG_COLUMNS: tuple[str, ...] = (
@@ -130,7 +133,11 @@ def neutralise_formula(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def _encoder(*, item_separator: str, key_separator: str):
+# The C accelerator json.encoder found, or None without it; typeshed leaves this private name out.
+_c_make_encoder: "type[make_encoder] | None" = json_encoder.c_make_encoder  # type: ignore[attr-defined]
+
+
+def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]:
     """``json.dumps(value, ensure_ascii=False, separators=...)``, without its per-call set-up.
 
     ``json.dumps`` with a non-default option builds a ``JSONEncoder`` and then a C encoder on every
@@ -139,10 +146,10 @@ def _encoder(*, item_separator: str, key_separator: str):
     accelerator this falls back to the plain encoder. No circular-reference check: the values come
     from parsed JSON and cannot be circular.
     """
-    if json_encoder.c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
+    if _c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
         fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator))
         return fallback.encode
-    encode_chunks = json_encoder.c_make_encoder(
+    encode_chunks = _c_make_encoder(
         None,  # markers: no circular-reference check
         json.JSONEncoder().default,  # raises TypeError naming a type JSON cannot hold
         json_encoder.encode_basestring,  # ensure_ascii=False
@@ -248,7 +255,7 @@ class BackupFile:
         self._temp_path: Path | None = None
         self._raw: io.BufferedWriter | None = None
         self._compressed: gzip_module.GzipFile | None = None
-        self._out: IO[bytes] | None = None  # what rows are written to: the gzip stream or the raw file
+        self._out: io.BufferedIOBase | None = None  # what rows are written to: the gzip stream or the raw file
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -286,17 +293,20 @@ class BackupFile:
         except BaseException:
             os.close(fd)
             raise
-        self._raw = self._out = io.BufferedWriter(disk_file, buffer_size=WRITE_BUFFER_BYTES)
+        self._raw = raw = io.BufferedWriter(disk_file, buffer_size=WRITE_BUFFER_BYTES)
+        out: io.BufferedIOBase = raw
         if self.gzip:
-            self._compressed = self._out = gzip_module.GzipFile(
-                filename=self.path.name.removesuffix(".gz"), mode="wb", fileobj=self._raw, compresslevel=GZIP_LEVEL
+            self._compressed = out = gzip_module.GzipFile(
+                filename=self.path.name.removesuffix(".gz"), mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL
             )
+        self._out = out
         if self.fmt == "csv":
-            self._write(UTF8_BOM + csv_line(CSV_HEADER))
+            self._write(out, UTF8_BOM + csv_line(CSV_HEADER))
 
     def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Append rows (typically one BTQL page); return how many were written."""
-        if self._out is None or self.committed:
+        out = self._out
+        if out is None or self.committed:
             raise RuntimeError("write_rows() needs an open, uncommitted BackupFile")
         if self.fmt == "csv":
             lines = []
@@ -307,23 +317,25 @@ class BackupFile:
                 lines.append(csv_line(cells))
         else:
             lines = [jsonl_line(row) for row in rows]
-        self._write("".join(lines))
+        self._write(out, "".join(lines))
         self.rows += len(lines)
         return len(lines)
 
     def commit(self) -> None:
         """Finish the file and move it to its final path in one step."""
-        if self._out is None or self.committed:
+        # open() sets the raw file and the temporary path before the output stream, so all three are set.
+        raw, temp_path = self._raw, self._temp_path
+        if self._out is None or raw is None or temp_path is None or self.committed:
             raise RuntimeError("commit() needs an open, uncommitted BackupFile")
 
         def finish() -> None:
             if self._compressed is not None:
                 self._compressed.close()  # writes the gzip trailer; leaves the raw file open
-            self._raw.flush()
-            os.fsync(self._raw.fileno())
-            self.bytes = os.fstat(self._raw.fileno()).st_size
-            self._raw.close()
-            os.replace(self._temp_path, self.path)
+            raw.flush()
+            os.fsync(raw.fileno())
+            self.bytes = os.fstat(raw.fileno()).st_size
+            raw.close()
+            os.replace(temp_path, self.path)
 
         self._guarded(finish, action="finish")
         self.committed = True
@@ -349,13 +361,13 @@ class BackupFile:
 
     # --- writing and errors -------------------------------------------------------------------
 
-    def _write(self, text: str) -> None:
+    def _write(self, out: io.BufferedIOBase, text: str) -> None:
         # A lone surrogate (half an emoji cut by a truncation upstream) is legal in JSON text but has no
         # UTF-8 form: it is written as its JSON escape, \udXXX, so the file stays valid UTF-8 (and valid JSON).
         data = text.encode("utf-8", "backslashreplace")
-        self._guarded(lambda: self._out.write(data))
+        self._guarded(lambda: out.write(data))
 
-    def _guarded(self, operation, *, action: str = "write") -> None:
+    def _guarded(self, operation: Callable[[], object], *, action: str = "write") -> None:
         try:
             operation()
         except OSError as exc:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 
@@ -115,11 +116,28 @@ class OpsConfig:
         """Raise ConfigurationError naming the first required setting that is missing."""
         for name in names:
             if not getattr(self, name):
-                raise ConfigurationError(
-                    f"{env_name(name.upper())} is not set. Set it in the environment "
-                    f"(or settings.BRAINTRUST_OPS['{name.upper()}']) and run the command again."
-                )
+                raise _not_set(name)
         return self
+
+    def required(self, name: str) -> str:
+        """A text setting the caller cannot do without (a key, the project): its value, or the error
+        ``require`` raises. Commands require theirs first; this gives the code below them a str."""
+        value = getattr(self, name)
+        if not value or not isinstance(value, str):
+            raise _not_set(name)
+        return value
+
+    @property
+    def project_id(self) -> str:
+        """``braintrust_project_id``, which every service queries by."""
+        return self.required("braintrust_project_id")
+
+
+def _not_set(name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{env_name(name.upper())} is not set. Set it in the environment "
+        f"(or settings.BRAINTRUST_OPS['{name.upper()}']) and run the command again."
+    )
 
 
 _POSITIVE = {
@@ -139,38 +157,46 @@ _POSITIVE = {
     "retention_days",
     "btql_page_size",
 }
+SettingValue = bool | int | float | Decimal | str
 _KIND_NAMES = {int: "a whole number", float: "a number", Decimal: "a number", bool: "true or false"}
 _FRACTIONS = {"tagging_failure_threshold", "push_failure_threshold"}
 
 
-def _parse(field_name: str, kind: type, raw: object):
-    key = field_name.upper()
-    what = env_name(key)
+def _parse(field_name: str, kind: type, raw: object) -> SettingValue:
+    what = env_name(field_name.upper())
     try:
-        if kind is bool:
-            text = str(raw).strip().lower()
-            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(text)
-            value = text in ("1", "true", "yes", "on")
-        elif kind is int:
-            value = int(str(raw).strip())
-        elif kind is float:
-            value = float(str(raw).strip())
-        elif kind is Decimal:
-            value = Decimal(str(raw).strip())
-        else:
-            value = str(raw).strip()
+        value = _convert(kind, raw)
     except (ValueError, InvalidOperation):
         # The value is not echoed: the same path parses secrets.
         raise ConfigurationError(f"{what} must be {_KIND_NAMES.get(kind, 'text')}; fix its value.") from None
-    if kind in (int, float, Decimal) and not isinstance(value, bool):
-        if value < 0 or (field_name in _POSITIVE and value == 0):
-            raise ConfigurationError(
-                f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number."
-            )
+    # bool is an int too, and a switch has no range.
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        _check_range(field_name, value, what)
+    return value
+
+
+def _convert(kind: type, raw: object) -> SettingValue:
+    if kind is bool:
+        text = str(raw).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(text)
+        return text in ("1", "true", "yes", "on")
+    if kind is int:
+        return int(str(raw).strip())
+    if kind is float:
+        return float(str(raw).strip())
+    if kind is Decimal:
+        return Decimal(str(raw).strip())
+    return str(raw).strip()
+
+
+def _check_range(field_name: str, value: int | float | Decimal, what: str) -> None:
+    if value < 0 or (field_name in _POSITIVE and value == 0):
+        raise ConfigurationError(
+            f"{what} must be a {'positive' if field_name in _POSITIVE else 'non-negative'} number."
+        )
     if field_name in _FRACTIONS and not 0 <= value <= 1:
         raise ConfigurationError(f"{what} must be a fraction between 0 and 1 (e.g. 0.1 for 10%).")
-    return value
 
 
 def _validate_project_id(value: str | None) -> str | None:
@@ -214,7 +240,8 @@ def load_config() -> OpsConfig:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ConfigurationError(f"Unknown braintrust_ops setting(s): {', '.join(env_name(k) for k in unknown)}.")
-    values = {}
+    # Any: each value was parsed to its field's type by _parse, which mypy cannot follow through the loop.
+    values: dict[str, Any] = {}
     for key, value in raw.items():
         if value is None or value == "":
             continue

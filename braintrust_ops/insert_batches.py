@@ -7,7 +7,7 @@ sent, and batches are cut before the cap.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ BODY_CLOSING = len("]}")
 SEPARATOR = len(", ")
 
 
-def encoded_size(event: dict[str, Any]) -> int:
+def encoded_size(event: Mapping[str, Any]) -> int:
     """Bytes of ``event`` inside the request body."""
     return len(json.dumps(event, allow_nan=False))
 

@@ -3,7 +3,7 @@
 Importable without Django, so a host project's logging configuration can use it.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -39,7 +39,8 @@ class SecretRedactor:
             )
         )
 
-    def __call__(self, logger: Any, method_name: str, event_dict: dict) -> dict:
+    # structlog's EventDict, spelled out so this module needs no structlog.
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if not self.secrets:
             return event_dict
         return redact(event_dict, self.secrets)

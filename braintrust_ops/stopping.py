@@ -13,10 +13,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 #: the conventional exit status of a process ended by a signal: 128 + its number
-EXIT_CODES = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
-NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT (Ctrl-C)"}
+# Keyed by int: a handler is given the signal's number, and Signals is an IntEnum equal to it.
+EXIT_CODES: dict[int, int] = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
+NAMES: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT (Ctrl-C)"}
 
 
 class Interrupted(BaseException):
@@ -27,6 +29,9 @@ class Interrupted(BaseException):
         self.signum = signum
         self.exit_code = EXIT_CODES.get(signum, 1)
         self.detail = detail
+        # What the job finished before the stop, when the interrupted service hands its report over
+        # (``as_counters()``, as services.runs.Report); the run record and the command print it.
+        self.report: Any = None
         super().__init__(f"Interrupted by {NAMES.get(signum, signum)}" + (f": {detail}" if detail else ""))
 
 

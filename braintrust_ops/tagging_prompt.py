@@ -7,6 +7,8 @@ be stored; the reply is validated anyway, because a schema is a request, not a g
 from dataclasses import dataclass, field
 from typing import Any
 
+from anthropic.types import ToolParam
+
 from braintrust_ops.log_text import render, truncate
 from braintrust_ops.taggable_tags import TaggableTag
 
@@ -32,12 +34,12 @@ def build_system_prompt(tags: list[TaggableTag]) -> str:
     )
 
 
-def build_tool(tags: list[TaggableTag], *, strict: bool) -> dict:
+def build_tool(tags: list[TaggableTag], *, strict: bool) -> ToolParam:
     tags_schema: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": [tag.name for tag in tags]}}
     if not strict:
         # Strict mode's grammar cannot express these bounds; validate_reply enforces them either way.
         tags_schema.update({"maxItems": MAX_TAGS, "uniqueItems": True})
-    tool: dict[str, Any] = {
+    tool: ToolParam = {
         "name": TOOL_NAME,
         "description": f"Record the 0 to {MAX_TAGS} tags that apply to this conversation turn.",
         "input_schema": {

@@ -18,7 +18,7 @@ def configure_logging(*, log_format: str, level: str, secrets: list[str | None])
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     # Exceptions are formatted before redaction so a key inside a traceback is caught too.
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

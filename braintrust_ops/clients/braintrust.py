@@ -6,11 +6,12 @@ alone (``clients/http.py``): one layer, whatever the endpoint. Every failure lea
 of the app's exceptions, with the endpoint, the real number of attempts and what to do in its message.
 """
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 import structlog
@@ -21,9 +22,11 @@ from braintrust.api import (
     BraintrustOpenApiClient,
     BraintrustTransportError,
 )
+from braintrust.api.types import FetchEventsRequest, Project
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
+from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -32,6 +35,11 @@ from braintrust_ops.exceptions import (
     TransientServiceError,
 )
 from braintrust_ops.seen_ids import SeenIds
+
+if TYPE_CHECKING:
+    # The SDK exports the insert request (braintrust.api.types.InsertDatasetEventRequest) but not the
+    # type of its events; only mypy reads this private path, so an SDK upgrade that moves it fails lint.
+    from braintrust.api._generated.models.datasets import InsertDatasetEvent
 
 logger = structlog.get_logger(__name__)
 
@@ -208,9 +216,9 @@ class BraintrustClient:
         )
 
     @classmethod
-    def from_config(cls, config) -> "BraintrustClient":
+    def from_config(cls, config: OpsConfig) -> "BraintrustClient":
         return cls(
-            api_key=config.braintrust_api_key,
+            api_key=config.required("braintrust_api_key"),
             api_url=config.braintrust_api_url,
             timeout=config.http_timeout_seconds,
             max_retries=config.http_max_retries,
@@ -225,7 +233,7 @@ class BraintrustClient:
 
     # --- the project --------------------------------------------------------------------------
 
-    def get_project(self, project_id: str) -> dict:
+    def get_project(self, project_id: str) -> Project:
         """The project object. Braintrust's listings answer an unknown project with an empty list, so a
         mistyped BRAINTRUST_PROJECT_ID would otherwise look like a project with nothing to do."""
         endpoint = "GET /v1/project/{id}"
@@ -258,8 +266,7 @@ class BraintrustClient:
         for _ in range(MAX_LIST_PAGES):
             reply = self._call(
                 endpoint,
-                # Called at once, inside _call: the loop variable is bound to this page's value.
-                lambda after=starting_after: fetch(project_id=project_id, limit=LIST_PAGE_SIZE, starting_after=after),
+                functools.partial(fetch, project_id=project_id, limit=LIST_PAGE_SIZE, starting_after=starting_after),
             )
             page = reply.get("objects") if isinstance(reply, dict) else None
             if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
@@ -319,7 +326,7 @@ class BraintrustClient:
 
     # --- datasets -----------------------------------------------------------------------------
 
-    def insert_dataset_events(self, dataset_id: str, events: list[dict]) -> list[str]:
+    def insert_dataset_events(self, dataset_id: str, events: list["InsertDatasetEvent"]) -> list[str]:
         """Insert (upsert by ``id``) events into a dataset; return the row ids Braintrust confirmed."""
         endpoint = "POST /v1/dataset/{id}/insert"
         reply = self._call(
@@ -336,11 +343,11 @@ class BraintrustClient:
         endpoint = "POST /v1/dataset/{id}/fetch"
         cursor = None
         while True:
-            body: dict[str, Any] = {"limit": page_size}
+            body: FetchEventsRequest = {"limit": page_size}
             if cursor:
                 body["cursor"] = cursor
             reply = self._call(
-                endpoint, lambda body=body: self._sdk.datasets.post_dataset_id_fetch(dataset_id, body=body)
+                endpoint, functools.partial(self._sdk.datasets.post_dataset_id_fetch, dataset_id, body=body)
             )
             events = reply.get("events") if isinstance(reply, dict) else None
             if not isinstance(events, list):

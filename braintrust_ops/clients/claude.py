@@ -15,7 +15,9 @@ from typing import Any
 
 import anthropic
 from anthropic import Middleware
+from anthropic.types import Message, ToolParam
 
+from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -93,9 +95,9 @@ class ClaudeClient:
         )
 
     @classmethod
-    def from_config(cls, config, **options) -> "ClaudeClient":
+    def from_config(cls, config: OpsConfig, **options: Any) -> "ClaudeClient":
         return cls(
-            api_key=config.anthropic_api_key,
+            api_key=config.required("anthropic_api_key"),
             base_url=config.anthropic_base_url,
             model=config.tagging_model,
             timeout=config.claude_timeout_seconds,
@@ -107,7 +109,7 @@ class ClaudeClient:
     def close(self) -> None:
         self._sdk.close()
 
-    def call_tool(self, *, system: str, user_text: str, tool: dict) -> ToolReply:
+    def call_tool(self, *, system: str, user_text: str, tool: ToolParam) -> ToolReply:
         for attempt in range(self._max_retries + 1):
             try:
                 message = self._create(system=system, user_text=user_text, tool=tool)
@@ -131,7 +133,7 @@ class ClaudeClient:
             output_tokens=usage.output_tokens if usage else 0,
         )
 
-    def _create(self, *, system: str, user_text: str, tool: dict):
+    def _create(self, *, system: str, user_text: str, tool: ToolParam) -> Message:
         try:
             return self._sdk.messages.create(
                 model=self.model,
@@ -178,7 +180,8 @@ class ClaudeClient:
 
 def _error(exc: anthropic.APIStatusError) -> dict:
     body = exc.body if isinstance(exc.body, dict) else {}
-    return body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    return error if isinstance(error, dict) else {}
 
 
 def _error_type(exc: anthropic.APIStatusError) -> str:

@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import urllib3
@@ -92,7 +93,10 @@ class _BudgetedRetry(Retry):
         """The state after waiting ``wait`` seconds for a 429; MaxRetryError when over the budget."""
         over_budget = self.rate_limited_seconds + wait > self.rate_limit_budget
         if over_budget or self._rate_limited_attempts() + 1 >= MAX_RATE_LIMITED_ATTEMPTS:
-            raise MaxRetryError(None, url, urllib3.exceptions.ResponseError(f"too many 429s; next wait {wait:.0f}s"))
+            # No pool to name, as in urllib3's own Retry.increment, whose _pool defaults to None: the
+            # annotation says ConnectionPool, the code (and urllib3's own ignore there) says None is fine.
+            reason = urllib3.exceptions.ResponseError(f"too many 429s; next wait {wait:.0f}s")
+            raise MaxRetryError(None, url, reason)  # type: ignore[arg-type]
         return self.new(
             history=self.history + (RequestHistory(method, url, None, RATE_LIMITED, None),),
             rate_limited_seconds=self.rate_limited_seconds + wait,
@@ -107,7 +111,7 @@ def _urllib3_error(exc: requests.RequestException) -> Exception:
     if isinstance(cause, urllib3.exceptions.HTTPError):
         return cause
     if isinstance(exc, requests.ReadTimeout):
-        return ReadTimeoutError(None, None, str(exc))
+        return ReadTimeoutError(None, None, str(exc))  # type: ignore[arg-type]  # no pool, as in after_rate_limit
     # A dropped connection or a body cut short: a read error (the request may have reached the server).
     return ProtocolError(str(exc))
 
@@ -129,7 +133,9 @@ def _parse_body(response: requests.Response) -> None:
         return
     except ValueError as exc:
         raise GarbledBody(f"the {len(response.content)}-byte reply is not JSON ({exc})") from None
-    response.json = lambda **kwargs: value
+    # The parse replaces this one response's json method on purpose, so every reader gets it; mypy
+    # rightly flags assigning to a method, which is the point here.
+    response.json = lambda **kwargs: value  # type: ignore[method-assign]
 
 
 class RetryingSession(requests.Session):
@@ -166,9 +172,9 @@ class RetryingSession(requests.Session):
     def last_attempts(self) -> Attempts:
         return getattr(self._local, "attempts", Attempts())
 
-    def request(self, method, url, **kwargs):
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self.timeout
-        return super().request(method, url, **kwargs)
+        return super().request(method, url, *args, **kwargs)
 
     def send(self, request, **kwargs):
         retry = self._policy.new()

@@ -68,9 +68,8 @@ class OpsCommand(BaseCommand):
             self.print_report(exc.report)
             raise CommandError(str(exc)) from None
         except Interrupted as exc:
-            report = getattr(exc, "report", None)
-            if report is not None:
-                self.print_report(report)
+            if exc.report is not None:
+                self.print_report(exc.report)
             # 130 for SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended; one line, no traceback.
             raise CommandError(f"{exc}. {self.interrupted_advice}", returncode=exc.exit_code) from None
         except BraintrustOpsError as exc:

@@ -105,12 +105,11 @@ def logs_backup(
     path = backup_path(output=output, config=config, window_end=window[1], fmt=fmt, gzip=gzip)
     if run is not None:
         run.window_start, run.window_end = window
-    braintrust.get_project(config.braintrust_project_id)  # a mistyped id fails here, clearly, before any file
+    project_id = config.project_id
+    braintrust.get_project(project_id)  # a mistyped id fails here, clearly, before any file
 
     # The next page downloads while this one is written.
-    log_pages = braintrust.log_pages(
-        project_id=config.braintrust_project_id, since=window[0], until=window[1], root_only=root_only
-    )
+    log_pages = braintrust.log_pages(project_id=project_id, since=window[0], until=window[1], root_only=root_only)
     pages = prefetched(iter(log_pages))
     # The first page decides whether there is a file at all: no logs, no file (not even a header).
     first_page = next(pages, None)

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 from django.db import transaction
@@ -22,6 +23,9 @@ from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLo
 from braintrust_ops.stopping import Interrupted
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
+
+if TYPE_CHECKING:
+    from braintrust_ops.clients.braintrust import InsertDatasetEvent
 
 logger = structlog.get_logger(__name__)
 
@@ -114,14 +118,16 @@ class PushReport:
         return ""
 
 
-def event_for(log: TaggedLog, tags: list[str]) -> dict:
+def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
     """A dataset row as Braintrust's own "add to dataset" makes it, with provenance in metadata."""
     return {
         "id": dataset_row_id(log.log_id),
         "input": log.input,
         "expected": log.output,
         "tags": tags,
-        "metadata": {
+        # The SDK's generated Metadata type keeps only "model"; the API's metadata is any JSON object with
+        # string keys (the same field's docstring says so), which a TypedDict cannot spell.
+        "metadata": {  # type: ignore[typeddict-item]
             "source_log_id": log.log_id,
             "source_root_span_id": log.root_span_id,
             "source_logged_at": log.logged_at.isoformat(),
@@ -147,7 +153,8 @@ def _not_yet_inserted(dataset_id: str, log_ids: set[str], *, max_attempts: int |
     Still to send: no ledger row, or a failed one with attempts left. ``max_attempts`` None: only the
     confirmed inserts count as done (the reconcile)."""
     ordered = sorted(log_ids)
-    pending, given_up = [], 0
+    pending: list[str] = []
+    given_up = 0
     for start in range(0, len(ordered), LEDGER_LOOKUP_CHUNK):
         chunk = ordered[start : start + LEDGER_LOOKUP_CHUNK]
         ledger = DatasetInsertion.objects.filter(dataset_id=dataset_id, log_id__in=chunk)
@@ -204,7 +211,7 @@ class _Pusher:
                 )
                 return
 
-    def _sized_events(self, log_ids: list[str]) -> Iterator[tuple[tuple[TaggedLog, dict], int]]:
+    def _sized_events(self, log_ids: list[str]) -> Iterator[tuple[tuple[TaggedLog, "InsertDatasetEvent"], int]]:
         """Each log's event and its encoded size, read from the database a chunk at a time (memory stays
         flat); a row too large for any request is refused here, before anything is sent."""
         for start in range(0, len(log_ids), EVENT_CHUNK):
@@ -221,7 +228,7 @@ class _Pusher:
                         "(BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES)",
                     )
 
-    def _send(self, batch: list[tuple[TaggedLog, dict]]) -> list[tuple[TaggedLog, str]]:
+    def _send(self, batch: list[tuple[TaggedLog, "InsertDatasetEvent"]]) -> list[tuple[TaggedLog, str]]:
         """Insert the batch, halving it while Braintrust refuses it; return the rows refused on their own."""
         try:
             self.push_report.requests += 1
@@ -236,7 +243,7 @@ class _Pusher:
         self._record_inserted([log for log, _ in batch], row_ids)
         return []
 
-    def _send_batch(self, batch: list[tuple[TaggedLog, dict]]) -> None:
+    def _send_batch(self, batch: list[tuple[TaggedLog, "InsertDatasetEvent"]]) -> None:
         # Each row refused on its own uses one of its attempts; a request wrong for every row (an API
         # change) shows as every row refused, the run failing loudly, and the rows given up only after
         # PUSH_MAX_ATTEMPTS nights of it, while a fix can still land.
@@ -306,7 +313,7 @@ def datasets_push(
     """Insert each tagged log into each subscribing dataset it is not yet in. ``run`` is None for a dry run."""
     started = time.monotonic()
     push_report = PushReport(dry_run=dry_run)
-    project_id = config.braintrust_project_id
+    project_id = config.project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no subscribing datasets"
 
     datasets = braintrust.list_datasets(project_id)
@@ -390,8 +397,8 @@ def datasets_reconcile(*, braintrust: BraintrustClient, subscription: Subscripti
     for events in braintrust.iter_dataset_events(subscription.dataset_id):
         by_log_id = {}
         for event in events:
-            metadata = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
-            log_id = metadata.get("source_log_id")
+            metadata = event.get("metadata")
+            log_id = metadata.get("source_log_id") if isinstance(metadata, dict) else None
             if isinstance(log_id, str) and event.get("id") == dataset_row_id(log_id):
                 by_log_id[log_id] = event["id"]
         missing, _ = _not_yet_inserted(subscription.dataset_id, set(by_log_id))

@@ -1,7 +1,7 @@
 """Bring Braintrust root spans into the database as TaggedLog rows (status pending), and say where the
 next run starts: after the greatest ``_xact_id`` (ingestion order) the last successful run saw."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -65,9 +65,11 @@ def _parse_created(value: object) -> datetime | None:
     return moment
 
 
-def clean_rows(pages: Iterable[list[dict]], counts: FetchCounts) -> Iterator[list[LogRow]]:
+def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterator[list[LogRow]]:
     """Each page's rows, storable: rows without an id or a time are skipped (counted and logged), repeated
-    ids collapse, and a row that cannot be stored (``storable``) is refused on its own, with its reason."""
+    ids collapse, and a row that cannot be stored (``storable``) is refused on its own, with its reason.
+    Rows are as the API sent them (BTQL's reply is checked for a data list, not its items): a row that is
+    not a JSON object counts as one without an id."""
     seen = SeenIds()
     for page in pages:
         cleaned = []

@@ -112,5 +112,4 @@ def run_recorded(
 
 def _partial(exc: Interrupted) -> dict | None:
     """The counters of what an interrupted job finished, when it handed its report over."""
-    report = getattr(exc, "report", None)
-    return report.as_counters() if report is not None else None
+    return exc.report.as_counters() if exc.report is not None else None

@@ -9,9 +9,9 @@ dry run walks the same window and the same queue, and writes nothing.
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -153,7 +153,7 @@ def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime)
     successful run (``incremental_window``)."""
     if options.since or options.until or options.hours:
         end = options.until or now
-        start = options.since or end - timezone.timedelta(hours=options.hours or config.tagging_default_hours)
+        start = options.since or end - timedelta(hours=options.hours or config.tagging_default_hours)
         if start >= end:
             raise BraintrustOpsError(
                 f"the window is empty: it starts at {start.isoformat()} and ends at {end.isoformat()}"
@@ -204,7 +204,7 @@ def _estimate_tokens(system_prompt: str, user_text: str) -> int:
 
 def _jobs(
     candidates: Iterable, *, system_prompt: str, config: OpsConfig, options: TaggingOptions, report: TaggingReport
-) -> Iterator[Job]:
+) -> Generator[Job, None, None]:  # a generator, which _send closes early
     """The logs to send, in order, until the --limit or the run's budget is reached; the rest is counted
     as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output."""
     max_logs = min(options.limit or config.tagging_max_logs_per_run, config.tagging_max_logs_per_run)
@@ -265,7 +265,7 @@ def logs_tag(
     started = time.monotonic()
     stop = stop or StopRequest()
     report = TaggingReport(dry_run=options.dry_run, shard=str(options.shard or ""))
-    project_id = config.braintrust_project_id
+    project_id = config.project_id
     braintrust.get_project(project_id)  # a mistyped id fails here, not as "no taggable tags"
 
     tags = _taggable_tags(braintrust, project_id, report)

@@ -15,8 +15,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import structlog
+from anthropic.types import ToolParam
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,7 +38,7 @@ POLL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Job:
-    pk: int | None
+    pk: int | None  # None only for a dry run's log not stored yet, which is counted, never sent
     log_id: str
     user_text: str
 
@@ -52,13 +54,18 @@ class Result:
     output_tokens: int = 0
 
 
+class _Usage(TypedDict):
+    input_tokens: int
+    output_tokens: int
+
+
 @dataclass(frozen=True)
 class Call:
     """What every call of the run shares."""
 
     claude: ClaudeClient
     system_prompt: str
-    tool: dict
+    tool: ToolParam
     allowed: list[str]
 
 
@@ -77,7 +84,7 @@ def tag_one(job: Job, call: Call) -> Result:
         raise
     except RemoteServiceError as exc:
         return Result(job=job, kind=SERVICE_FAILURE, error=str(exc))
-    usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
+    usage: _Usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
     if reply.stop_reason == "max_tokens":
         return Result(job=job, kind=LOG_FAULT, error="Claude's reply was cut off at max_tokens", **usage)
     try:
@@ -88,6 +95,8 @@ def tag_one(job: Job, call: Call) -> Result:
 
 
 def store_result(result: Result, *, run: CommandRun | None, model: str) -> TaggedLog:
+    if result.job.pk is None:
+        raise ValueError(f"a dry run's job (log {result.job.log_id}) has no stored log to record its result on")
     with transaction.atomic():
         log = TaggedLog.objects.select_for_update().get(pk=result.job.pk)
         log.last_run = run
