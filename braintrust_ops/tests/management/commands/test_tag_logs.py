@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
-from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
 from braintrust_ops.tests.concurrency import lock_held_by_another_run
-from braintrust_ops_sandbox import OTHER_PROJECT_ID
+from braintrust_ops_sandbox import OTHER_PROJECT_ID, PROJECT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,9 +49,15 @@ def test_only_taggable_tags_are_offered_to_claude_with_a_forced_tool(small_proje
 
 def test_tags_and_logs_are_requested_for_the_configured_project_only(small_project, run_command):
     small_project.state.add_tag("other-project-tag", "dataset-tagging", project_id=OTHER_PROJECT_ID)
+    small_project.state.add_log(
+        input="Other project's Shabbat question", project_id=OTHER_PROJECT_ID, created=_now() - timedelta(hours=1)
+    )
     run_command("tag_logs")
     enum = small_project.claude_requests[0]["tools"][0]["input_schema"]["properties"]["tags"]["items"]["enum"]
     assert "other-project-tag" not in enum
+    bodies = small_project.btql_bodies()
+    assert bodies and {body["query"]["from"]["args"][0]["value"] for body in bodies} == {PROJECT_ID}
+    assert "Other project's Shabbat question" not in set(TaggedLog.objects.values_list("input", flat=True))
 
 
 @pytest.mark.parametrize("tags", [[], [("ui-only", "not for datasets"), ("blank", ""), ("null", None)]])
@@ -517,18 +522,24 @@ def test_retag_without_a_window_is_refused_saying_what_to_add(small_project, run
         run_command("tag_logs", "--retag")
 
 
-@freeze_time("2026-11-24 02:00:00")
-def test_first_run_window_is_the_last_24_hours_and_a_backfill_its_own():
+def test_first_run_window_is_everything_ingested_in_the_24_hours_before_now():
     from braintrust_ops.conf import OpsConfig
     from braintrust_ops.services.log_sync import LogWindow
     from braintrust_ops.services.tagging import TaggingOptions, tagging_window
 
-    now = datetime.now(UTC)
-    first = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
-    assert first == LogWindow(since=now - timedelta(hours=24), incremental=True)
-    assert tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now) == LogWindow(
-        since=now - timedelta(hours=6), until=now
-    )
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    window = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
+    assert window == LogWindow(since=now - timedelta(hours=24), incremental=True)
+
+
+def test_hours_backfill_window_is_those_hours_up_to_now_by_log_time():
+    from braintrust_ops.conf import OpsConfig
+    from braintrust_ops.services.log_sync import LogWindow
+    from braintrust_ops.services.tagging import TaggingOptions, tagging_window
+
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    window = tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now)
+    assert window == LogWindow(since=now - timedelta(hours=6), until=now)
 
 
 def test_explicit_since_and_until_bound_the_window(small_project, run_command):
