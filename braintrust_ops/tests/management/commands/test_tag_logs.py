@@ -229,6 +229,15 @@ def test_anthropic_permission_denied_stops_the_run_and_leaves_logs_pending(small
     assert _statuses() == ["pending", "pending", "pending"]
 
 
+def test_anthropic_404_stops_the_run_naming_the_model_setting_and_uses_no_attempt(small_project, run_command):
+    small_project.faults.add("messages", "status", status=404, times=None)
+    with pytest.raises(CommandError, match=r"HTTP 404 \(not_found_error\); check BRAINTRUST_OPS_TAGGING_MODEL"):
+        run_command("tag_logs", "--concurrency", "1")
+    assert small_project.count("messages") == 1  # every other log would be refused the same way
+    assert set(TaggedLog.objects.values_list("status", "attempts")) == {("pending", 0)}
+    assert CommandRun.objects.get().outcome == "failed"
+
+
 def test_claude_timing_out_leaves_the_logs_queued_with_the_reason(small_project, run_command, ops_settings):
     ops_settings(CLAUDE_TIMEOUT_SECONDS="0.3", CLAUDE_MAX_RETRIES="0")
     small_project.claude_latency = 1.0
