@@ -1,7 +1,12 @@
 """tag_logs against the sandbox, over real HTTP, through the real SDKs."""
 
+import fcntl
 import os
 import signal
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +14,8 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
 from braintrust_ops.tests.concurrency import lock_held_by_another_run
-from braintrust_ops_sandbox import OTHER_PROJECT_ID, PROJECT_ID
+from braintrust_ops.tests.paths import HOST_ROOT
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -755,3 +761,67 @@ def test_under_a_limit_the_dry_run_picks_the_logs_the_real_run_sends(small_proje
 def test_malformed_option_values_are_refused_by_name(run_command, args, message):
     with pytest.raises(CommandError, match=message):
         run_command("tag_logs", *args)
+
+
+# --- the progress bar -----------------------------------------------------------------------------
+
+
+def _manage_env(sandbox, database: str) -> dict:
+    """The environment of a ``manage.py`` process, as the CronJob sets it, against ``sandbox``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BRAINTRUST", "ANTHROPIC"))}
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{database}",
+            "BRAINTRUST_API_KEY": BRAINTRUST_KEY,
+            "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+            "BRAINTRUST_PROJECT_ID": PROJECT_ID,
+            "BRAINTRUST_API_URL": sandbox.url,
+            "ANTHROPIC_BASE_URL": sandbox.url,
+            "BRAINTRUST_OPS_HTTP_BACKOFF_SECONDS": "0",
+        }
+    )
+    return env
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict) -> str:
+    """Run ``manage.py args`` with its stderr on a pseudo-terminal; return what it wrote there."""
+    controller, terminal = os.openpty()
+    # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing: give it a terminal's 24x80.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=HOST_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    written = bytearray()
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        written += chunk
+    os.close(controller)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, written.decode(errors="replace")
+    assert "Sent to Claude: 3;" in stdout.decode()
+    return written.decode(errors="replace")
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_and_not_when_stderr_is_not_one(small_project, tmp_path):
+    env = _manage_env(small_project, str(tmp_path / "bar.sqlite3"))
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=HOST_ROOT, env=env, check=True, timeout=60)
+    again = ["tag_logs", "--hours", "24", "--retag"]  # each run sends the same three logs
+
+    on_a_terminal = _stderr_on_a_terminal(again, env)
+    assert "tagging: 3log [" in on_a_terminal  # tqdm's bar (no total: a count and a rate), at its last refresh
+
+    piped = subprocess.run([*manage, *again], cwd=HOST_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "Sent to Claude: 3;" in piped.stdout
+    assert "tagging:" not in piped.stderr and "log/s" not in piped.stderr
