@@ -75,8 +75,10 @@ def fault_free(tmp_path_factory):
         yield dataset_contents(sandbox), labels(job), (job.workdir / "backup.csv").read_bytes()
 
 
-def backup_ids(data: bytes) -> list[str]:
-    return sorted(row["id"] for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+def backup_rows(data: bytes) -> list[dict]:
+    """The backup's rows, every column, in log id order."""
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    return sorted(rows, key=lambda row: row["id"])
 
 
 def test_pipeline_under_20_percent_transient_faults_ends_exactly_like_the_fault_free_run(
@@ -85,14 +87,24 @@ def test_pipeline_under_20_percent_transient_faults_ends_exactly_like_the_fault_
     expected_datasets, expected_labels, expected_backup = fault_free
     add_transient_faults(seeded_sandbox, share=0.2)
     # One more SDK retry than the default: at a 20% fault rate, five failures in a row would otherwise
-    # hit one log in about a thousand runs.
-    job = make_job(seeded_sandbox, BRAINTRUST_OPS_CLAUDE_MAX_RETRIES="6")
+    # hit one log in about a thousand runs. Small BTQL pages, so the logs are read in many requests.
+    job = make_job(seeded_sandbox, BRAINTRUST_OPS_CLAUDE_MAX_RETRIES="6", BRAINTRUST_OPS_BTQL_PAGE_SIZE="25")
     job.ok("tag_logs", "--push", *WINDOW, timeout=300)
+    # And at least one page of the backup read again, whatever the 20% spare it: a reply that is not
+    # JSON, then one cut off mid-body (each fires on the first request the random rules let through).
+    seeded_sandbox.faults.add("btql", "invalid_json", times=1)
+    seeded_sandbox.faults.add("btql", "partial", times=1)
     job.ok("backup_logs", *BACKUP_WINDOW, "--output", str(job.workdir / "backup.csv"), timeout=300)
+    assert all(rule["times"] is None for rule in seeded_sandbox.faults.list())  # the two one-shot faults fired
 
     assert dataset_contents(seeded_sandbox) == expected_datasets
     assert labels(job) == expected_labels
-    assert backup_ids((job.workdir / "backup.csv").read_bytes()) == backup_ids(expected_backup)
+    # Every column of every row, _xact_id and _pagination_key included: both sandboxes ingested the same
+    # seed in the same order, and nothing the runs do changes a log, so no column may differ.
+    backup, expected_rows = backup_rows((job.workdir / "backup.csv").read_bytes()), backup_rows(expected_backup)
+    assert [row["id"] for row in backup] == [row["id"] for row in expected_rows] and len(expected_rows) > 100
+    for row, expected_row in zip(backup, expected_rows, strict=True):
+        assert row == expected_row, row["id"]
     inserted = sum(len(rows) for rows in expected_datasets.values())
     assert job.database.rows("SELECT COUNT(*) FROM braintrust_ops_datasetinsertion") == [(inserted,)]
     logs = len({label[0] for label in expected_labels})

@@ -28,17 +28,10 @@ class Report:
 
 
 @pytest.fixture
-def finishes(monkeypatch):
-    """Every call to run_finish, by run id: a run is finished exactly once."""
-    calls = []
-    original = runs.run_finish
-
-    def spy(run, **kwargs):
-        calls.append(run.pk)
-        return original(run, **kwargs)
-
-    monkeypatch.setattr(runs, "run_finish", spy)
-    return calls
+def finishes(mocker):
+    """finishes(): the ids of the runs run_finish was called for, in order: a run is finished exactly once."""
+    spy = mocker.spy(runs, "run_finish")
+    return lambda: [call.args[0].pk for call in spy.call_args_list]
 
 
 def _run(job):
@@ -49,7 +42,7 @@ def test_a_job_that_did_its_work_is_recorded_succeeded_once_with_its_counters(fi
     report = _run(lambda run: Report(done=7))
     run = CommandRun.objects.get()
     assert (run.outcome, run.counters, run.error, report.done) == ("succeeded", {"done": 7}, "", 7)
-    assert finishes == [run.pk] and run.duration is not None and run.lock_key is not None
+    assert finishes() == [run.pk] and run.duration is not None and run.lock_key is not None
 
 
 def test_a_job_its_success_rule_rejects_is_recorded_failed_once_and_raises_with_its_report(finishes):
@@ -57,7 +50,7 @@ def test_a_job_its_success_rule_rejects_is_recorded_failed_once_and_raises_with_
         _run(lambda run: Report(done=2, rule="3 datasets failed"))
     run = CommandRun.objects.get()
     assert (run.outcome, run.counters, run.error) == ("failed", {"done": 2}, "3 datasets failed")
-    assert finishes == [run.pk] and raised.value.report.done == 2
+    assert finishes() == [run.pk] and raised.value.report.done == 2
 
 
 def test_an_error_escaping_the_job_is_recorded_failed_once_and_propagates(finishes):
@@ -67,7 +60,7 @@ def test_an_error_escaping_the_job_is_recorded_failed_once_and_propagates(finish
     with pytest.raises(ValueError):
         _run(boom)
     run = CommandRun.objects.get()
-    assert (run.outcome, run.error) == ("failed", "ValueError: disk full") and finishes == [run.pk]
+    assert (run.outcome, run.error) == ("failed", "ValueError: disk full") and finishes() == [run.pk]
 
 
 def test_an_interrupted_job_is_recorded_interrupted_with_what_it_finished(finishes):
@@ -82,7 +75,7 @@ def test_an_interrupted_job_is_recorded_interrupted_with_what_it_finished(finish
     assert (run.outcome, run.counters) == ("interrupted", {"done": 4}) and run.error.startswith(
         "Interrupted by SIGTERM"
     )
-    assert finishes == [run.pk]
+    assert finishes() == [run.pk]
 
 
 @pytest.mark.django_db

@@ -233,8 +233,13 @@ def test_network_error_mid_push_leaves_a_consistent_ledger(datasets_project, run
     tagged_log("l2", "halacha")
     datasets_project.faults.add("dataset_insert", "latency", delay=0, times=1)
     datasets_project.faults.add("dataset_insert", "drop", times=None)
-    with pytest.raises(CommandError, match="could not connect|without an HTTP response|Halacha evals"):
+    with pytest.raises(CommandError) as raised:
         run_command("push_to_datasets", "--dataset", "Halacha evals")
+    message = str(raised.value)
+    # Which dataset and which request failed, what to check, and that a rerun sends the rest.
+    assert message.startswith("1 dataset(s) failed: Halacha evals (Braintrust POST /v1/dataset/{id}/insert ")
+    assert f"after 1 attempt ({datasets_project.url}). Check the network and BRAINTRUST_API_URL" in message
+    assert message.endswith("What was confirmed is recorded; run push_to_datasets again to send the rest.")
     ledger = set(DatasetInsertion.objects.values_list("log_id", flat=True))
     rows = {row["metadata"]["source_log_id"] for row in datasets_project.state.dataset_rows(datasets_project.halacha)}
     assert ledger == rows == {"l1"}

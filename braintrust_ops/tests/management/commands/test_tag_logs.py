@@ -1,16 +1,21 @@
 """tag_logs against the sandbox, over real HTTP, through the real SDKs."""
 
+import fcntl
 import os
 import signal
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
-from freezegun import freeze_time
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
 from braintrust_ops.tests.concurrency import lock_held_by_another_run
-from braintrust_ops_sandbox import OTHER_PROJECT_ID
+from braintrust_ops.tests.paths import HOST_ROOT
+from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,9 +55,15 @@ def test_only_taggable_tags_are_offered_to_claude_with_a_forced_tool(small_proje
 
 def test_tags_and_logs_are_requested_for_the_configured_project_only(small_project, run_command):
     small_project.state.add_tag("other-project-tag", "dataset-tagging", project_id=OTHER_PROJECT_ID)
+    small_project.state.add_log(
+        input="Other project's Shabbat question", project_id=OTHER_PROJECT_ID, created=_now() - timedelta(hours=1)
+    )
     run_command("tag_logs")
     enum = small_project.claude_requests[0]["tools"][0]["input_schema"]["properties"]["tags"]["items"]["enum"]
     assert "other-project-tag" not in enum
+    bodies = small_project.btql_bodies()
+    assert bodies and {body["query"]["from"]["args"][0]["value"] for body in bodies} == {PROJECT_ID}
+    assert "Other project's Shabbat question" not in set(TaggedLog.objects.values_list("input", flat=True))
 
 
 @pytest.mark.parametrize("tags", [[], [("ui-only", "not for datasets"), ("blank", ""), ("null", None)]])
@@ -222,6 +233,15 @@ def test_anthropic_permission_denied_stops_the_run_and_leaves_logs_pending(small
         run_command("tag_logs", "--concurrency", "1")
     assert small_project.count("messages") == 1
     assert _statuses() == ["pending", "pending", "pending"]
+
+
+def test_anthropic_404_stops_the_run_naming_the_model_setting_and_uses_no_attempt(small_project, run_command):
+    small_project.faults.add("messages", "status", status=404, times=None)
+    with pytest.raises(CommandError, match=r"HTTP 404 \(not_found_error\); check BRAINTRUST_OPS_TAGGING_MODEL"):
+        run_command("tag_logs", "--concurrency", "1")
+    assert small_project.count("messages") == 1  # every other log would be refused the same way
+    assert set(TaggedLog.objects.values_list("status", "attempts")) == {("pending", 0)}
+    assert CommandRun.objects.get().outcome == "failed"
 
 
 def test_claude_timing_out_leaves_the_logs_queued_with_the_reason(small_project, run_command, ops_settings):
@@ -517,18 +537,24 @@ def test_retag_without_a_window_is_refused_saying_what_to_add(small_project, run
         run_command("tag_logs", "--retag")
 
 
-@freeze_time("2026-11-24 02:00:00")
-def test_first_run_window_is_the_last_24_hours_and_a_backfill_its_own():
+def test_first_run_window_is_everything_ingested_in_the_24_hours_before_now():
     from braintrust_ops.conf import OpsConfig
     from braintrust_ops.services.log_sync import LogWindow
     from braintrust_ops.services.tagging import TaggingOptions, tagging_window
 
-    now = datetime.now(UTC)
-    first = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
-    assert first == LogWindow(since=now - timedelta(hours=24), incremental=True)
-    assert tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now) == LogWindow(
-        since=now - timedelta(hours=6), until=now
-    )
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    window = tagging_window(options=TaggingOptions(), config=OpsConfig(), now=now)
+    assert window == LogWindow(since=now - timedelta(hours=24), incremental=True)
+
+
+def test_hours_backfill_window_is_those_hours_up_to_now_by_log_time():
+    from braintrust_ops.conf import OpsConfig
+    from braintrust_ops.services.log_sync import LogWindow
+    from braintrust_ops.services.tagging import TaggingOptions, tagging_window
+
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    window = tagging_window(options=TaggingOptions(hours=6), config=OpsConfig(), now=now)
+    assert window == LogWindow(since=now - timedelta(hours=6), until=now)
 
 
 def test_explicit_since_and_until_bound_the_window(small_project, run_command):
@@ -735,3 +761,67 @@ def test_under_a_limit_the_dry_run_picks_the_logs_the_real_run_sends(small_proje
 def test_malformed_option_values_are_refused_by_name(run_command, args, message):
     with pytest.raises(CommandError, match=message):
         run_command("tag_logs", *args)
+
+
+# --- the progress bar -----------------------------------------------------------------------------
+
+
+def _manage_env(sandbox, database: str) -> dict:
+    """The environment of a ``manage.py`` process, as the CronJob sets it, against ``sandbox``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BRAINTRUST", "ANTHROPIC"))}
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{database}",
+            "BRAINTRUST_API_KEY": BRAINTRUST_KEY,
+            "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+            "BRAINTRUST_PROJECT_ID": PROJECT_ID,
+            "BRAINTRUST_API_URL": sandbox.url,
+            "ANTHROPIC_BASE_URL": sandbox.url,
+            "BRAINTRUST_OPS_HTTP_BACKOFF_SECONDS": "0",
+        }
+    )
+    return env
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict) -> str:
+    """Run ``manage.py args`` with its stderr on a pseudo-terminal; return what it wrote there."""
+    controller, terminal = os.openpty()
+    # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing: give it a terminal's 24x80.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=HOST_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    written = bytearray()
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        written += chunk
+    os.close(controller)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, written.decode(errors="replace")
+    assert "Sent to Claude: 3;" in stdout.decode()
+    return written.decode(errors="replace")
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_and_not_when_stderr_is_not_one(small_project, tmp_path):
+    env = _manage_env(small_project, str(tmp_path / "bar.sqlite3"))
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=HOST_ROOT, env=env, check=True, timeout=60)
+    again = ["tag_logs", "--hours", "24", "--retag"]  # each run sends the same three logs
+
+    on_a_terminal = _stderr_on_a_terminal(again, env)
+    assert "tagging: 3log [" in on_a_terminal  # tqdm's bar (no total: a count and a rate), at its last refresh
+
+    piped = subprocess.run([*manage, *again], cwd=HOST_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "Sent to Claude: 3;" in piped.stdout
+    assert "tagging:" not in piped.stderr and "log/s" not in piped.stderr

@@ -247,9 +247,13 @@ def test_log_ids_with_special_characters_unicode_and_numbers_reach_datasets_exac
     run_command("tag_logs", "--push")
     expected = {*ODD_IDS, "12345"}
     assert set(TaggedLog.objects.values_list("log_id", flat=True)) == expected
-    assert NFC_ID != NFD_ID  # two spellings of one name are two Braintrust ids, kept apart
+    # Two spellings of one name are two Braintrust ids: each keeps its own log, here and in the dataset.
+    nfc, nfd = (f"Shabbat question {ODD_IDS.index(log_id)}" for log_id in (NFC_ID, NFD_ID))
+    assert TaggedLog.objects.get(log_id=NFC_ID).input == nfc and TaggedLog.objects.get(log_id=NFD_ID).input == nfd
     rows = small_project.state.dataset_rows(dataset)
     assert {row["metadata"]["source_log_id"] for row in rows} == expected
+    inputs = {row["metadata"]["source_log_id"]: row["input"] for row in rows}
+    assert (inputs[NFC_ID], inputs[NFD_ID]) == (nfc, nfd)
     assert sorted(row["id"] for row in rows) == sorted(dataset_row_id(log_id) for log_id in expected)
     assert set(DatasetInsertion.objects.values_list("log_id", flat=True)) == expected
 

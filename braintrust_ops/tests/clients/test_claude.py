@@ -1,0 +1,102 @@
+"""The Anthropic client against the sandbox, through the real SDK: a reply read, and each failure turned
+into the app's error that tells the run what to do (``services/tagging_dispatch.py``): LogRefused, the
+log's own fault; AuthenticationFailed and the other PermanentServiceErrors, a setup that fails every call;
+TransientServiceError (InvalidReply among them), the service failing, which says nothing about the log."""
+
+import pytest
+
+from braintrust_ops.clients.claude import ClaudeClient, LogRefused
+from braintrust_ops.exceptions import (
+    AuthenticationFailed,
+    InvalidReply,
+    PermanentServiceError,
+    TransientServiceError,
+)
+from braintrust_ops.taggable_tags import TaggableTag
+from braintrust_ops.tagging_prompt import build_tool
+from braintrust_ops_sandbox import ANTHROPIC_KEY
+
+MODEL = "claude-haiku-4-5"
+TOOL = build_tool([TaggableTag("halacha", "Questions of Jewish law"), TaggableTag("sources", "")], strict=False)
+
+
+def client_for(sandbox, **overrides) -> ClaudeClient:
+    options = {
+        "api_key": ANTHROPIC_KEY,
+        "base_url": sandbox.url,
+        "model": MODEL,
+        "timeout": 5,
+        "max_retries": 2,
+        "max_output_tokens": 200,
+    }
+    return ClaudeClient(**{**options, **overrides})
+
+
+def ask(client: ClaudeClient, text: str = "Is it permitted to cook on Shabbat?"):
+    return client.call_tool(system="Tag the log.", user_text=text, tool=TOOL)
+
+
+def test_a_forced_tool_reply_gives_the_tools_input_and_the_usage(empty_sandbox):
+    reply = ask(client_for(empty_sandbox))
+    assert reply.tool_input == {"tags": ["halacha"]} and reply.stop_reason == "tool_use"
+    assert reply.input_tokens > 0 and reply.output_tokens > 0
+    request = empty_sandbox.claude_requests[0]
+    assert request["model"] == MODEL and request["tool_choice"] == {"type": "tool", "name": TOOL["name"]}
+
+
+@pytest.mark.parametrize("status, error_type", [(400, "invalid_request_error"), (413, "request_too_large")])
+def test_a_refused_request_is_that_logs_fault_and_the_next_log_is_answered(empty_sandbox, status, error_type):
+    empty_sandbox.faults.add("messages", "status", status=status, times=1)
+    client = client_for(empty_sandbox)
+    with pytest.raises(LogRefused) as raised:
+        ask(client)
+    assert raised.value.status == status and raised.value.service == "Anthropic"
+    assert str(raised.value) == (
+        f"Anthropic refused this log's request with HTTP {status} ({error_type}): sandbox fault: HTTP {status}"
+    )
+    assert empty_sandbox.count("messages") == 1  # not retried: the same request would be refused again
+    assert not client.stop.is_set()
+    assert ask(client, "What is the source of this Rashi?").tool_input == {"tags": ["sources"]}
+
+
+def test_an_unknown_model_is_a_permanent_error_naming_the_model_setting_not_the_logs_fault(empty_sandbox):
+    empty_sandbox.faults.add("messages", "status", status=404, times=None)
+    with pytest.raises(PermanentServiceError) as raised:
+        ask(client_for(empty_sandbox))
+    assert not isinstance(raised.value, LogRefused) and raised.value.status == 404
+    assert str(raised.value) == (
+        f"Anthropic rejected the request with HTTP 404 (not_found_error); check BRAINTRUST_OPS_TAGGING_MODEL ({MODEL})."
+    )
+    assert empty_sandbox.count("messages") == 1
+
+
+def test_a_refused_key_is_authentication_failed_at_once(empty_sandbox):
+    with pytest.raises(AuthenticationFailed) as raised:
+        ask(client_for(empty_sandbox, api_key="sk-wrong-key-for-tests-000000"))
+    assert raised.value.status == 401
+    assert str(raised.value) == "Anthropic refused the API key (HTTP 401). Check ANTHROPIC_API_KEY."
+    assert empty_sandbox.count("messages") == 1
+
+
+def test_a_reply_slower_than_the_timeout_is_a_transient_failure_after_the_sdks_retries(empty_sandbox):
+    empty_sandbox.claude_latency = 1.0
+    with pytest.raises(TransientServiceError) as raised:
+        ask(client_for(empty_sandbox, timeout=0.3, max_retries=1))
+    assert not isinstance(raised.value, InvalidReply)
+    assert str(raised.value) == "Claude did not answer in time, even after retries."
+    assert empty_sandbox.count("messages") == 2  # the first attempt and the SDK's one retry
+
+
+def test_a_garbled_reply_is_asked_again_and_the_good_one_read(empty_sandbox):
+    empty_sandbox.faults.add("messages", "invalid_json", times=1)
+    assert ask(client_for(empty_sandbox)).tool_input == {"tags": ["halacha"]}
+    assert empty_sandbox.count("messages") == 2
+
+
+def test_a_reply_that_stays_garbled_is_invalid_reply_after_the_retry_bound(empty_sandbox):
+    empty_sandbox.faults.add("messages", "invalid_json", times=None)
+    with pytest.raises(InvalidReply) as raised:
+        ask(client_for(empty_sandbox, max_retries=1))
+    assert isinstance(raised.value, TransientServiceError)  # the service's failure, not the log's
+    assert str(raised.value) == "Anthropic's reply could not be read as a Message."
+    assert empty_sandbox.count("messages") == 2
