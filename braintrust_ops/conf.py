@@ -78,6 +78,15 @@ class OpsConfig:
     claude_input_price_per_mtok: Decimal = Decimal("1.00")
     claude_output_price_per_mtok: Decimal = Decimal("5.00")
 
+    # tag_logs sends its queue as Message Batches (as --batch does): half the price, results a later run
+    # (or --wait) collects. Anthropic bills batches at 50% of the standard price (its pricing page).
+    tagging_batch: bool = False
+    claude_batch_discount: Decimal = Decimal("0.5")
+    # One batch's body is built in memory to be sent: this bounds the CronJob's memory, under the API's 256 MB.
+    claude_batch_max_bytes: int = 64 * 2**20
+    # How often --wait asks whether the run's batches have ended.
+    claude_batch_poll_seconds: float = 30.0
+
     tagging_concurrency: int = 8
     # Claude calls failing in a row, after the SDK's retries, that mean an outage: the run stops sending.
     claude_outage_threshold: int = 10
@@ -141,6 +150,8 @@ def _not_set(name: str) -> ConfigurationError:
 
 
 _POSITIVE = {
+    "claude_batch_max_bytes",
+    "claude_batch_poll_seconds",
     "http_timeout_seconds",
     "claude_timeout_seconds",
     "claude_max_output_tokens",
@@ -159,7 +170,7 @@ _POSITIVE = {
 }
 SettingValue = bool | int | float | Decimal | str
 _KIND_NAMES = {int: "a whole number", float: "a number", Decimal: "a number", bool: "true or false"}
-_FRACTIONS = {"tagging_failure_threshold", "push_failure_threshold"}
+_FRACTIONS = {"tagging_failure_threshold", "push_failure_threshold", "claude_batch_discount"}
 
 
 def _parse(field_name: str, kind: type, raw: object) -> SettingValue:

@@ -58,6 +58,60 @@ class CommandRun(TimestampedModel):
         return self.finished_at - self.started_at if self.finished_at else None
 
 
+class TagBatch(TimestampedModel):
+    """A Message Batch of tagging requests (``tag_logs --batch``): one request per log, at half the price.
+
+    Stored before it is submitted, so a crash between Anthropic accepting it and this row learning its
+    id loses nothing: the next run finds it by listing the account's batches (``SUBMITTING``). Its logs
+    point at it while it is open, so no other run sends them; collecting its results releases them.
+    """
+
+    class State(models.TextChoices):
+        #: stored; Anthropic's acceptance not yet recorded
+        SUBMITTING = "submitting", "Submitting"
+        #: accepted by Anthropic (batch_id known): processing, or ended and waiting to be collected
+        OPEN = "open", "Open"
+        #: every result stored; its logs released
+        COLLECTED = "collected", "Collected"
+        #: never accepted, or lost: its logs released to the queue, no attempt used
+        ABANDONED = "abandoned", "Abandoned"
+
+    batch_id = models.CharField(max_length=128, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTING, db_index=True)
+    # "I/N" when a sharded run submitted it: each shard collects only its own batches.
+    shard = models.CharField(max_length=16, blank=True)
+    request_count = models.PositiveIntegerField()
+    # What the requests were built with: the results are stored with this provenance and validated
+    # against these tags, whatever the tag list says by the time they come back.
+    model = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=32)
+    tagset_fingerprint = models.CharField(max_length=32)
+    allowed_tags = models.JSONField(default=list)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    collected_at = models.DateTimeField(null=True, blank=True)
+    # Results by type when collected: succeeded, errored, expired, canceled.
+    outcomes = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    run = models.ForeignKey(CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tag_batches")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch_id"], condition=~Q(batch_id=""), name="tag_batch_id_once"),
+            models.CheckConstraint(
+                condition=Q(state__in=["submitting", "abandoned"]) | ~Q(batch_id=""),
+                name="tag_batch_accepted_has_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.batch_id or '(not yet accepted)'} {self.state} ({self.request_count} requests)"
+
+
 class TaggedLog(TimestampedModel):
     """A root span (one chatbot turn) fetched from Braintrust and the tags Claude gave it."""
 
@@ -77,6 +131,12 @@ class TaggedLog(TimestampedModel):
     last_error = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True)
     prompt_version = models.CharField(max_length=32, blank=True)
+    # Which taggable tag set (names and meanings, provenance.tagset_fingerprint) the label was chosen
+    # from: a label made under another set is stale. Blank on labels from before it was recorded.
+    tagset_fingerprint = models.CharField(max_length=32, blank=True, db_index=True)
+    # The open Message Batch holding this log's request, and the request's custom_id in it.
+    batch = models.ForeignKey(TagBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
+    custom_id = models.CharField(max_length=64, blank=True, db_index=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     tagged_at = models.DateTimeField(null=True, blank=True)

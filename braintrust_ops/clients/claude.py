@@ -10,6 +10,8 @@ log), the log's own request refused (``LogRefused``: a 400 on its content), and 
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,61 +123,76 @@ class ClaudeClient:
                     raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
                 if self.stop.wait(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0)):
                     raise RunStopping("the run is stopping") from exc
-        tool_input = next(
-            (block.input for block in message.content if block.type == "tool_use" and block.name == tool["name"]),
-            None,
-        )
-        usage = message.usage
-        return ToolReply(
-            tool_input=tool_input,
-            stop_reason=message.stop_reason,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-        )
+        return tool_reply(message, tool["name"])
+
+    def tool_params(self, *, system: str, user_text: str, tool: ToolParam) -> dict[str, Any]:
+        """One log's request, the same whether it is sent now or in a Message Batch."""
+        return {
+            "model": self.model,
+            "max_tokens": self.max_output_tokens,
+            "system": system,
+            "messages": [{"role": "user", "content": user_text}],
+            "tools": [tool],
+            "tool_choice": {"type": "tool", "name": tool["name"]},
+        }
 
     def _create(self, *, system: str, user_text: str, tool: ToolParam) -> Message:
-        try:
-            return self._sdk.messages.create(
-                model=self.model,
-                max_tokens=self.max_output_tokens,
-                system=system,
-                messages=[{"role": "user", "content": user_text}],
-                tools=[tool],
-                tool_choice={"type": "tool", "name": tool["name"]},
-            )
-        except anthropic.AuthenticationError as exc:
-            raise AuthenticationFailed(
-                "Anthropic refused the API key (HTTP 401). Check ANTHROPIC_API_KEY.", service=SERVICE, status=401
-            ) from exc
-        except anthropic.PermissionDeniedError as exc:
-            raise AuthenticationFailed(
-                f"Anthropic denied this key access to model {self.model} (HTTP 403).", service=SERVICE, status=403
-            ) from exc
-        except anthropic.APITimeoutError as exc:
-            raise TransientServiceError("Claude did not answer in time, even after retries.", service=SERVICE) from exc
-        except anthropic.APIConnectionError as exc:
-            raise TransientServiceError("Could not reach Anthropic, even after retries.", service=SERVICE) from exc
-        except anthropic.APIStatusError as exc:
-            status = exc.status_code
-            if status in (408, 409, 429) or status >= 500:
-                raise TransientServiceError(
-                    f"Anthropic kept answering HTTP {status} ({_error_type(exc)}) after retries.",
-                    service=SERVICE,
-                    status=status,
-                ) from exc
-            if status in (400, 413):
-                raise LogRefused(
-                    f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): "
-                    f"{_error_message(exc)}",
-                    service=SERVICE,
-                    status=status,
-                ) from exc
-            raise PermanentServiceError(
-                f"Anthropic rejected the request with HTTP {status} ({_error_type(exc)}); "
-                f"check BRAINTRUST_OPS_TAGGING_MODEL ({self.model}).",
+        with anthropic_errors(self.model):
+            return self._sdk.messages.create(**self.tool_params(system=system, user_text=user_text, tool=tool))
+
+
+def tool_reply(message: Message, tool_name: str) -> ToolReply:
+    """What a Message says, for the forced tool: its input (None without the tool), stop reason, usage."""
+    tool_input = next(
+        (block.input for block in message.content if block.type == "tool_use" and block.name == tool_name),
+        None,
+    )
+    usage = message.usage
+    return ToolReply(
+        tool_input=tool_input,
+        stop_reason=message.stop_reason,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+    )
+
+
+@contextmanager
+def anthropic_errors(model: str) -> Iterator[None]:
+    """The SDK's errors, after its retries, as the app's: what failed, whose fault, what to do."""
+    try:
+        yield
+    except anthropic.AuthenticationError as exc:
+        raise AuthenticationFailed(
+            "Anthropic refused the API key (HTTP 401). Check ANTHROPIC_API_KEY.", service=SERVICE, status=401
+        ) from exc
+    except anthropic.PermissionDeniedError as exc:
+        raise AuthenticationFailed(
+            f"Anthropic denied this key access to model {model} (HTTP 403).", service=SERVICE, status=403
+        ) from exc
+    except anthropic.APITimeoutError as exc:
+        raise TransientServiceError("Claude did not answer in time, even after retries.", service=SERVICE) from exc
+    except anthropic.APIConnectionError as exc:
+        raise TransientServiceError("Could not reach Anthropic, even after retries.", service=SERVICE) from exc
+    except anthropic.APIStatusError as exc:
+        status = exc.status_code
+        if status in (408, 409, 429) or status >= 500:
+            raise TransientServiceError(
+                f"Anthropic kept answering HTTP {status} ({_error_type(exc)}) after retries.",
                 service=SERVICE,
                 status=status,
             ) from exc
+        if status in (400, 413):
+            raise LogRefused(
+                f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): {_error_message(exc)}",
+                service=SERVICE,
+                status=status,
+            ) from exc
+        raise PermanentServiceError(
+            f"Anthropic rejected the request with HTTP {status} ({_error_type(exc)}); "
+            f"check BRAINTRUST_OPS_TAGGING_MODEL ({model}).",
+            service=SERVICE,
+            status=status,
+        ) from exc
 
 
 def _error(exc: anthropic.APIStatusError) -> dict:

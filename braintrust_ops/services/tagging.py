@@ -20,10 +20,12 @@ from django.utils import timezone
 
 from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient
+from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
+from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.services.log_sync import (
     FetchCounts,
@@ -35,11 +37,20 @@ from braintrust_ops.services.log_sync import (
     logs_store,
     newer_xact,
 )
+from braintrust_ops.services.tagging_batches import (
+    BatchCounts,
+    BatchSpec,
+    batches_settle,
+    batches_submit,
+    batches_wait,
+    has_unsettled,
+    still_open,
+)
 from braintrust_ops.services.tagging_dispatch import Call, Dispatcher, Job, Tally
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
-from braintrust_ops.tagging_prompt import build_system_prompt, build_tool, build_user_message
+from braintrust_ops.tagging_prompt import PROMPT_VERSION, build_system_prompt, build_tool, build_user_message
 
 logger = structlog.get_logger(__name__)
 
@@ -57,6 +68,12 @@ class TaggingOptions:
     limit: int | None = None
     concurrency: int | None = None
     shard: Shard | None = None
+    #: send the queue as Message Batches (half the price; a later run, or --wait, collects the results)
+    batch: bool = False
+    #: minutes to wait for this run's batches to end and collect them (batch mode)
+    wait_minutes: float | None = None
+    #: label again, oldest first, the logs labelled under another taggable tag set
+    retag_stale: bool = False
 
 
 @dataclass
@@ -104,6 +121,23 @@ class TaggingReport:
     estimated_input_tokens: int = 0
     estimated_cost_usd: str = "0.00"
     per_tag: dict[str, int] = field(default_factory=dict)
+    #: the taggable tag set this run labels with (provenance.tagset_fingerprint)
+    tagset_fingerprint: str = ""
+    #: stored labels made under another tag set (or before sets were recorded): --retag-stale redoes them
+    stale_tagged: int = 0
+    batch_mode: bool = False
+    batches_submitted: int = 0
+    batch_requests_submitted: int = 0
+    batches_collected: int = 0
+    #: this shard's batches still processing (or not yet confirmed) when the run ended
+    batches_open: int = 0
+    batches_recovered: int = 0
+    batches_abandoned: int = 0
+    #: collected batch results by type: succeeded, errored, expired, canceled
+    batch_outcomes: dict[str, int] = field(default_factory=dict)
+    #: of input_tokens and output_tokens, those of batch results (billed at the batch price)
+    batch_input_tokens: int = 0
+    batch_output_tokens: int = 0
     #: why the run stopped sending early: Claude looked down
     outage: str = ""
     elapsed_seconds: float = 0.0
@@ -170,14 +204,22 @@ def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime)
     )
 
 
-def _queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWindow):
-    """The stored logs a run sends: pending, or failed with attempts left; under --retag, the window's too."""
+def _queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWindow, tagset: str, now: datetime):
+    """The stored logs a run sends, oldest first: pending, or failed with attempts left; under --retag, the
+    window's too; under --retag-stale, the labels made under another tag set, within the retention. Never
+    a log whose request waits in an open Message Batch."""
     queued = Q(status=TaggedLog.Status.PENDING) | Q(
         status=TaggedLog.Status.FAILED, attempts__lt=config.tagging_max_attempts
     )
     if options.retag:
         queued |= Q(logged_at__gte=window.since, logged_at__lt=window.until)
-    return TaggedLog.objects.filter(queued).order_by("logged_at", "pk")
+    if options.retag_stale:
+        queued |= _stale(tagset) & Q(logged_at__gte=now - timedelta(days=config.retention_days))
+    return TaggedLog.objects.filter(queued, batch__isnull=True).order_by("logged_at", "pk")
+
+
+def _stale(tagset: str) -> Q:
+    return Q(status=TaggedLog.Status.TAGGED) & ~Q(tagset_fingerprint=tagset)
 
 
 def _own(rows: Iterable, shard: Shard | None) -> Iterator:
@@ -243,11 +285,21 @@ class _Progress:
             self._bar.close()
 
 
-def _cost(config: OpsConfig, input_tokens: int, output_tokens: int) -> str:
+def _price(config: OpsConfig, input_tokens: int, output_tokens: int, *, batch: bool = False) -> Decimal:
     cost = (
         Decimal(input_tokens) * config.claude_input_price_per_mtok
         + Decimal(output_tokens) * config.claude_output_price_per_mtok
     ) / Decimal(1_000_000)
+    return cost * config.claude_batch_discount if batch else cost
+
+
+def _cost(
+    config: OpsConfig, input_tokens: int, output_tokens: int, *, batch_input: int = 0, batch_output: int = 0
+) -> str:
+    """Dollars for the run's tokens, those of batch results at the batch price."""
+    cost = _price(config, input_tokens - batch_input, output_tokens - batch_output) + _price(
+        config, batch_input, batch_output, batch=True
+    )
     return f"{cost:.4f}"
 
 
@@ -260,6 +312,7 @@ def logs_tag(
     run: CommandRun | None,
     stop: StopRequest | None = None,
     interactive: bool = False,
+    batch_factory: Callable[[], BatchClient] | None = None,
 ) -> TaggingReport:
     """Tag the queue. ``run`` is None only for a dry run, which writes nothing anywhere."""
     started = time.monotonic()
@@ -274,6 +327,9 @@ def logs_tag(
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
+    tagset = tagset_fingerprint(tags)
+    report.tagset_fingerprint = tagset
+    report.batch_mode = options.batch or config.tagging_batch
     now = timezone.now()
     window = tagging_window(options=options, config=config, now=now)
     report.window_start, report.window_end = window.since, window.until or now
@@ -283,10 +339,14 @@ def logs_tag(
         project_id=project_id, since=window.since, until=window.until, after_xact_id=window.after_xact_id
     )
     system_prompt = build_system_prompt(tags)
-    queued = _queue_queryset(options=options, config=config, window=window).only(
+    queued = _queue_queryset(options=options, config=config, window=window, tagset=tagset, now=now).only(
         "pk", "log_id", "logged_at", "input", "output"
     )
-    report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
+    report.stale_tagged = _count_own(
+        TaggedLog.objects.filter(_stale(tagset)).values_list("log_id", flat=True), options.shard
+    )
+    if report.stale_tagged:
+        logger.info("stale_labels", count=report.stale_tagged, tagset=tagset, retag_stale=options.retag_stale)
 
     if options.dry_run:
         # In the real run's order (by log time), so --limit and the budget pick the same logs.
@@ -294,27 +354,73 @@ def logs_tag(
         candidates = heapq.merge(
             _own(queued.iterator(chunk_size=500), options.shard), new_rows, key=lambda row: row.logged_at
         )
+        report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
         for _ in _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report):
             pass
+        # What the queue would cost in input tokens alone (the output is a few tokens a log).
+        report.estimated_cost_usd = f"{_price(config, report.estimated_input_tokens, 0, batch=report.batch_mode):.4f}"
         _fetch_counts(report, counts, pages)
         report.given_up = _given_up(config, options.shard)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
         return report
 
     _ingest(pages, counts, options=options, run=run, report=report)
-    tally = _send(
-        queued,
-        tags=tags,
-        system_prompt=system_prompt,
-        options=options,
-        config=config,
-        claude_factory=claude_factory,
-        run=run,
-        stop=stop,
-        interactive=interactive,
-        report=report,
-    )
-    _add_tally(report, tally, config)
+    tally, batches = Tally(), BatchCounts()
+    # Batches left open by earlier runs are settled in either mode, so switching modes strands no log.
+    batch_client = batch_factory() if batch_factory and (report.batch_mode or has_unsettled(options.shard)) else None
+    try:
+        if batch_client is not None:
+            batches.add(
+                batches_settle(
+                    batch_client, shard=options.shard, run=run, max_attempts=config.tagging_max_attempts, tally=tally
+                )
+            )
+        report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
+        if report.batch_mode and batch_client is not None:
+            _submit(
+                queued,
+                tags=tags,
+                tagset=tagset,
+                system_prompt=system_prompt,
+                options=options,
+                config=config,
+                claude_factory=claude_factory,
+                client=batch_client,
+                run=run,
+                report=report,
+                batches=batches,
+            )
+            if options.wait_minutes:
+                batches_wait(
+                    batch_client,
+                    minutes=options.wait_minutes,
+                    poll_seconds=config.claude_batch_poll_seconds,
+                    shard=options.shard,
+                    run=run,
+                    max_attempts=config.tagging_max_attempts,
+                    tally=tally,
+                    counts=batches,
+                )
+        else:
+            _send(
+                queued,
+                tags=tags,
+                tagset=tagset,
+                system_prompt=system_prompt,
+                options=options,
+                config=config,
+                claude_factory=claude_factory,
+                run=run,
+                stop=stop,
+                interactive=interactive,
+                report=report,
+                tally=tally,
+            )
+    finally:
+        if batch_client is not None:
+            batch_client.close()
+    batches.still_open = still_open(options.shard)
+    _add_tally(report, tally, config, batches)
     report.given_up = _given_up(config, options.shard)
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     if run is not None:
@@ -356,7 +462,38 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
     _fetch_counts(report, counts, pages)
 
 
-def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, stop, interactive, report) -> Tally:
+def _submit(
+    queued, *, tags, tagset, system_prompt, options, config, claude_factory, client, run, report, batches
+) -> None:
+    """Batch mode: the queue, within the run's budget, submitted as Message Batches."""
+    jobs = _jobs(
+        _own(queued.iterator(chunk_size=500), options.shard),
+        system_prompt=system_prompt,
+        config=config,
+        options=options,
+        report=report,
+    )
+    # The same request a call would send: built by the interactive client, never sent by it.
+    claude = claude_factory()
+    tool = build_tool(tags, strict=config.claude_strict_tools)
+    spec = BatchSpec(
+        model=config.tagging_model,
+        prompt_version=PROMPT_VERSION,
+        tagset=tagset,
+        allowed=[tag.name for tag in tags],
+        params=lambda job: claude.tool_params(system=system_prompt, user_text=job.user_text, tool=tool),
+        max_bytes=config.claude_batch_max_bytes,
+    )
+    try:
+        batches.add(batches_submit(jobs, client=client, spec=spec, shard=options.shard, run=run))
+    finally:
+        jobs.close()
+        claude.close()
+
+
+def _send(
+    queued, *, tags, tagset, system_prompt, options, config, claude_factory, run, stop, interactive, report, tally
+) -> Tally:
     jobs = _jobs(
         _own(queued.iterator(chunk_size=500), options.shard),
         system_prompt=system_prompt,
@@ -373,6 +510,7 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
             system_prompt=system_prompt,
             tool=build_tool(tags, strict=config.claude_strict_tools),
             allowed=[tag.name for tag in tags],
+            tagset=tagset,
         ),
         run=run,
         concurrency=options.concurrency or config.tagging_concurrency,
@@ -381,6 +519,7 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
         stop=stop,
         grace_seconds=config.shutdown_grace_seconds,
         progress=progress,
+        tally=tally,
     )
     try:
         tally = dispatcher.run_queue(jobs)
@@ -397,7 +536,7 @@ def _send(queued, *, tags, system_prompt, options, config, claude_factory, run, 
         claude.close()
 
 
-def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig) -> None:
+def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig, batches: BatchCounts) -> None:
     for name in (
         "sent",
         "tagged",
@@ -411,9 +550,21 @@ def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig) -> None:
         "outage",
     ):
         setattr(report, name, getattr(tally, name))
-    report.not_sent = report.to_send - report.sent
+    # A batch's logs are not "not sent": they wait in the batch, and a later run collects them.
+    report.not_sent = 0 if report.batch_mode else report.to_send - report.sent
     report.per_tag = dict(sorted(tally.per_tag.items()))
-    report.estimated_cost_usd = _cost(config, report.input_tokens, report.output_tokens)
+    report.batches_submitted, report.batch_requests_submitted = batches.submitted, batches.requests_submitted
+    report.batches_collected, report.batches_open = batches.collected, batches.still_open
+    report.batches_recovered, report.batches_abandoned = batches.recovered, batches.abandoned
+    report.batch_outcomes = dict(sorted(batches.outcomes.items()))
+    report.batch_input_tokens, report.batch_output_tokens = batches.input_tokens, batches.output_tokens
+    report.estimated_cost_usd = _cost(
+        config,
+        report.input_tokens,
+        report.output_tokens,
+        batch_input=batches.input_tokens,
+        batch_output=batches.output_tokens,
+    )
 
 
 def _own_rows(pages: Iterable[list[LogRow]], shard: Shard | None, report: TaggingReport) -> Iterator[list[LogRow]]:

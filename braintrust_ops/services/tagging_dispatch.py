@@ -22,7 +22,7 @@ from anthropic.types import ToolParam
 from django.db import transaction
 from django.utils import timezone
 
-from braintrust_ops.clients.claude import ClaudeClient, LogRefused, RunStopping
+from braintrust_ops.clients.claude import ClaudeClient, LogRefused, RunStopping, ToolReply
 from braintrust_ops.exceptions import PermanentServiceError, RemoteServiceError
 from braintrust_ops.models import CommandRun, LogTag, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
@@ -67,6 +67,7 @@ class Call:
     system_prompt: str
     tool: ToolParam
     allowed: list[str]
+    tagset: str
 
 
 def tag_one(job: Job, call: Call) -> Result:
@@ -84,22 +85,32 @@ def tag_one(job: Job, call: Call) -> Result:
         raise
     except RemoteServiceError as exc:
         return Result(job=job, kind=SERVICE_FAILURE, error=str(exc))
+    return result_from_reply(job, reply, call.allowed)
+
+
+def result_from_reply(job: Job, reply: ToolReply, allowed: list[str]) -> Result:
+    """What Claude's answer means for the log, the same for a call made now and a batch's result."""
     usage: _Usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
     if reply.stop_reason == "max_tokens":
         return Result(job=job, kind=LOG_FAULT, error="Claude's reply was cut off at max_tokens", **usage)
     try:
-        validated = validate_reply(reply.tool_input, call.allowed)
+        validated = validate_reply(reply.tool_input, allowed)
     except UnusableReply as exc:
         return Result(job=job, kind=LOG_FAULT, error=f"unusable reply from Claude: {exc}", **usage)
     return Result(job=job, kind=TAGGED, tags=validated.tags, dropped=validated.dropped, **usage)
 
 
-def store_result(result: Result, *, run: CommandRun | None, model: str) -> TaggedLog:
+def store_result(
+    result: Result, *, run: CommandRun | None, model: str, tagset: str, prompt_version: str = PROMPT_VERSION
+) -> TaggedLog:
+    """Store one result: the label with what produced it (model, prompt, tag set), or the failure. A log
+    that was waiting in a Message Batch is released from it either way."""
     if result.job.pk is None:
         raise ValueError(f"a dry run's job (log {result.job.log_id}) has no stored log to record its result on")
     with transaction.atomic():
         log = TaggedLog.objects.select_for_update().get(pk=result.job.pk)
         log.last_run = run
+        log.batch = None
         if result.input_tokens:
             log.input_tokens, log.output_tokens = result.input_tokens, result.output_tokens
         if result.kind == SERVICE_FAILURE:
@@ -118,7 +129,8 @@ def store_result(result: Result, *, run: CommandRun | None, model: str) -> Tagge
         log.status = TaggedLog.Status.TAGGED
         log.last_error = ""
         log.model = model
-        log.prompt_version = PROMPT_VERSION
+        log.prompt_version = prompt_version
+        log.tagset_fingerprint = tagset
         log.tagged_at = timezone.now()
         log.rejected_tags = result.dropped
         log.save()
@@ -148,6 +160,34 @@ class Tally:
     def stopped_early(self) -> bool:
         return bool(self.outage) or self.interrupted
 
+    def add(self, result: Result, log: TaggedLog, *, max_attempts: int) -> None:
+        """Count a stored result, and say what it cost the log."""
+        self.sent += 1
+        self.input_tokens += result.input_tokens
+        self.output_tokens += result.output_tokens
+        if result.kind == SERVICE_FAILURE:
+            self.service_failures += 1
+            logger.warning("log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=False)
+        elif result.kind == LOG_FAULT:
+            self.failed += 1
+            # Queued again only while failed with attempts left; a failed --retag keeps its label and is not.
+            retry = log.status == TaggedLog.Status.FAILED and log.attempts < max_attempts
+            self.will_retry += retry
+            logger.warning(
+                "log_tagging_failed",
+                log_id=result.job.log_id,
+                error=result.error,
+                cost_an_attempt=True,
+                will_retry=retry,
+            )
+        else:
+            self.dropped_tags += len(result.dropped)
+            if result.tags:
+                self.tagged += 1
+                self.per_tag.update(result.tags)
+            else:
+                self.no_tag_applied += 1
+
 
 class Dispatcher:
     def __init__(
@@ -161,6 +201,7 @@ class Dispatcher:
         stop: StopRequest,
         grace_seconds: float,
         progress=None,
+        tally: Tally | None = None,
     ):
         self.call = call
         self.run = run
@@ -170,7 +211,7 @@ class Dispatcher:
         self.stop = stop
         self.grace_seconds = grace_seconds
         self.progress = progress
-        self.tally = Tally()
+        self.tally = tally if tally is not None else Tally()
 
     def run_queue(self, jobs: Iterator[Job]) -> Tally:
         pool = WorkerPool(lambda job: tag_one(job, self.call), workers=self.concurrency, name="claude")
@@ -225,35 +266,11 @@ class Dispatcher:
         return None
 
     def _settle(self, result: Result) -> None:
-        log = store_result(result, run=self.run, model=self.call.claude.model)
-        tally = self.tally
-        tally.sent += 1
-        tally.input_tokens += result.input_tokens
-        tally.output_tokens += result.output_tokens
+        log = store_result(result, run=self.run, model=self.call.claude.model, tagset=self.call.tagset)
+        self.tally.add(result, log, max_attempts=self.max_attempts)
         if result.kind == SERVICE_FAILURE:
-            tally.service_failures += 1
             self.breaker.service_failure(result.error)
-            logger.warning("log_tagging_failed", log_id=result.job.log_id, error=result.error, cost_an_attempt=False)
-        elif result.kind == LOG_FAULT:
-            tally.failed += 1
-            self.breaker.success()  # the service answered
-            # Queued again only while failed with attempts left; a failed --retag keeps its label and is not.
-            retry = log.status == TaggedLog.Status.FAILED and log.attempts < self.max_attempts
-            tally.will_retry += retry
-            logger.warning(
-                "log_tagging_failed",
-                log_id=result.job.log_id,
-                error=result.error,
-                cost_an_attempt=True,
-                will_retry=retry,
-            )
         else:
-            self.breaker.success()
-            tally.dropped_tags += len(result.dropped)
-            if result.tags:
-                tally.tagged += 1
-                tally.per_tag.update(result.tags)
-            else:
-                tally.no_tag_applied += 1
+            self.breaker.success()  # the service answered
         if self.progress is not None:
-            self.progress.step(tally)
+            self.progress.step(self.tally)

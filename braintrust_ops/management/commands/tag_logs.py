@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.clients.claude import ClaudeClient
+from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.locks import tag_logs_lock
 from braintrust_ops.management.base import (
     OpsCommand,
@@ -19,7 +20,19 @@ from braintrust_ops.services.tagging import TaggingOptions, TaggingReport, logs_
 from braintrust_ops.stopping import stop_on_signals
 
 # What the run record keeps of the command line.
-RECORDED_OPTIONS = ("hours", "since", "until", "retag", "limit", "concurrency", "push", "shard")
+RECORDED_OPTIONS = (
+    "hours",
+    "since",
+    "until",
+    "retag",
+    "retag_stale",
+    "limit",
+    "concurrency",
+    "push",
+    "shard",
+    "batch",
+    "wait",
+)
 
 
 class Command(OpsCommand):
@@ -50,6 +63,25 @@ class Command(OpsCommand):
             help="Label the window's logs again, even if tagged (with --hours or --since).",
         )
         parser.add_argument(
+            "--retag-stale",
+            action="store_true",
+            help="Label again, oldest first and within the run's budget and the retention, the logs labelled under "
+            "another set of taggable tags (a tag added, reworded or retired since).",
+        )
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="Send the queue as Anthropic Message Batches: half the price, results within 24 hours (most within "
+            "one). A later run collects them, or this one with --wait. BRAINTRUST_OPS_TAGGING_BATCH=true makes it "
+            "the default.",
+        )
+        parser.add_argument(
+            "--wait",
+            type=positive_int,
+            metavar="MINUTES",
+            help="With --batch: wait up to MINUTES for the run's batches to end, and collect their results.",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Report what would be sent to Claude; call nothing, write nothing."
         )
         parser.add_argument("--limit", type=positive_int, help="Send at most N logs to Claude in this run.")
@@ -67,6 +99,8 @@ class Command(OpsCommand):
         )
 
     def handle(self, *args, **opts):
+        if opts["wait"] and not opts["batch"]:
+            raise CommandError("--wait goes with --batch: it waits for the run's Message Batches to end.")
         if opts["shard"] is not None and opts["push"]:
             raise CommandError(
                 "--push cannot be combined with --shard: the shards would race to push. Run push_to_datasets "
@@ -83,6 +117,9 @@ class Command(OpsCommand):
             limit=opts["limit"],
             concurrency=opts["concurrency"],
             shard=opts["shard"],
+            batch=opts["batch"],
+            wait_minutes=opts["wait"],
+            retag_stale=opts["retag_stale"],
         )
         braintrust = BraintrustClient.from_config(config)
         try:
@@ -102,6 +139,7 @@ class Command(OpsCommand):
                             config=config,
                             braintrust=braintrust,
                             claude_factory=lambda **kw: ClaudeClient.from_config(config, **kw),
+                            batch_factory=lambda: BatchClient.from_config(config),
                             run=run,
                             stop=stop,
                             interactive=sys.stderr.isatty() and opts["verbosity"] > 0,
@@ -148,17 +186,26 @@ class Command(OpsCommand):
                     "log_unstorable events for their ids and reasons); the rest were stored."
                 )
             )
-        if report.dry_run:
+        if report.stale_tagged:
             self.say(
-                f"{prefix}Would send {report.to_send} logs to Claude ({report.new_logs} new from the window, up to "
+                f"{prefix}Labelled under another set of taggable tags: {report.stale_tagged}"
+                + ("" if report.dry_run else " (tag_logs --retag-stale labels them again)")
+            )
+        if report.dry_run:
+            how = "in Message Batches" if report.batch_mode else "to Claude"
+            price = "at the batch price" if report.batch_mode else "at the standard price"
+            self.say(
+                f"{prefix}Would send {report.to_send} logs {how} ({report.new_logs} new from the window, up to "
                 f"{report.backlog} from the backlog of earlier runs), about {report.estimated_input_tokens} input "
-                "tokens" + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
+                f"tokens, about ${report.estimated_cost_usd} {price}"
+                + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
             )
             if report.given_up:
                 self.say(f"{prefix}Given up (at the attempt limit, never sent again): {report.given_up}")
             return
         if report.backlog:
             self.say(f"Backlog of earlier runs in the queue: {report.backlog}")
+        self._print_batches(report)
         self.say(
             f"Sent to Claude: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
             f"failed: {report.failed}"
@@ -181,3 +228,18 @@ class Command(OpsCommand):
         )
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
+
+    def _print_batches(self, report: TaggingReport) -> None:
+        if report.batches_recovered or report.batches_abandoned:
+            self.say(
+                f"Batches of earlier runs: {report.batches_recovered} found again after a crash, "
+                f"{report.batches_abandoned} abandoned (their logs are queued again)"
+            )
+        if report.batches_collected:
+            outcomes = ", ".join(f"{kind} {count}" for kind, count in report.batch_outcomes.items())
+            self.say(f"Batches collected: {report.batches_collected} ({outcomes})")
+        if report.batch_mode:
+            self.say(
+                f"Submitted {report.batch_requests_submitted} logs in {report.batches_submitted} Message Batches; "
+                f"batches still processing: {report.batches_open} (a later run collects them, or --wait)"
+            )

@@ -1,0 +1,306 @@
+"""tag_logs --batch: the queue sent as Anthropic Message Batches, at half the price, and collected by a
+later run (or by the same one, with --wait).
+
+A batch is stored before it is submitted and its logs point at it, so no run sends them again while it
+is open, and a crash between Anthropic accepting it and this app recording its id loses nothing: the
+next run finds it by listing the account's batches. Every run, interactive or not, first settles the
+batches left open (``batches_settle``), so switching modes never strands a log.
+
+What a batch result costs a log is what the same answer costs it in the interactive path
+(``tagging_dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
+(``invalid_request_error``) uses an attempt; any other error, ``expired`` and ``canceled`` say nothing
+about the log, which goes back to the queue with no attempt used.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+
+from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
+from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome
+from braintrust_ops.exceptions import PermanentServiceError
+from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
+from braintrust_ops.services.tagging_dispatch import (
+    LOG_FAULT,
+    SERVICE_FAILURE,
+    Job,
+    Result,
+    Tally,
+    result_from_reply,
+    store_result,
+)
+from braintrust_ops.shards import Shard
+from braintrust_ops.tagging_prompt import TOOL_NAME
+
+logger = structlog.get_logger(__name__)
+
+# A crashed run's batch is looked for among the batches created from this long before its row.
+CLOCK_SKEW = timedelta(minutes=1)
+# Results are matched to their logs this many at a time, so memory does not grow with the batch.
+RESULTS_CHUNK = 500
+
+
+@dataclass
+class BatchCounts:
+    """What happened to batches in a run, for its report."""
+
+    submitted: int = 0
+    requests_submitted: int = 0
+    collected: int = 0
+    #: accepted and still processing at the end of the run: a later run collects them
+    still_open: int = 0
+    #: never accepted, or lost: their logs went back to the queue
+    abandoned: int = 0
+    #: a crashed run's batches found by listing the account's batches
+    recovered: int = 0
+    #: results by type: succeeded, errored, expired, canceled
+    outcomes: Counter = field(default_factory=Counter)
+    #: tokens of the results collected in this run, billed at the batch price
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, other: "BatchCounts") -> None:
+        for name in ("submitted", "requests_submitted", "collected", "abandoned", "recovered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.outcomes.update(other.outcomes)
+        self.still_open = other.still_open
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What the run's requests are built with; stored on each batch so its results are judged by it."""
+
+    model: str
+    prompt_version: str
+    tagset: str
+    allowed: list[str]
+    params: Callable[[Job], dict]
+    max_bytes: int
+
+
+def _unsettled(shard: Shard | None):
+    return TagBatch.objects.filter(
+        shard=str(shard or ""), state__in=[TagBatch.State.SUBMITTING, TagBatch.State.OPEN]
+    ).order_by("created_at", "pk")
+
+
+def has_unsettled(shard: Shard | None) -> bool:
+    return _unsettled(shard).exists()
+
+
+def batches_settle(
+    client: BatchClient, *, shard: Shard | None, run: CommandRun | None, max_attempts: int, tally: Tally
+) -> BatchCounts:
+    """Recover the batches a crashed run submitted, and collect every ended one of this shard."""
+    counts = BatchCounts()
+    for batch in _unsettled(shard).filter(state=TagBatch.State.SUBMITTING):
+        _recover(client, batch, counts)
+    _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
+    return counts
+
+
+def batches_submit(
+    jobs: Iterable[Job], *, client: BatchClient, spec: BatchSpec, shard: Shard | None, run: CommandRun | None
+) -> BatchCounts:
+    """Submit the jobs as batches within the API's limits: each stored, its logs claimed, then sent."""
+    counts = BatchCounts()
+    requests = ((job, {"custom_id": custom_id(job.log_id), "params": spec.params(job)}) for job in jobs)
+    for chunk in chunked(requests, weigh=lambda item: request_bytes(item[1]), max_bytes=spec.max_bytes):
+        batch = _claim(chunk, spec=spec, shard=shard, run=run)
+        try:
+            state = client.create([request for _, request in chunk])
+        except PermanentServiceError as exc:
+            # Refused as a whole (it was never accepted): its logs go back to the queue, and the run says why.
+            _abandon(batch, f"Anthropic refused the batch: {exc}")
+            counts.abandoned += 1
+            raise
+        # Any other error leaves the row SUBMITTING: Anthropic may have accepted it, and the next run looks.
+        _record_acceptance(batch, state.batch_id, state.expires_at)
+        counts.submitted += 1
+        counts.requests_submitted += len(chunk)
+        logger.info("batch_submitted", batch_id=state.batch_id, requests=len(chunk))
+    return counts
+
+
+def batches_wait(
+    client: BatchClient,
+    *,
+    minutes: float,
+    poll_seconds: float,
+    shard: Shard | None,
+    run: CommandRun | None,
+    max_attempts: int,
+    tally: Tally,
+    counts: BatchCounts,
+) -> None:
+    """Collect this shard's open batches as they end, for up to ``minutes``. A signal ends the wait; the
+    batches stay open and a later run collects them."""
+    deadline = time.monotonic() + minutes * 60
+    while True:
+        _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
+        if not _unsettled(shard).exists() or time.monotonic() >= deadline:
+            return
+        time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
+
+
+def still_open(shard: Shard | None) -> int:
+    return _unsettled(shard).count()
+
+
+def _claim(chunk: list[tuple[Job, dict]], *, spec: BatchSpec, shard: Shard | None, run) -> TagBatch:
+    """Store the batch and point its logs at it, in one transaction, before anything is sent."""
+    with transaction.atomic():
+        batch = TagBatch.objects.create(
+            shard=str(shard or ""),
+            request_count=len(chunk),
+            model=spec.model,
+            prompt_version=spec.prompt_version,
+            tagset_fingerprint=spec.tagset,
+            allowed_tags=spec.allowed,
+            run=run,
+        )
+        TaggedLog.objects.bulk_update(
+            [TaggedLog(pk=job.pk, batch=batch, custom_id=request["custom_id"]) for job, request in chunk],
+            ["batch", "custom_id"],
+            batch_size=500,
+        )
+    return batch
+
+
+def _record_acceptance(batch: TagBatch, batch_id: str, expires_at) -> None:
+    TagBatch.objects.filter(pk=batch.pk).update(
+        state=TagBatch.State.OPEN, batch_id=batch_id, submitted_at=timezone.now(), expires_at=expires_at
+    )
+
+
+def _abandon(batch: TagBatch, reason: str) -> None:
+    with transaction.atomic():
+        TaggedLog.objects.filter(batch=batch).update(batch=None)
+        TagBatch.objects.filter(pk=batch.pk).update(state=TagBatch.State.ABANDONED, error=reason[:2000])
+    logger.warning("batch_abandoned", batch=batch.pk, batch_id=batch.batch_id, reason=reason)
+
+
+def _recover(client: BatchClient, batch: TagBatch, counts: BatchCounts) -> None:
+    """A batch stored but never recorded as accepted: a run crashed, or lost the answer, after sending it.
+    Adopt the one batch of the account created since, of the same size, that no row knows; with none
+    (it was never accepted) or several (no telling which), release its logs to the queue. A wrong pick
+    costs money, never a label: results are matched to logs by custom_id, and a log without a result
+    goes back to the queue."""
+    known = set(
+        TagBatch.objects.filter(created_at__gte=batch.created_at - CLOCK_SKEW)
+        .exclude(batch_id="")
+        .values_list("batch_id", flat=True)
+    )
+    candidates = [
+        state
+        for state in client.created_since(batch.created_at - CLOCK_SKEW)
+        if state.batch_id not in known and state.request_total == batch.request_count
+    ]
+    if len(candidates) == 1:
+        _record_acceptance(batch, candidates[0].batch_id, candidates[0].expires_at)
+        counts.recovered += 1
+        logger.info("batch_recovered", batch_id=candidates[0].batch_id, requests=batch.request_count)
+        return
+    counts.abandoned += 1
+    _abandon(
+        batch,
+        "a crashed run's batch that Anthropic never accepted"
+        if not candidates
+        else f"a crashed run's batch: {len(candidates)} unknown batches of its size, no telling which was it",
+    )
+
+
+def _collect_ended(
+    client: BatchClient, *, shard: Shard | None, run, max_attempts: int, tally: Tally, counts: BatchCounts
+) -> None:
+    counts.still_open = 0
+    for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
+        state = client.retrieve(batch.batch_id)
+        if state is None:
+            counts.abandoned += 1
+            _abandon(batch, f"Anthropic no longer knows batch {batch.batch_id}")
+        elif not state.ended:
+            counts.still_open += 1
+        else:
+            _collect(
+                client, batch, ended_at=state.ended_at, run=run, max_attempts=max_attempts, tally=tally, counts=counts
+            )
+            counts.collected += 1
+
+
+def _collect(
+    client: BatchClient, batch: TagBatch, *, ended_at, run, max_attempts: int, tally: Tally, counts: BatchCounts
+) -> None:
+    """Store every result of the ended batch; what has no result goes back to the queue."""
+    outcomes: Counter = Counter(batch.outcomes)
+    tokens = Counter({"input": batch.input_tokens, "output": batch.output_tokens})
+    for chunk in _in_chunks(client.results(batch.batch_id, tool_name=TOOL_NAME), RESULTS_CHUNK):
+        logs = {
+            log.custom_id: log
+            for log in TaggedLog.objects.filter(
+                batch=batch, custom_id__in=[outcome.custom_id for outcome in chunk]
+            ).only("pk", "log_id", "custom_id")
+        }
+        for outcome in chunk:
+            log = logs.get(outcome.custom_id)
+            if log is None:
+                continue  # stored by an earlier read of these results that broke off, or not one of ours
+            result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
+            stored = store_result(
+                result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
+            )
+            tally.add(result, stored, max_attempts=max_attempts)
+            outcomes[outcome.kind] += 1
+            counts.outcomes[outcome.kind] += 1
+            tokens.update({"input": result.input_tokens, "output": result.output_tokens})
+            counts.input_tokens += result.input_tokens
+            counts.output_tokens += result.output_tokens
+        # Progress survives a read that breaks off: the next run goes on from here.
+        TagBatch.objects.filter(pk=batch.pk).update(
+            outcomes=dict(outcomes), input_tokens=tokens["input"], output_tokens=tokens["output"]
+        )
+    with transaction.atomic():
+        missing = TaggedLog.objects.filter(batch=batch).update(
+            batch=None, last_error=f"no result for it in batch {batch.batch_id}; queued again"
+        )
+        TagBatch.objects.filter(pk=batch.pk).update(
+            state=TagBatch.State.COLLECTED, ended_at=ended_at, collected_at=timezone.now()
+        )
+    logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(outcomes), without_result=missing)
+
+
+def _result(outcome: BatchOutcome, job: Job, allowed: list[str]) -> Result:
+    if outcome.kind == "succeeded" and outcome.reply is not None:
+        return result_from_reply(job, outcome.reply, allowed)
+    if outcome.kind == "errored" and outcome.error_type == "invalid_request_error":
+        return Result(
+            job=job,
+            kind=LOG_FAULT,
+            error=f"Anthropic refused this log's request in the batch ({outcome.error_type}): {outcome.error_message}",
+        )
+    if outcome.kind == "errored":
+        return Result(
+            job=job,
+            kind=SERVICE_FAILURE,
+            error=f"Anthropic failed this log's request in the batch ({outcome.error_type}): {outcome.error_message}",
+        )
+    return Result(job=job, kind=SERVICE_FAILURE, error=f"the batch request was {outcome.kind}; queued again")
+
+
+def _in_chunks(outcomes: Iterable[BatchOutcome], size: int) -> Iterator[list[BatchOutcome]]:
+    chunk: list[BatchOutcome] = []
+    for outcome in outcomes:
+        chunk.append(outcome)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
