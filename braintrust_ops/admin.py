@@ -6,7 +6,7 @@ from django.utils.html import format_html_join
 
 from braintrust_ops.conf import load_config
 from braintrust_ops.exceptions import ConfigurationError
-from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,10 +59,55 @@ class TaggingStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+def current_tagset() -> str | None:
+    """The tag set the latest tag_logs run labelled with (its counters keep the fingerprint)."""
+    for counters in CommandRun.objects.filter(command="tag_logs").values_list("counters", flat=True)[:20]:
+        if (counters or {}).get("tagset_fingerprint"):
+            return counters["tagset_fingerprint"]
+    return None
+
+
+class ProvenanceFilter(admin.SimpleListFilter):
+    """Labels made under the latest run's tag set, or under another one (stale: --retag-stale redoes them)."""
+
+    title = "label provenance"
+    parameter_name = "provenance"
+
+    def lookups(self, request, model_admin):
+        return [("current", "Current tag set"), ("stale", "Another tag set (stale)")]
+
+    def queryset(self, request, queryset):
+        tagset = current_tagset()
+        if self.value() not in ("current", "stale") or tagset is None:
+            return queryset
+        tagged = queryset.filter(status=TaggedLog.Status.TAGGED)
+        if self.value() == "current":
+            return tagged.filter(tagset_fingerprint=tagset)
+        return tagged.exclude(tagset_fingerprint=tagset)
+
+
 @admin.register(TaggedLog)
 class TaggedLogAdmin(ReadOnlyAdmin):
-    list_display = ("log_id", "logged_at", "status", "tag_list", "attempts", "model", "last_run")
-    list_filter = (TaggingStateFilter, "status", ("tags__name", admin.AllValuesFieldListFilter), "model", "last_run")
+    list_display = (
+        "log_id",
+        "logged_at",
+        "status",
+        "tag_list",
+        "attempts",
+        "model",
+        "prompt_version",
+        "tagset_fingerprint",
+        "last_run",
+    )
+    list_filter = (
+        TaggingStateFilter,
+        ProvenanceFilter,
+        "status",
+        ("tags__name", admin.AllValuesFieldListFilter),
+        "model",
+        "prompt_version",
+        "last_run",
+    )
     search_fields = ("=log_id", "=root_span_id")
     date_hierarchy = "logged_at"
     inlines = [LogTagInline]
@@ -73,6 +118,14 @@ class TaggedLogAdmin(ReadOnlyAdmin):
     @admin.display(description="tags")
     def tag_list(self, obj):
         return ", ".join(obj.tag_names)
+
+
+@admin.register(TagBatch)
+class TagBatchAdmin(ReadOnlyAdmin):
+    list_display = ("batch_id", "state", "request_count", "outcomes", "created_at", "collected_at", "run")
+    list_filter = ("state", "shard")
+    search_fields = ("=batch_id",)
+    date_hierarchy = "created_at"
 
 
 @admin.register(DatasetInsertion)

@@ -56,6 +56,9 @@ class DatasetReport:
     refused: int = 0
     #: rows refused as many times as BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS allows: no longer sent
     given_up: int = 0
+    #: rows already in the dataset whose log, labelled again since, no longer carries a subscribed tag.
+    #: Datasets are append-only: they stay, and a person decides.
+    no_longer_matching: int = 0
     error: str = ""
 
 
@@ -368,6 +371,20 @@ def datasets_push(
     return push_report
 
 
+def _no_longer_matching(subscription: Subscription) -> int:
+    """Inserted rows of the dataset whose log's current label holds none of its subscribed tags (a log
+    whose content was pruned is left out: its label is gone with it)."""
+    return (
+        DatasetInsertion.objects.filter(
+            dataset_id=subscription.dataset_id,
+            status=DatasetInsertion.Status.INSERTED,
+            tagged_log__status=TaggedLog.Status.TAGGED,
+        )
+        .exclude(tagged_log__tags__name__in=subscription.tags)
+        .count()
+    )
+
+
 def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push_report: PushReport) -> None:
     for subscription in subscriptions:
         matched = matches[subscription.dataset_id]
@@ -379,6 +396,7 @@ def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push
         )
         report.already_present = report.matched - len(pending) - report.given_up
         report.to_insert = len(pending)
+        report.no_longer_matching = _no_longer_matching(subscription)
         if dry_run or not pending:
             continue
         _Pusher(

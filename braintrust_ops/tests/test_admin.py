@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +18,14 @@ def night(db):
     TaggedLog.objects.create(log_id="log-failed", logged_at=timezone.now(), status="failed", last_error="HTTP 529")
     DatasetInsertion.objects.create(
         log_id="log-abc", tagged_log=log, dataset_id="d1", dataset_name="Halacha", row_id="r1", run=run
+    )
+    TagBatch.objects.create(
+        batch_id="msgbatch_night",
+        state="collected",
+        request_count=1,
+        model="m",
+        prompt_version="p",
+        tagset_fingerprint="f",
     )
     return run
 
@@ -43,11 +51,14 @@ def test_staff_can_filter_what_last_nights_run_did(admin_client, night, model, q
         assert text not in page
 
 
-@pytest.mark.parametrize("model", ["taggedlog", "datasetinsertion", "commandrun"])
+@pytest.mark.parametrize("model", ["taggedlog", "datasetinsertion", "commandrun", "tagbatch"])
 def test_admin_is_read_only_no_add_no_change_no_delete(admin_client, night, model):
-    obj = {"taggedlog": TaggedLog, "datasetinsertion": DatasetInsertion, "commandrun": CommandRun}[
-        model
-    ].objects.first()
+    obj = {
+        "taggedlog": TaggedLog,
+        "datasetinsertion": DatasetInsertion,
+        "commandrun": CommandRun,
+        "tagbatch": TagBatch,
+    }[model].objects.first()
     assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_add")).status_code == 403
     assert admin_client.get(reverse(f"admin:braintrust_ops_{model}_delete", args=[obj.pk])).status_code == 403
     change = admin_client.post(reverse(f"admin:braintrust_ops_{model}_change", args=[obj.pk]), {})
@@ -102,3 +113,20 @@ def test_the_run_list_shows_each_runs_duration_and_its_headline_counters(admin_c
         reverse("admin:braintrust_ops_commandrun_changelist") + "?command__exact=tag_logs"
     ).content.decode()
     assert "0:02:05" in page and "sent 1,200, tagged 1,100, given up 2" in page
+
+
+def test_logs_can_be_filtered_by_whether_their_label_is_of_the_latest_runs_tag_set(admin_client, night):
+    from django.utils import timezone
+
+    night.counters = {"tagset_fingerprint": "current-set"}
+    night.save()
+    TaggedLog.objects.filter(log_id="log-abc").update(tagset_fingerprint="current-set")
+    TaggedLog.objects.create(
+        log_id="log-old-set", logged_at=timezone.now(), status="tagged", model="m", tagged_at=timezone.now()
+    )
+    url = reverse("admin:braintrust_ops_taggedlog_changelist")
+    stale = admin_client.get(url + "?provenance=stale").content.decode()
+    current = admin_client.get(url + "?provenance=current").content.decode()
+    assert "log-old-set" in stale and "log-abc" not in stale and "log-failed" not in stale
+    assert "log-abc" in current and "log-old-set" not in current
+    assert "current-set" in current  # each label's provenance is in the list

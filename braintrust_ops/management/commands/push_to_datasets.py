@@ -87,6 +87,13 @@ class Command(OpsCommand):
                 + (f"; given up after repeated refusals: {item.given_up}" if item.given_up else "")
             )
             self.say(line, style=self.style.ERROR if item.error else None)
+        drifted = [item for item in report.datasets if item.no_longer_matching]
+        if drifted:
+            self.say(
+                f"{prefix}Rows already in a dataset whose log was labelled again and no longer matches its "
+                "subscription (datasets are append-only: left as they are, for a person to decide): "
+                + ", ".join(f"{item.dataset_name} {item.no_longer_matching}" for item in drifted)
+            )
         if not report.dry_run:
             self.say(
                 f"Inserted {report.inserted} rows into {_count(report.subscribed, 'dataset')} in "

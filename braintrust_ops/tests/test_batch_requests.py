@@ -1,0 +1,39 @@
+import json
+import re
+
+from braintrust_ops.batch_requests import MAX_REQUESTS, chunked, custom_id, request_bytes
+
+# platform.claude.com/docs/en/api/messages/batches/create: custom_id
+CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def test_custom_id_is_stable_and_accepted_by_the_api_whatever_the_log_id_holds():
+    for log_id in ["plain", "with space/and:colon", "עברית 🙂", "x" * 255, "\ud83d", ""]:
+        assert CUSTOM_ID.match(custom_id(log_id)), log_id
+        assert custom_id(log_id) == custom_id(log_id)
+    assert custom_id("a") != custom_id("b")
+
+
+def test_request_bytes_is_never_less_than_the_compact_utf8_json_the_sdk_sends():
+    request = {"custom_id": "log-1", "params": {"messages": [{"role": "user", "content": "שבת 🙂 " * 50}]}}
+    sent = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
+    assert request_bytes(request) >= len(sent) + 1
+
+
+def test_chunks_keep_order_and_respect_the_request_count_cap():
+    chunks = list(chunked(range(10), weigh=lambda item: 1, max_requests=4))
+    assert chunks == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_chunks_respect_the_byte_cap_and_an_oversized_item_goes_alone():
+    chunks = list(chunked([3, 3, 3, 10, 1], weigh=lambda item: item, max_bytes=7))
+    assert chunks == [[3, 3], [3], [10], [1]]
+
+
+def test_the_caps_never_exceed_the_apis_limits():
+    chunks = list(chunked(range(MAX_REQUESTS + 1), weigh=lambda item: 0, max_requests=10**9))
+    assert [len(chunk) for chunk in chunks] == [MAX_REQUESTS, 1]
+
+
+def test_nothing_in_no_chunks_out():
+    assert list(chunked([], weigh=len)) == []

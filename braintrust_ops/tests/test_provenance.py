@@ -1,0 +1,31 @@
+from braintrust_ops.provenance import tagset_fingerprint
+from braintrust_ops.taggable_tags import TaggableTag
+
+HALACHA = TaggableTag(name="halacha", meaning="questions of Jewish law")
+SOURCES = TaggableTag(name="sources", meaning="where a text is found")
+
+
+def test_the_same_set_in_any_order_has_the_same_fingerprint():
+    assert tagset_fingerprint([HALACHA, SOURCES]) == tagset_fingerprint([SOURCES, HALACHA])
+
+
+def test_an_added_retired_renamed_or_reworded_tag_changes_the_fingerprint():
+    base = tagset_fingerprint([HALACHA, SOURCES])
+    changed = [
+        [HALACHA],
+        [HALACHA, SOURCES, TaggableTag(name="translation", meaning="")],
+        [HALACHA, TaggableTag(name="source", meaning=SOURCES.meaning)],
+        [HALACHA, TaggableTag(name="sources", meaning="where a text is quoted")],
+    ]
+    assert all(tagset_fingerprint(tags) != base for tags in changed)
+
+
+def test_a_name_and_meaning_cannot_be_shifted_into_each_other():
+    assert tagset_fingerprint([TaggableTag(name="a b", meaning="c")]) != tagset_fingerprint(
+        [TaggableTag(name="a", meaning="b c")]
+    )
+
+
+def test_the_fingerprint_fits_its_column_and_is_hex():
+    fingerprint = tagset_fingerprint([HALACHA])
+    assert len(fingerprint) == 32 and int(fingerprint, 16) >= 0
