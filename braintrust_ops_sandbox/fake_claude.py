@@ -11,6 +11,8 @@ from collections import deque
 from itertools import count
 from typing import Any
 
+from braintrust_ops_sandbox import claude_tools
+
 HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea]")
 KEYWORDS = {
     "halacha": ("shabbat", "kosher", "halacha", "הלכה", "שבת"),
@@ -73,6 +75,23 @@ class ReplyQueue:
     def clear(self) -> None:
         with self._lock:
             self._replies.clear()
+
+
+REQUIRED_FIELDS = ("model", "max_tokens", "messages")
+
+
+def request_problem(body: dict) -> str | None:
+    """The 400 ``invalid_request_error`` message the Messages API would answer ``body`` with, or None.
+
+    One function for the messages route and for batched requests, so both refuse the same bodies alike."""
+    missing = [name for name in REQUIRED_FIELDS if name not in body]
+    if missing:
+        return f"missing required fields: {', '.join(missing)}"
+    try:
+        claude_tools.check_request(body)
+    except claude_tools.InvalidTools as exc:
+        return str(exc)
+    return None
 
 
 REPLY_KEYS = frozenset({"tool_input", "text", "stop_reason"})

@@ -12,7 +12,13 @@ import random
 import threading
 from dataclasses import dataclass
 
-ROUTES = frozenset({"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", "messages"})
+# The Message Batches API (``batches.py``); ``batches_results`` is the GET of a batch's ``results_url``.
+BATCH_ROUTES = frozenset({"batches_create", "batches_retrieve", "batches_list", "batches_cancel", "batches_results"})
+# Routes whose errors take Anthropic's shape (``{"type": "error", "error": {"type", "message"}}``).
+ANTHROPIC_ROUTES = frozenset({"messages", *BATCH_ROUTES})
+ROUTES = frozenset(
+    {"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", *ANTHROPIC_ROUTES}
+)
 KINDS = frozenset({"status", "latency", "drop", "invalid_json", "partial"})
 
 

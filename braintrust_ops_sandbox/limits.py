@@ -13,16 +13,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from braintrust_ops_sandbox.faults import ROUTES
+from braintrust_ops_sandbox.batches import MAX_BATCH_BYTES
+from braintrust_ops_sandbox.faults import ANTHROPIC_ROUTES, ROUTES
 
 # The braintrust SDK's cap on a request body (logger.py, DEFAULT_MAX_REQUEST_SIZE = 6 * 1024 * 1024).
 BRAINTRUST_MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
 
 def default_size_limits() -> dict[str, int]:
-    """Per-route body limits in bytes: the SDK's cap on every Braintrust route, none on ``messages``
-    (Anthropic's own limits are modelled separately)."""
-    return {route: BRAINTRUST_MAX_REQUEST_BYTES for route in ROUTES if route != "messages"}
+    """Per-route body limits in bytes: the SDK's cap on every Braintrust route; on Anthropic's, only a
+    batch's 256 MB (``batches.py``); Anthropic's other limits are modelled separately."""
+    limits = {route: BRAINTRUST_MAX_REQUEST_BYTES for route in ROUTES if route not in ANTHROPIC_ROUTES}
+    return {**limits, "batches_create": MAX_BATCH_BYTES}
 
 
 @dataclass

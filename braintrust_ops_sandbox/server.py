@@ -1,4 +1,5 @@
-"""The sandbox HTTP server: Braintrust's REST subset and Anthropic's Messages API on one loopback port.
+"""The sandbox HTTP server: Braintrust's REST subset and Anthropic's Messages and Message Batches APIs
+on one loopback port.
 
 Requests go through real sockets, so the commands' SDKs, retries and timeouts run as in production.
 A small control API under ``/_sandbox/`` lets a separate process (the demo, a benchmark, a person with
@@ -24,6 +25,18 @@ Claude under pressure (``claude_limits.py`` says how the buckets and headers wor
   529 ``overloaded_error`` / 500 ``api_error`` / connection closed unanswered on every messages
   request, until ``null``; ``GET`` answers ``{"kind", "requests"}`` (requests received in that outage).
 
+Message batches (``batches.py`` says what a batch does and which sources each rule rests on):
+
+- ``GET /_sandbox/batches``: ``{"processing_seconds", "outcomes", "batches"}``, each batch the API
+  object plus ``custom_ids``, ``requests`` and ``results`` (null until it has ended).
+- ``PUT /_sandbox/batches`` ``{"processing_seconds"}``: how long a new batch stays ``in_progress``.
+- ``POST /_sandbox/batches/outcomes`` ``{"<custom_id>": result, ...}`` scripts those requests' results
+  (``{"type": "errored", "error": {"type": "error", "error": {"type", "message"}}}``, ``{"type":
+  "expired"}``, ``{"type": "canceled"}``), each used once; ``GET`` lists them, ``DELETE`` clears them.
+- ``POST /_sandbox/batches/<id>/expire``: a batch still processing ends now, its requests ``expired``.
+- Requests per route (``batches_create``, ``batches_retrieve``, ``batches_list``, ``batches_cancel``,
+  ``batches_results``) are in ``GET /_sandbox/requests`` like the others.
+
 A case by hand (each POST takes one object, a list of them, or ``{"<kind>": [...]}``; answers 201 with
 what was stored; ``GET`` lists; ``DELETE`` clears them all):
 
@@ -46,7 +59,9 @@ Each request on a route meets, in order: (messages only) the outage, the rate li
 limit, the route's faults, then the route itself. On the messages route, the route itself checks the
 key, the body and its tools (400 ``invalid_request_error``, see ``claude_tools.py``), then Claude's
 rate limits (429 ``rate_limit_error``), then answers; replies that get that far carry the
-``anthropic-ratelimit-*`` headers of the limits that are set.
+``anthropic-ratelimit-*`` headers of the limits that are set. A batches route checks the key, then
+answers (a batch's params are checked when it ends, as the real API does; neither Claude's rate limits
+nor an outage touch batches). Errors on Anthropic's routes take Anthropic's shape.
 """
 
 import json
@@ -61,7 +76,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from braintrust_ops_sandbox import btql, claude_tools, cursors, fake_claude, openapi
+from braintrust_ops_sandbox import btql, cursors, fake_claude, openapi
+from braintrust_ops_sandbox.batches import Batches, BatchNotFound, BatchRequestError
 from braintrust_ops_sandbox.claude_limits import ClaudeRateLimits
 from braintrust_ops_sandbox.constants import (
     ANTHROPIC_KEY,
@@ -70,7 +86,7 @@ from braintrust_ops_sandbox.constants import (
     PROJECT_NAMES,
     SANDBOX_ORG_ID,
 )
-from braintrust_ops_sandbox.faults import ROUTES, FaultRules
+from braintrust_ops_sandbox.faults import ANTHROPIC_ROUTES, ROUTES, FaultRules
 from braintrust_ops_sandbox.limits import RateLimits, default_size_limits
 from braintrust_ops_sandbox.state import SandboxState, encode_json
 
@@ -79,6 +95,8 @@ from braintrust_ops_sandbox.state import SandboxState, encode_json
 logger = logging.getLogger(__name__)
 INSERT_SCHEMA = openapi.request_pointer("/v1/dataset/{dataset_id}/insert", "post")
 DRAIN_CHUNK = 64 * 1024
+# Results lines go out in chunks of about this size: streamed, without a syscall per line.
+STREAM_CHUNK = 64 * 1024
 
 
 class HTTPFailure(Exception):
@@ -90,8 +108,10 @@ class HTTPFailure(Exception):
 
 def _route(method: str, path: str) -> tuple[str, str | None] | None:
     """(route name, object id) for a Braintrust or Anthropic endpoint, None for anything else. The
-    object id is the dataset's, or for ``project`` the project's."""
+    object id is the dataset's, for ``project`` the project's, for a batches route the batch's."""
     parts = [part for part in path.split("/") if part]
+    if parts[:3] == ["v1", "messages", "batches"]:
+        return _batches_route(method, parts[3:])
     if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "project"]:
         return "project", parts[2]
     if method == "GET" and parts == ["v1", "project_tag"]:
@@ -104,6 +124,20 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return f"dataset_{parts[3]}", parts[2]
     if method == "POST" and parts == ["v1", "messages"]:
         return "messages", None
+    return None
+
+
+def _batches_route(method: str, rest: list[str]) -> tuple[str, str | None] | None:
+    """Routes under /v1/messages/batches (SDK ``resources/messages/batches.py``; results at the batch's
+    ``results_url``, which the sandbox puts at ``/v1/messages/batches/{id}/results`` as the real API does)."""
+    if not rest:
+        return {"POST": ("batches_create", None), "GET": ("batches_list", None)}.get(method)
+    if method == "GET" and len(rest) == 1:
+        return "batches_retrieve", rest[0]
+    if method == "POST" and len(rest) == 2 and rest[1] == "cancel":
+        return "batches_cancel", rest[0]
+    if method == "GET" and len(rest) == 2 and rest[1] == "results":
+        return "batches_results", rest[0]
     return None
 
 
@@ -231,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, encode_json(data), headers)
 
     def _send_error(self, route: str | None, status: int, message: str, headers: dict | None = None) -> None:
-        if route == "messages":
+        if route in ANTHROPIC_ROUTES:
             self._send_json(status, fake_claude.error_body(status, message), headers)
         else:
             self._send_json(status, {"error": message}, headers)
@@ -273,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route == "messages":
                 self._messages(raw)
+            elif route.startswith("batches_"):
+                self._batches(route, object_id, parse_qs(query), raw)
             else:
                 self._braintrust(route, object_id, parse_qs(query), raw)
         except HTTPFailure as failure:
@@ -379,20 +415,19 @@ class _Handler(BaseHTTPRequestHandler):
         payload = b'{"data": [' + b", ".join(encoded for _, encoded in page) + b'], "cursor": '
         self._send(200, payload + json.dumps(cursor).encode() + b"}", {"x-bt-cursor": cursor} if cursor else None)
 
-    def _messages(self, raw: bytes) -> None:
-        sandbox = self.sandbox
+    def _check_anthropic_key(self) -> None:
         # The SDK sends the key as x-api-key or, in newer releases, as a bearer token.
         if ANTHROPIC_KEY not in (self.headers.get("x-api-key"), self.headers.get("Authorization", "")[7:]):
             raise HTTPFailure(401, "invalid x-api-key")
+
+    def _messages(self, raw: bytes) -> None:
+        sandbox = self.sandbox
+        self._check_anthropic_key()
         body = self._json_body(raw)
         sandbox._record_claude_request(body)
-        missing = [field for field in ("model", "max_tokens", "messages") if field not in body]
-        if missing:
-            raise HTTPFailure(400, f"missing required fields: {', '.join(missing)}")
-        try:
-            claude_tools.check_request(body)
-        except claude_tools.InvalidTools as exc:
-            raise HTTPFailure(400, str(exc)) from None
+        problem = fake_claude.request_problem(body)
+        if problem is not None:
+            raise HTTPFailure(400, problem)
         reply, decision = sandbox._claude_reply(body)
         if not decision.accepted:
             headers = dict(decision.headers)
@@ -402,6 +437,44 @@ class _Handler(BaseHTTPRequestHandler):
         if sandbox.claude_latency:
             time.sleep(sandbox.claude_latency)
         self._send_json(200, reply, decision.headers)
+
+    def _batches(self, route: str, batch_id: str | None, query: dict, raw: bytes) -> None:
+        self._check_anthropic_key()
+        batches = self.sandbox.batches
+        try:
+            if route == "batches_create":
+                return self._send_json(200, batches.create(self._json_body(raw)))
+            if route == "batches_list":
+                paging = {name: (query.get(name) or [None])[0] for name in ("limit", "after_id", "before_id")}
+                return self._send_json(200, batches.page(**paging))
+            if route == "batches_retrieve":
+                return self._send_json(200, batches.retrieve(batch_id))
+            if route == "batches_cancel":
+                return self._send_json(200, batches.cancel(batch_id))
+            self._send_jsonl(batches.results(batch_id))
+        except BatchRequestError as exc:
+            raise HTTPFailure(400, str(exc)) from None
+        except BatchNotFound as exc:
+            raise HTTPFailure(404, str(exc)) from None
+
+    def _send_jsonl(self, lines: list[dict]) -> None:
+        """A results file, streamed: chunked transfer encoding, one JSON object a line. The "partial" fault
+        sends half of its bytes and closes the connection without the final chunk."""
+        encoded = [encode_json(line) + b"\n" for line in lines]
+        budget = sum(map(len, encoded)) // 2 if self._cut_reply else None
+        try:
+            self.send_response(200)
+            # The SDK asks for the file with ``Accept: application/binary`` (resources/messages/batches.py).
+            self.send_header("Content-Type", "application/binary")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in _chunks(encoded, budget):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if budget is not None:
+                return self._drop()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     # --- control API ----------------------------------------------------------------------------
 
@@ -463,9 +536,40 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, sandbox.claude_outage_status())
             if parts == ["claude_outage"] and method == "GET":
                 return self._send_json(200, sandbox.claude_outage_status())
+            if parts[:1] == ["batches"]:
+                return self._batches_control(method, parts[1:], raw)
+        except BatchNotFound as exc:
+            return self._send_json(404, {"error": str(exc)})
         except (KeyError, TypeError, ValueError) as exc:
             return self._send_json(400, {"error": f"bad control request: {exc}"})
         self._send_json(404, {"error": f"no such control endpoint: {method} {path}"})
+
+    def _batches_control(self, method: str, rest: list[str], raw: bytes) -> None:
+        batches = self.sandbox.batches
+        if rest == [] and method == "PUT":
+            batches.processing_seconds = self._json_body(raw)["processing_seconds"]
+        if rest == [] and method in ("GET", "PUT"):
+            return self._send_json(
+                200,
+                {
+                    "processing_seconds": batches.processing_seconds,
+                    "outcomes": dict(batches.outcomes),
+                    "batches": batches.all(),
+                },
+            )
+        if rest == ["outcomes"] and method == "POST":
+            scripted = self._json_body(raw)
+            for custom_id, result in scripted.items():
+                batches.outcomes[custom_id] = result
+            return self._send_json(201, {"outcomes": dict(batches.outcomes)})
+        if rest == ["outcomes"] and method == "GET":
+            return self._send_json(200, {"outcomes": dict(batches.outcomes)})
+        if rest == ["outcomes"] and method == "DELETE":
+            batches.outcomes.clear()
+            return self._send_json(200, {"outcomes": {}})
+        if len(rest) == 2 and rest[1] == "expire" and method == "POST":
+            return self._send_json(200, batches.expire(rest[0]))
+        self._send_json(404, {"error": f"no such control endpoint: {method} /_sandbox/batches/{'/'.join(rest)}"})
 
     def _case_control(self, kind: str, method: str, raw: bytes) -> None:
         """``/_sandbox/{logs,tags,datasets,claude_replies}``: add (POST), list (GET), clear (DELETE)."""
@@ -530,6 +634,21 @@ OUTAGE_REPLIES = {"overloaded": (529, "Overloaded"), "server_error": (500, "Inte
 OUTAGE_KINDS = (*OUTAGE_REPLIES, "unreachable")
 
 
+def _chunks(encoded: list[bytes], budget: int | None) -> list[bytes]:
+    """``encoded`` lines grouped into chunks of about STREAM_CHUNK bytes; with a budget, only its first
+    ``budget`` bytes (the cut may fall inside a line)."""
+    data = b"".join(encoded)
+    if budget is not None:
+        data = data[:budget]
+    chunks, start = [], 0
+    while start < len(data):
+        end = data.find(b"\n", start + STREAM_CHUNK)
+        end = len(data) if end == -1 else end + 1
+        chunks.append(data[start:end])
+        start = end
+    return chunks
+
+
 def _log_fields(item: dict) -> tuple[datetime | None, dict]:
     """(created, other fields) of a log posted to ``/_sandbox/logs``; ``created`` is RFC 3339 (UTC if no offset)."""
     fields = dict(item)
@@ -590,6 +709,8 @@ class Sandbox:
         # Taking a scripted reply and charging the buckets for it is one step, so a refused request
         # puts its reply back in first place before another request can take the next one.
         self._claude_reply_lock = threading.Lock()
+        # The Message Batches API; a succeeded request gets what the messages route would answer.
+        self.batches = Batches(reply=self._batch_reply)
         self.rate_limits = RateLimits()
         # Body limits in bytes per route (a route missing or None: no limit); tests may assign entries.
         self.request_size_limits: dict[str, int | None] = default_size_limits()
@@ -616,6 +737,7 @@ class Sandbox:
         self._server = _Server((self._host, self._port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+        self.batches.base_url = self.url
         return self
 
     def stop(self) -> None:
@@ -704,6 +826,13 @@ class Sandbox:
             if not decision.accepted and scripted is not None:
                 self.claude_replies.push_front(scripted)
         return reply, decision
+
+    def _batch_reply(self, params: dict) -> dict:
+        """A batched request's message: the messages route's reply, scripted ones included. Claude's
+        per-minute buckets are the Messages API's; batches have their own limits (docs: rate limits,
+        "Message Batches API"), so nothing is charged here."""
+        with self._claude_reply_lock:
+            return fake_claude.message_reply(params, self.claude_replies.pop())
 
     # --- what tests read ------------------------------------------------------------------------
 
