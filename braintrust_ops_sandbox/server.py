@@ -34,6 +34,8 @@ Message batches (``batches.py`` says what a batch does and which sources each ru
   (``{"type": "errored", "error": {"type": "error", "error": {"type", "message"}}}``, ``{"type":
   "expired"}``, ``{"type": "canceled"}``), each used once; ``GET`` lists them, ``DELETE`` clears them.
 - ``POST /_sandbox/batches/<id>/expire``: a batch still processing ends now, its requests ``expired``.
+- ``POST /_sandbox/batches/<id>/end_processing``: an ``in_progress`` batch ends now, as when its
+  processing time is up (its results worked out as usual).
 - Requests per route (``batches_create``, ``batches_retrieve``, ``batches_list``, ``batches_cancel``,
   ``batches_results``) are in ``GET /_sandbox/requests`` like the others.
 
@@ -569,6 +571,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"outcomes": {}})
         if len(rest) == 2 and rest[1] == "expire" and method == "POST":
             return self._send_json(200, batches.expire(rest[0]))
+        if len(rest) == 2 and rest[1] == "end_processing" and method == "POST":
+            return self._send_json(200, batches.end_processing(rest[0]))
         self._send_json(404, {"error": f"no such control endpoint: {method} /_sandbox/batches/{'/'.join(rest)}"})
 
     def _case_control(self, kind: str, method: str, raw: bytes) -> None:

@@ -525,3 +525,17 @@ def test_a_batch_still_processing_24_hours_after_creation_ends_with_its_requests
     with freezegun.freeze_time(batch.expires_at):
         counts = ended(empty_sandbox, batch.id).request_counts
     assert (counts.expired, counts.processing) == (len(TEXTS), 0)
+
+
+def test_end_processing_ends_an_in_progress_batch_now_with_its_results_worked_out_as_usual(empty_sandbox):
+    empty_sandbox.batches.processing_seconds = 3600
+    empty_sandbox.batches.outcomes["weather"] = {"type": "expired"}
+    batch = create(empty_sandbox)
+    assert empty_sandbox.batches.end_processing(batch.id)["processing_status"] == "ended"
+    counts = ended(empty_sandbox, batch.id).request_counts
+    assert (counts.succeeded, counts.expired) == (len(TEXTS) - 1, 1)
+    with pytest.raises(ValueError, match="not in_progress"):
+        empty_sandbox.batches.end_processing(batch.id)
+    other = create(empty_sandbox).id
+    reply = requests.post(f"{empty_sandbox.url}/_sandbox/batches/{other}/end_processing", timeout=5)
+    assert (reply.status_code, reply.json()["request_counts"]["succeeded"]) == (200, len(TEXTS))
