@@ -34,6 +34,10 @@ echo "== Running it again changes nothing (exactly once)"
 $PY manage.py tag_logs --push
 $PY manage.py prune_braintrust_ops
 echo
+echo "== Batch mode: the same window labelled again in Message Batches, at half the price"
+$PY manage.py tag_logs --hours 48 --retag --batch --dry-run
+$PY manage.py tag_logs --hours 48 --retag --batch --wait 1
+echo
 echo "== Weekly job: backup_logs"
 $PY manage.py backup_logs --output "$DEMO_DIR/logs_backup.csv"
 echo

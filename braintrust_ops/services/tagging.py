@@ -165,9 +165,10 @@ class TaggingReport:
             return ""
         parts = []
         if self.service_failures:
-            parts.append(
-                f"{self.service_failures} because Anthropic kept failing (no attempt used: the next run sends them)"
-            )
+            why = "Anthropic kept failing"
+            if self.batch_outcomes.get("expired") or self.batch_outcomes.get("canceled"):
+                why = "Anthropic failed them, or their Message Batch expired or was canceled"
+            parts.append(f"{self.service_failures} because {why} (no attempt used: the next run sends them)")
         if self.failed:
             retry = f"{self.will_retry} will be retried by the next run" if self.will_retry else "none will be retried"
             gave_up = self.failed - self.will_retry

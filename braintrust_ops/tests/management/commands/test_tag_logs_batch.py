@@ -1,0 +1,253 @@
+"""tag_logs --batch against the sandbox's Message Batches: the same labels as a run that calls Claude one
+log at a time, each outcome costing a log what it costs there, a batch never sent twice, a crash after
+submitting recovered, and the push taking only collected results."""
+
+import pytest
+from django.core.management.base import CommandError
+
+from braintrust_ops.batch_requests import custom_id
+from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
+from braintrust_ops.services import tagging_batches
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def batch_settings(ops_settings):
+    ops_settings(CLAUDE_BATCH_POLL_SECONDS="0.05")
+
+
+def _labels() -> dict[str, list[str]]:
+    return {log.input: log.tag_names for log in TaggedLog.objects.prefetch_related("tags")}
+
+
+def _states() -> dict[str, tuple[str, int, bool]]:
+    return {log.input: (log.status, log.attempts, log.batch_id is not None) for log in TaggedLog.objects.all()}
+
+
+def _custom_id(text: str) -> str:
+    return custom_id(TaggedLog.objects.get(input=text).log_id)
+
+
+COOK, TRANSLATE, WEATHER = (
+    "Is it permitted to cook on Shabbat?",
+    "Please translate Genesis 1:1",
+    "What's the weather in Jerusalem?",
+)
+
+
+def test_batch_mode_gives_the_labels_interactive_mode_gives_at_the_batch_price(
+    small_project, run_command, batch_settings
+):
+    interactive = run_command("tag_logs")
+    labels, provenance = _labels(), set(TaggedLog.objects.values_list("tagset_fingerprint", "model", "prompt_version"))
+    full = CommandRun.objects.get().counters
+    TaggedLog.objects.all().delete()
+    CommandRun.objects.all().delete()
+    calls = small_project.count("messages")
+
+    batch = run_command("tag_logs", "--batch", "--wait", "1")
+    assert _labels() == labels and labels[COOK] == ["halacha"]
+    assert set(TaggedLog.objects.values_list("tagset_fingerprint", "model", "prompt_version")) == provenance
+    assert small_project.count("messages") == calls  # no call outside the batch
+    (sent,) = small_project.batches.all()
+    assert len(sent["custom_ids"]) == 3
+    assert "Submitted 3 logs in 1 Message Batches" in batch.stdout
+    assert "Batches collected: 1 (succeeded 3)" in batch.stdout
+    half = CommandRun.objects.get().counters
+    assert (half["input_tokens"], half["output_tokens"]) == (full["input_tokens"], full["output_tokens"])
+    assert float(half["estimated_cost_usd"]) == pytest.approx(float(full["estimated_cost_usd"]) / 2, abs=0.0001)
+    assert "Submitted" not in interactive.stdout
+
+
+def test_a_batch_still_processing_is_never_submitted_again_and_a_later_run_collects_it(
+    small_project, run_command, batch_settings
+):
+    small_project.batches.processing_seconds = 3600
+    first = run_command("tag_logs", "--batch")
+    assert "batches still processing: 1" in first.stdout
+    assert set(_states().values()) == {("pending", 0, True)}
+
+    again = run_command("tag_logs", "--batch")
+    assert "Submitted 0 logs in 0 Message Batches" in again.stdout
+    assert small_project.count("batches_create") == 1
+
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    run_command("tag_logs", "--batch")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TagBatch.objects.get().state == "collected" and small_project.count("batches_create") == 1
+
+
+def test_an_interactive_run_collects_a_batch_an_earlier_batch_run_left_open(small_project, run_command, batch_settings):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    result = run_command("tag_logs")
+    assert "Batches collected: 1 (succeeded 3)" in result.stdout
+    assert small_project.count("messages") == 0 and _labels()[COOK] == ["halacha"]
+
+
+@pytest.mark.parametrize(
+    "outcome, status, attempts, error",
+    [
+        (
+            {
+                "type": "errored",
+                "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}},
+            },
+            "failed",
+            1,
+            "refused this log's request in the batch (invalid_request_error): bad",
+        ),
+        (
+            {"type": "errored", "error": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}},
+            "pending",
+            0,
+            "failed this log's request in the batch (overloaded_error): busy",
+        ),
+        ({"type": "expired"}, "pending", 0, "the batch request was expired; queued again"),
+        ({"type": "canceled"}, "pending", 0, "the batch request was canceled; queued again"),
+    ],
+    ids=["errored_on_its_request", "errored_by_the_service", "expired", "canceled"],
+)
+def test_each_batch_outcome_costs_the_log_what_the_interactive_path_would(
+    small_project, run_command, batch_settings, ops_settings, outcome, status, attempts, error
+):
+    ops_settings(TAGGING_FAILURE_THRESHOLD=1)
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    small_project.batches.outcomes[_custom_id(COOK)] = outcome
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    # Collects the batch, then submits what is queued again (the cook log, still processing at the end).
+    run_command("tag_logs", "--batch")
+    cook = TaggedLog.objects.get(input=COOK)
+    assert (cook.status, cook.attempts) == (status, attempts) and error in cook.last_error
+    assert _labels()[TRANSLATE] == ["translation"]  # the rest of the batch is stored as usual
+    first, again = TagBatch.objects.order_by("created_at")
+    assert first.outcomes == {outcome["type"]: 1, "succeeded": 2}
+    assert small_project.batches.all()[-1]["custom_ids"] == [_custom_id(COOK)] and again.state == "open"
+
+
+def test_an_expired_batch_sends_its_logs_back_to_the_queue_and_the_next_run_tags_them(
+    small_project, run_command, batch_settings, ops_settings
+):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    (batch,) = small_project.batches.all()
+    small_project.batches.expire(batch["id"])
+    with pytest.raises(
+        CommandError,
+        match=r"3 of 3 logs failed to tag .* their Message Batch expired or was canceled \(no attempt used",
+    ):
+        run_command("tag_logs", "--batch")  # collects the expired results, and submits the logs again
+    assert set(_states().values()) == {("pending", 0, True)}
+    small_project.batches.end_processing(small_project.batches.all()[-1]["id"])
+    run_command("tag_logs", "--batch")
+    assert _labels()[COOK] == ["halacha"] and small_project.count("batches_create") == 2
+
+
+def test_a_crash_after_anthropic_accepted_the_batch_is_recovered_by_listing_and_nothing_is_sent_twice(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died before it recorded the batch id")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tagging_batches, "_record_acceptance", crash)
+        with pytest.raises(RuntimeError, match="before it recorded"):
+            run_command("tag_logs", "--batch")
+    assert TagBatch.objects.get().state == "submitting" and small_project.count("batches_create") == 1
+
+    result = run_command("tag_logs", "--batch", "--wait", "1")
+    assert "1 found again after a crash" in result.stdout
+    assert small_project.count("batches_create") == 1
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TagBatch.objects.get().batch_id == small_project.batches.all()[0]["id"]
+
+
+def test_a_batch_anthropic_never_accepted_is_abandoned_and_its_logs_submitted_again(
+    small_project, run_command, batch_settings, ops_settings
+):
+    ops_settings(CLAUDE_MAX_RETRIES=0)
+    small_project.faults.add("batches_create", "drop", times=1)
+    with pytest.raises(CommandError, match="Could not reach Anthropic"):
+        run_command("tag_logs", "--batch")
+    assert TagBatch.objects.get().state == "submitting" and set(_states().values()) == {("pending", 0, True)}
+
+    result = run_command("tag_logs", "--batch", "--wait", "1")
+    assert "0 found again after a crash, 1 abandoned" in result.stdout
+    assert _labels()[COOK] == ["halacha"]
+    assert sorted(TagBatch.objects.values_list("state", flat=True)) == ["abandoned", "collected"]
+
+
+def test_a_batch_refused_as_a_whole_releases_its_logs_and_fails_the_run_saying_why(
+    small_project, run_command, batch_settings, ops_settings
+):
+    small_project.faults.add("batches_create", "status", status=400, times=1)
+    with pytest.raises(CommandError, match="HTTP 400"):
+        run_command("tag_logs", "--batch")
+    assert TagBatch.objects.get().state == "abandoned"
+    assert set(_states().values()) == {("pending", 0, False)}
+
+
+def test_results_that_break_off_are_read_again_by_the_next_run_and_each_log_stored_once(
+    small_project, run_command, batch_settings
+):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    small_project.faults.add("batches_results", "partial", times=1)
+    with pytest.raises(CommandError, match="broke off while being read"):
+        run_command("tag_logs")
+    run_command("tag_logs")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TaggedLog.objects.filter(attempts=1).count() == 3 and TagBatch.objects.get().state == "collected"
+
+
+def test_the_push_takes_only_collected_results(small_project, datasets_project, run_command, batch_settings):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch", "--push")
+    assert DatasetInsertion.objects.count() == 0
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    run_command("tag_logs", "--batch", "--push")
+    assert DatasetInsertion.objects.filter(dataset_id=datasets_project.halacha).count() == 1
+
+
+def test_each_shard_submits_and_collects_only_its_own_batches(small_project, run_command, batch_settings):
+    from datetime import UTC, datetime, timedelta
+
+    from braintrust_ops.shards import Shard
+
+    # One log surely in each shard, whatever shards the fixture's random ids fell in.
+    for index in (0, 1):
+        log_id = next(f"shard-log-{n}" for n in range(1000) if Shard(index, 2).owns(f"shard-log-{n}"))
+        small_project.state.add_log(id=log_id, input="a Talmud source", created=datetime.now(UTC) - timedelta(hours=1))
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch", "--shard", "0/2")
+    run_command("tag_logs", "--batch", "--shard", "1/2")
+    first, second = small_project.batches.all()
+    assert set(first["custom_ids"]).isdisjoint(second["custom_ids"])
+    assert len(first["custom_ids"]) + len(second["custom_ids"]) == 5
+    small_project.batches.end_processing(first["id"])
+    small_project.batches.end_processing(second["id"])
+    run_command("tag_logs", "--batch", "--shard", "0/2")
+    assert sorted(TagBatch.objects.values_list("shard", "state")) == [("0/2", "collected"), ("1/2", "open")]
+
+
+def test_the_dry_run_says_what_the_queue_would_cost_in_batches(small_project, run_command):
+    standard = run_command("tag_logs", "--dry-run").stdout
+    batch = run_command("tag_logs", "--dry-run", "--batch").stdout
+    assert "at the batch price" in batch and "in Message Batches" in batch and "at the standard price" in standard
+    price = [float(text.split("about $")[1].split()[0]) for text in (standard, batch)]
+    assert price[1] == pytest.approx(price[0] / 2, abs=0.0001) and price[0] > 0
+    assert small_project.count("batches_create") == 0 and not TaggedLog.objects.exists()
+
+
+def test_wait_without_batch_is_refused(run_command):
+    with pytest.raises(CommandError, match="--wait goes with --batch"):
+        run_command("tag_logs", "--wait", "5")
