@@ -3,8 +3,6 @@ import json
 
 import pytest
 
-from braintrust_ops_sandbox.claude_tools import check_request
-
 from braintrust_ops.log_text import TRUNCATION_NOTE, truncate
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import (
@@ -18,6 +16,7 @@ from braintrust_ops.tagging_prompt import (
     fence,
     validate_reply,
 )
+from braintrust_ops_sandbox.claude_tools import check_request
 
 ALLOWED = ["halacha", "translation", "sources", "hebrew", "off-topic"]
 
