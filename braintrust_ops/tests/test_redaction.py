@@ -40,5 +40,5 @@ def test_a_secret_of_exactly_the_minimum_length_is_redacted():
 
 
 def test_a_secret_containing_another_is_redacted_whole_whatever_the_order_given():
-    redactor = SecretRedactor(["sk-ant-1234", "sk-ant-1234-rest-of-key"])
-    assert redactor(None, "info", {"event": "sk-ant-1234-rest-of-key"}) == {"event": REDACTED}
+    redactor = SecretRedactor(["secret-1234", "secret-1234-and-more"])
+    assert redactor(None, "info", {"event": "secret-1234-and-more"}) == {"event": REDACTED}
