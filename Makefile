@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REQUIREMENTS := requirements.txt requirements-test.txt requirements-dev.txt constraints.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint mutation demo bench clean
 
 $(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: venv
 	$(BIN)/ruff format --check braintrust_ops braintrust_ops_sandbox tests
 	@# Types of the app's production code; mypy.ini says what is checked and how strictly.
 	$(BIN)/mypy
+
+# Slow (about 15 minutes on two cores), so not in .ci/run. Starts afresh: a cached verdict could outlive the test that earned it.
+mutation: venv
+	rm -rf mutants
+	$(BIN)/mutmut run
+	$(BIN)/python scripts/mutation.py
 
 demo: venv
 	bash scripts/demo.sh

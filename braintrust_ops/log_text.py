@@ -12,6 +12,7 @@ def render(value: Any) -> str:
     if isinstance(value, str):
         return value
     # default=str keeps odd values (dates, decimals) readable instead of failing the whole log.
+    # mutmut's ensure_ascii=None is equivalent: json.dumps only tests the flag's truth.
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -20,4 +21,7 @@ def truncate(text: str, limit: int) -> str:
     never splits a character's encoding."""
     if len(text) <= limit:
         return text
-    return text[: max(limit - len(TRUNCATION_NOTE), 0)] + TRUNCATION_NOTE
+    if limit < len(TRUNCATION_NOTE):
+        # No room for the note: the note alone would break the promise of at most ``limit`` characters.
+        return text[:limit]
+    return text[: limit - len(TRUNCATION_NOTE)] + TRUNCATION_NOTE

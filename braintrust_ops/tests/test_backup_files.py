@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import re
 import stat
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from braintrust_ops.backup_files import (
     CSV_HEADER,
+    EXCEL_CELL_LIMIT,
+    FORMULA_PREFIXES,
     LOG_COLUMNS,
     BackupFile,
     BackupFileError,
@@ -48,8 +51,10 @@ def test_cell_starting_with_a_formula_character_is_prefixed_with_quote(text):
     assert csv_cell(text) == "'" + text
 
 
-def test_cell_starting_with_equals_is_prefixed_with_quote():
-    assert csv_cell('=HYPERLINK("http://evil.example","click")') == '\'=HYPERLINK("http://evil.example","click")'
+def test_formula_holding_quotes_and_commas_is_neutralised_inside_the_csv_quoting():
+    # The quote must land inside the quoted field, where the spreadsheet reads it as the cell's first character.
+    line = csv_line([csv_cell('=HYPERLINK("http://evil.example","click")')])
+    assert line == '"\'=HYPERLINK(""http://evil.example"",""click"")"\r\n'
 
 
 @pytest.mark.parametrize("text", ["hello", " =not at start", "a=b", "", "'already quoted", HEBREW])
@@ -66,9 +71,11 @@ def test_non_finite_number_is_neutralised_like_text():
     assert csv_cell(float("-inf")) == "'-Infinity"
 
 
-def test_neutralise_formula_is_idempotent_on_its_own_output():
-    once = neutralise_formula("=1+1")
-    assert neutralise_formula(once) == once
+@pytest.mark.parametrize("text", [*(prefix + "1" for prefix in FORMULA_PREFIXES), "1", "'=1", " =1", ""])
+def test_neutralise_formula_applies_the_rule_csv_cell_applies_to_text(text):
+    # csv_cell inlines the rule for speed; neutralise_formula serves the cells that are not plain text.
+    assert neutralise_formula(text) == csv_cell(text)
+    assert neutralise_formula(text) == ("'" + text if text[:1] in FORMULA_PREFIXES else text)
 
 
 def test_none_is_an_empty_cell_and_booleans_are_json():
@@ -422,3 +429,53 @@ def test_backup_bytes_is_the_size_on_disk(tmp_path):
     path = tmp_path / "backup.csv"
     backup = write(path, [log(input=HEBREW)])
     assert backup.bytes == path.stat().st_size == len(read_backup_bytes(path))
+
+
+def test_cell_at_excels_limit_is_not_counted_but_one_character_more_is(tmp_path):
+    backup = write(tmp_path / "b.csv", [log(input="x" * EXCEL_CELL_LIMIT, output="y" * (EXCEL_CELL_LIMIT + 1))])
+    assert backup.oversized_cells == 1
+
+
+def test_oversized_cells_are_counted_across_pages(tmp_path):
+    with BackupFile(tmp_path / "b.csv") as backup:
+        backup.write_rows([log(input="x" * (EXCEL_CELL_LIMIT + 1))])
+        backup.write_rows([log(output="y" * (EXCEL_CELL_LIMIT + 1))])
+        backup.commit()
+    assert backup.oversized_cells == 2
+
+
+def test_temporary_file_is_hidden_and_named_after_the_backup(tmp_path):
+    with BackupFile(tmp_path / "backup.csv"):
+        [temporary] = leftovers(tmp_path)
+    assert temporary.startswith(".backup.csv.")
+
+
+@pytest.mark.parametrize("method", ["write_rows", "commit"])
+def test_writing_or_committing_a_backup_that_is_not_open_is_refused(tmp_path, method):
+    backup = BackupFile(tmp_path / "backup.csv")
+    arguments = ([log()],) if method == "write_rows" else ()
+    with pytest.raises(RuntimeError, match=rf"{method}\(\) needs an open, uncommitted BackupFile"):
+        getattr(backup, method)(*arguments)
+
+
+@pytest.mark.parametrize("method", ["write_rows", "commit"])
+def test_writing_or_committing_after_the_commit_is_refused(tmp_path, method):
+    backup = write(tmp_path / "backup.csv", [log()])
+    assert backup.committed
+    arguments = ([log()],) if method == "write_rows" else ()
+    with pytest.raises(RuntimeError, match=rf"{method}\(\) needs an open, uncommitted BackupFile"):
+        getattr(backup, method)(*arguments)
+
+
+def test_missing_directory_error_says_how_to_choose_another(tmp_path):
+    with pytest.raises(BackupFileError, match="--output \\(or BRAINTRUST_OPS_BACKUP_DIR\\)"):
+        BackupFile(tmp_path / "nowhere" / "backup.csv").open()
+
+
+def test_unwritable_directory_error_names_the_directory_and_carries_the_backup_path(unwritable_dir):
+    path = unwritable_dir / "backup.csv"
+    with pytest.raises(
+        BackupFileError, match=f"Could not create a file in the backup {re.escape(str(unwritable_dir))}: "
+    ) as caught:
+        BackupFile(path).open()
+    assert caught.value.context["path"] == str(path)

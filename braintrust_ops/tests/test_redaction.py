@@ -33,3 +33,12 @@ def test_an_exception_carrying_a_secret_is_logged_as_redacted_text():
         redact(RuntimeError("Bearer bt-redaction-key-for-tests-0001 refused"), ["bt-redaction-key-for-tests-0001"])
         == f"Bearer {REDACTED} refused"
     )
+
+
+def test_a_secret_of_exactly_the_minimum_length_is_redacted():
+    assert SecretRedactor(["12345678"])(None, "info", {"event": "key 12345678"}) == {"event": f"key {REDACTED}"}
+
+
+def test_a_secret_containing_another_is_redacted_whole_whatever_the_order_given():
+    redactor = SecretRedactor(["secret-1234", "secret-1234-and-more"])
+    assert redactor(None, "info", {"event": "secret-1234-and-more"}) == {"event": REDACTED}

@@ -22,3 +22,11 @@ def test_memory_is_about_eight_bytes_an_id():
     for index in range(100_000):
         seen.add(f"{index:036d}")
     assert seen._sorted.itemsize == 8 and len(seen._recent) < 1000
+
+
+def test_ids_stay_remembered_across_many_merges_whatever_the_sign_of_their_hash():
+    seen = SeenIds(recent_limit=4)
+    ids = [f"row-{index}" for index in range(200)]  # about half of the 64-bit hashes are negative
+    assert all(seen.add(row_id) for row_id in ids)
+    assert not any(seen.add(row_id) for row_id in ids)
+    assert len(seen) == len(ids)

@@ -169,3 +169,7 @@ def test_a_shard_run_starting_never_marks_a_live_shard_run_abandoned(sharded_pro
         alive.refresh_from_db()
         dead.refresh_from_db()
         assert alive.outcome == "running" and dead.outcome == "failed" and "Abandoned" in dead.error
+
+
+def test_an_id_holding_half_an_emoji_still_has_a_shard():
+    assert shard_of("log-\ud83d", 4) in range(4)

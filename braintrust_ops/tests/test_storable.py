@@ -60,3 +60,10 @@ def test_an_id_too_long_to_store_is_refused_naming_the_field_and_the_length():
 def test_an_id_that_would_have_to_change_to_be_stored_is_refused(raw):
     with pytest.raises(Unstorable, match="NUL character or half an emoji"):
         storable_id(raw, field="id")
+
+
+def test_dicts_nested_just_under_the_limit_are_storable():
+    value: object = "leaf"
+    for _ in range(MAX_JSON_DEPTH):
+        value = {"k": value}
+    assert storable_json(value) == value

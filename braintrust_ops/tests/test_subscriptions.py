@@ -174,3 +174,32 @@ def test_a_million_log_tag_pairs_match_in_one_pass_with_exact_results():
         assert len(matches[f"d{index}"]) == expected_count({index})
     assert len(matches["both"]) == expected_count({1, 7})
     assert "1" in matches["d1"] and "1" in matches["both"] and "2" not in matches["d1"] | matches["both"]
+
+
+@pytest.mark.parametrize(
+    "description, reason",
+    [
+        (
+            "relevant_tags: tag1",
+            'mentions relevant_tags but has no marker of the form [[relevant_tags: ["tag", ...]]]',
+        ),
+        ('[[relevant_tags: ["  "]]]', "the list holds an empty tag name"),
+    ],
+    ids=["no_marker", "empty_name"],
+)
+def test_skip_reason_is_a_whole_sentence_for_the_dataset_owner(description, reason):
+    with pytest.raises(MalformedMarker) as caught:
+        parse_relevant_tags(description)
+    assert str(caught.value) == reason
+
+
+def test_datasets_without_an_id_or_with_a_bad_marker_do_not_stop_the_ones_after_them():
+    subscriptions, skipped = subscriptions_from_datasets(
+        [
+            {"name": "no id", "description": '[[relevant_tags: ["a"]]]'},
+            {"id": "d-bad", "name": "bad", "description": "[[relevant_tags: [a]]]"},
+            {"id": "d-good", "name": "good", "description": '[[relevant_tags: ["a"]]]'},
+        ]
+    )
+    assert subscriptions == [Subscription(dataset_id="d-good", dataset_name="good", tags=frozenset({"a"}))]
+    assert [(skip.dataset_id, skip.dataset_name) for skip in skipped] == [("d-bad", "bad")]

@@ -66,3 +66,18 @@ def test_line_breaks_and_tabs_in_a_description_are_fine_and_collapse_in_the_mean
     refused = []
     (tag,) = select_taggable_tags([{"name": "halacha", "description": "Jewish law.\n\tdataset-tagging"}], refused)
     assert refused == [] and tag.meaning == "Jewish law"
+
+
+def test_a_name_of_exactly_the_stored_length_is_offered():
+    name = "n" * 255
+    assert [tag.name for tag in select_taggable_tags([{"name": name, "description": "dataset-tagging"}])] == [name]
+
+
+def test_a_tag_without_a_name_does_not_stop_the_tags_after_it():
+    objects = [{"name": " ", "description": "dataset-tagging"}, {"name": "halacha", "description": "dataset-tagging"}]
+    assert [tag.name for tag in select_taggable_tags(objects)] == ["halacha"]
+
+
+def test_the_meaning_keeps_its_own_letters_at_either_end():
+    [tag] = select_taggable_tags([{"name": "x", "description": "XML questions about X. dataset-tagging"}])
+    assert tag.meaning == "XML questions about X"

@@ -1,0 +1,38 @@
+"""A log's input and output as text for Claude. The long-text and Unicode cuts are pinned in
+test_tagging_prompt.py, where the seed review's map points."""
+
+import json
+from datetime import date
+from decimal import Decimal
+
+from braintrust_ops.log_text import TRUNCATION_NOTE, render, truncate
+
+
+def test_short_text_is_left_whole():
+    assert truncate("short", 500) == "short"
+
+
+def test_text_exactly_at_the_limit_is_left_whole():
+    assert truncate("x" * 500, 500) == "x" * 500
+
+
+def test_limit_too_small_for_the_note_cuts_without_it_and_stays_within_the_limit():
+    assert truncate("x" * 100, 5) == "xxxxx"
+    assert truncate("x" * 100, len(TRUNCATION_NOTE)) == TRUNCATION_NOTE
+
+
+def test_render_keeps_strings_as_they_are_and_serialises_odd_values():
+    assert render("plain text") == "plain text"
+    assert json.loads(render({"when": 1.5, "ok": True})) == {"when": 1.5, "ok": True}
+
+
+def test_missing_value_is_rendered_as_the_empty_marker():
+    assert render(None) == "(empty)"
+
+
+def test_values_json_cannot_hold_are_rendered_as_their_text_instead_of_failing():
+    assert render({"day": date(2026, 11, 28), "price": Decimal("1.50")}) == '{"day": "2026-11-28", "price": "1.50"}'
+
+
+def test_hebrew_in_a_structure_stays_readable_not_escaped():
+    assert render(["שבת"]) == '["שבת"]'
