@@ -206,8 +206,13 @@ class Command(OpsCommand):
         if report.backlog:
             self.say(f"Backlog of earlier runs in the queue: {report.backlog}")
         self._print_batches(report)
+        what = "Sent to Claude"
+        if report.batch_mode:
+            what = "Batch results stored"
+        elif report.batches_collected:
+            what = "Sent to Claude or collected from batches"
         self.say(
-            f"Sent to Claude: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
+            f"{what}: {report.sent}; tagged: {report.tagged}; no tag applied: {report.no_tag_applied}; "
             f"failed: {report.failed}"
             + (f" ({report.will_retry} will be retried)" if report.failed else "")
             + (f"; Anthropic failing, no attempt used: {report.service_failures}" if report.service_failures else "")
