@@ -22,7 +22,7 @@ from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient
 from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.conf import OpsConfig
-from braintrust_ops.exceptions import BraintrustOpsError
+from braintrust_ops.exceptions import BraintrustOpsError, TransientServiceError
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
 from braintrust_ops.provenance import tagset_fingerprint
@@ -138,6 +138,8 @@ class TaggingReport:
     #: of input_tokens and output_tokens, those of batch results (billed at the batch price)
     batch_input_tokens: int = 0
     batch_output_tokens: int = 0
+    #: why the open batches could not be settled this run (the rest of the run went on)
+    batch_problem: str = ""
     #: why the run stopped sending early: Claude looked down
     outage: str = ""
     elapsed_seconds: float = 0.0
@@ -155,6 +157,9 @@ class TaggingReport:
 
     def problem(self, config: OpsConfig) -> str:
         """tag_logs' success rule: "" when it did its work, else what went wrong and what happens next."""
+        return " ".join(part for part in (self._tagging_problem(config), self.batch_problem) if part)
+
+    def _tagging_problem(self, config: OpsConfig) -> str:
         if self.outage:
             return (
                 f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent} of {self.to_send} "
@@ -371,11 +376,23 @@ def logs_tag(
     batch_client = batch_factory() if batch_factory and (report.batch_mode or has_unsettled(options.shard)) else None
     try:
         if batch_client is not None:
-            batches.add(
-                batches_settle(
-                    batch_client, shard=options.shard, run=run, max_attempts=config.tagging_max_attempts, tally=tally
+            try:
+                batches.add(
+                    batches_settle(
+                        batch_client,
+                        shard=options.shard,
+                        run=run,
+                        max_attempts=config.tagging_max_attempts,
+                        tally=tally,
+                    )
                 )
-            )
+            except TransientServiceError as exc:
+                # The batch API failing must not stop tonight's tagging: the run goes on, then fails saying why.
+                logger.warning("batches_not_settled", error=str(exc))
+                report.batch_problem = (
+                    f"Message Batches left open by earlier runs could not be settled: {exc} Their logs stay with them; "
+                    "the rest of the run went on, and the next run tries again."
+                )
         report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
         if report.batch_mode and batch_client is not None:
             _submit(

@@ -251,3 +251,17 @@ def test_the_dry_run_says_what_the_queue_would_cost_in_batches(small_project, ru
 def test_wait_without_batch_is_refused(run_command):
     with pytest.raises(CommandError, match="--wait goes with --batch"):
         run_command("tag_logs", "--wait", "5")
+
+
+def test_a_batch_api_down_does_not_stop_the_nights_interactive_tagging_but_fails_the_run_saying_why(
+    small_project, run_command, batch_settings, ops_settings
+):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    small_project.state.add_log(input="Is this kosher?", output="It depends.")
+    ops_settings(CLAUDE_MAX_RETRIES=0)
+    small_project.faults.add("batches_retrieve", "status", status=503, times=None)
+    with pytest.raises(CommandError, match="Message Batches left open by earlier runs could not be settled"):
+        run_command("tag_logs")
+    assert _labels()["Is this kosher?"] == ["halacha"]  # tonight's log was tagged all the same
+    assert TagBatch.objects.get().state == "open" and TaggedLog.objects.filter(batch__isnull=False).count() == 3
