@@ -233,3 +233,18 @@ def test_a_backup_without_a_bucket_is_refused_at_render_time_naming_the_value(tm
         "cronJobs.braintrust.backupLogs.bucket=",
     )
     assert result.returncode != 0 and "cronJobs.braintrust.backupLogs.bucket is required" in result.stderr
+
+
+def test_batch_mode_runs_tag_logs_with_batch_and_its_wait_within_the_jobs_deadline(tmp_path_factory):
+    (cronjob,) = render(
+        tmp_path_factory,
+        "cronJobs.braintrust.backupLogs.enabled=false",
+        "cronJobs.braintrust.tagAndPush.batch=true",
+        "cronJobs.braintrust.tagAndPush.batchWaitMinutes=60",
+    )
+    (tagging,) = _pod(cronjob)["initContainers"]
+    assert tagging["command"] == ["python", "manage.py", "tag_logs", "--push", "--batch", "--wait", "60"]
+    parser = load_command_class("braintrust_ops", "tag_logs").create_parser("manage.py", "tag_logs")
+    assert parser.parse_args(tagging["command"][3:]).wait == 60
+    assert 60 * 60 < cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    kubernetes_validate.validate(cronjob, KUBERNETES_VERSIONS[0], strict=True)
