@@ -15,4 +15,5 @@ def tagset_fingerprint(tags: Iterable[TaggableTag]) -> str:
     """32 hex digits of SHA-256 over the (name, meaning) pairs, sorted: the order Braintrust lists the
     tags in does not matter; a renamed tag or a reworded meaning does (the meaning is in the prompt)."""
     pairs = sorted((tag.name, tag.meaning) for tag in tags)
+    # ensure_ascii=None (a mutant) is falsy, the same as False: equivalent.
     return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()[:32]

@@ -37,3 +37,16 @@ def test_the_caps_never_exceed_the_apis_limits():
 
 def test_nothing_in_no_chunks_out():
     assert list(chunked([], weigh=len)) == []
+
+
+def test_a_batch_is_filled_up_to_the_byte_cap_exactly_and_each_new_batch_starts_empty():
+    assert list(chunked([3, 4], weigh=lambda item: item, max_bytes=7)) == [[3, 4]]
+    assert list(chunked([5, 3, 4, 2], weigh=lambda item: item, max_bytes=7)) == [[5], [3, 4], [2]]
+
+
+def test_the_weights_of_a_batchs_requests_cover_its_body_even_for_the_smallest_requests():
+    for count in (1, 2, 50):
+        requests = [{}] * count
+        body = json.dumps({"requests": requests}, separators=(",", ":"))
+        envelope = len('{"requests":[]}')
+        assert sum(request_bytes(request) for request in requests) >= len(body) - envelope
