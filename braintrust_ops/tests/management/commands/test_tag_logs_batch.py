@@ -265,3 +265,44 @@ def test_a_batch_api_down_does_not_stop_the_nights_interactive_tagging_but_fails
         run_command("tag_logs")
     assert _labels()["Is this kosher?"] == ["halacha"]  # tonight's log was tagged all the same
     assert TagBatch.objects.get().state == "open" and TaggedLog.objects.filter(batch__isnull=False).count() == 3
+
+
+def test_wait_collects_a_batch_that_ends_while_the_run_waits(small_project, run_command, batch_settings):
+    small_project.batches.processing_seconds = 0.5
+    result = run_command("tag_logs", "--batch", "--wait", "1")
+    assert "Batches collected: 1 (succeeded 3)" in result.stdout and "batches still processing: 0" in result.stdout
+    assert _labels()[COOK] == ["halacha"]
+
+
+def test_a_batch_anthropic_no_longer_knows_is_abandoned_and_its_logs_sent_again(
+    small_project, run_command, batch_settings
+):
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    small_project.faults.add("batches_retrieve", "status", status=404, times=1)
+    result = run_command("tag_logs", "--batch")
+    assert "0 found again after a crash, 1 abandoned" in result.stdout
+    first, again = TagBatch.objects.order_by("created_at")
+    assert "no longer knows batch" in first.error and first.state == "abandoned" and again.state == "open"
+    assert set(_states().values()) == {("pending", 0, True)}
+
+
+def test_results_read_in_part_before_they_broke_off_are_kept_and_not_stored_twice(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    # Results are stored a chunk at a time; small chunks let a cut-off body leave some stored.
+    monkeypatch.setattr(tagging_batches, "RESULTS_CHUNK", 2)
+    for number in range(9):
+        small_project.state.add_log(input=f"Shabbat question {number}", output="answer")
+    small_project.batches.processing_seconds = 3600
+    run_command("tag_logs", "--batch")
+    (batch,) = small_project.batches.all()
+    small_project.batches.end_processing(batch["id"])
+    small_project.faults.add("batches_results", "partial", times=1)
+    with pytest.raises(CommandError, match="broke off while being read"):
+        run_command("tag_logs")
+    stored_first = TaggedLog.objects.filter(batch__isnull=True).count()
+    assert 0 < stored_first < 12
+    run_command("tag_logs")
+    assert TaggedLog.objects.filter(status="tagged", attempts=1).count() == 12
+    assert TagBatch.objects.get().outcomes == {"succeeded": 12}
