@@ -68,6 +68,8 @@ class RateLimiter:
         self._rate_limited_in_a_row = 0
         self.refused = 0
 
+    # The client always passes its estimate: the default only serves callers that do not count tokens, and
+    # 1.0 (mutmut) would take one token of thousands, equivalent in practice.
     def acquire(self, tokens: float = 0.0, *, stop: threading.Event | None = None) -> bool:
         """Wait until a request of about ``tokens`` input tokens may start and take its share; False when
         ``stop`` was set meanwhile (the request must not start)."""

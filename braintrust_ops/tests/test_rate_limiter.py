@@ -42,10 +42,15 @@ class ClockAdvancingCondition(threading.Condition):
         super().__init__()
         self.clock = clock
         self.on_wait = on_wait
+        self.waits = 0
 
     def wait(self, timeout=None):
         # Nothing notifies the limiter when the run stops: a wait without a timeout could last forever.
         assert timeout is not None, "acquire() waited without a timeout"
+        # A wait of nothing, or one wait after another without end, would spin: fail instead of hanging.
+        assert timeout > 0, "acquire() waited for no time"
+        self.waits += 1
+        assert self.waits < 10_000, "acquire() never let the request go"
         self.clock.now += timeout
         if self.on_wait is not None:
             self.on_wait()
