@@ -24,7 +24,9 @@ MAX_PAGE_ROWS = 1000
 def btql_time(moment: datetime) -> str:
     """A UTC ISO 8601 time with microseconds, as Braintrust writes ``created``."""
     if moment.tzinfo is None:
-        raise ValueError("BTQL times must be timezone-aware")
+        # A programming error (--since/--until arrive aware, naive ones taken as UTC by iso_time): the
+        # wording is for a developer's traceback, and its mutants (case, None) are not behaviour.
+        raise ValueError("BTQL times must be timezone-aware")  # pragma: no mutate (see above)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -72,6 +74,8 @@ def next_page_rows(*, rows: int, body_bytes: int, target_bytes: int, max_rows: i
     Memory follows bytes, not rows: 1000 chat rows of 40 KB each are 40 MB of JSON, several times that
     once parsed, and the backup holds two pages (the next one downloads meanwhile). The last page's
     bytes per row predict the next page's."""
+    # `body_bytes <= 1` (mutmut) is equivalent in practice: one byte a page predicts a page far above
+    # max_rows for any target of more than max_rows bytes (the target is megabytes).
     if rows <= 0 or body_bytes <= 0:
         return max_rows
     per_row = body_bytes / rows

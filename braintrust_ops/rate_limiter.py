@@ -36,7 +36,9 @@ class _Bucket:
     def wait_for(self, amount: float) -> float:
         """Seconds until ``amount`` is in the bucket (0: now). More than the capacity waits for a full bucket."""
         missing = min(amount, self.capacity) - self.level
-        return 0.0 if missing <= 0 else missing / self.per_second
+        # Only the sign of a wait matters to acquire(), and per_second is never 0 (a zero limit is ignored):
+        # `< 0` or no 0.0 branch at all (mutmut) answer the same.
+        return 0.0 if missing <= 0 else missing / self.per_second  # pragma: no mutate (equivalent, see above)
 
 
 def _number(headers: Mapping[str, str], name: str) -> float | None:
@@ -47,9 +49,9 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
 
 
 def _epoch(headers: Mapping[str, str], name: str) -> float | None:
-    """An RFC 3339 time header as seconds since the epoch."""
+    """An RFC 3339 time header as seconds since the epoch (``fromisoformat`` reads the ``Z`` since Python 3.11)."""
     try:
-        return datetime.fromisoformat(headers[name].replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(headers[name]).timestamp()
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
@@ -66,6 +68,8 @@ class RateLimiter:
         self._rate_limited_in_a_row = 0
         self.refused = 0
 
+    # The client always passes its estimate: the default only serves callers that do not count tokens, and
+    # 1.0 (mutmut) would take one token of thousands, equivalent in practice.
     def acquire(self, tokens: float = 0.0, *, stop: threading.Event | None = None) -> bool:
         """Wait until a request of about ``tokens`` input tokens may start and take its share; False when
         ``stop`` was set meanwhile (the request must not start)."""
@@ -95,6 +99,8 @@ class RateLimiter:
         """Learn from a reply: the limits and what is left of them, and a pause after a 429."""
         with self._condition:
             now = self._clock()
+            # Only "requests" is a special bucket name (one per request); any other paces tokens alike, so
+            # "input_tokens" spelt otherwise (mutmut) is equivalent.
             for name, prefixes in (("requests", ("requests",)), ("input_tokens", ("input-tokens", "tokens"))):
                 for prefix in prefixes:
                     limit = _number(headers, f"anthropic-ratelimit-{prefix}-limit")
@@ -137,6 +143,8 @@ def _refill_rate(limit: float, remaining: float, reset: float | None, wall_now: 
     per_minute = limit / 60.0
     # A reset less than a second away says little (a time cut to the second, clocks apart): the limit per
     # minute stands, rather than a rate that would refill the whole bucket at once.
+    # `remaining > limit` (mutmut) is equivalent: a full bucket gives (limit - remaining) <= 0 below, and
+    # max() keeps the limit per minute.
     if reset is None or remaining >= limit or reset - wall_now < 1.0:
         return per_minute
     return max(per_minute, (limit - remaining) / (reset - wall_now))

@@ -16,6 +16,8 @@ RECENT_LIMIT = 65_536
 
 
 def _key(row_id: str) -> int:
+    # "UTF-8" (mutmut) names the same codec, and "big" is from_bytes' default since Python 3.11 (dropping
+    # it, mutmut, is equivalent): the keys only have to agree within one run.
     digest = hashlib.blake2b(row_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
@@ -24,7 +26,8 @@ class SeenIds:
     def __init__(self, recent_limit: int = RECENT_LIMIT):
         self._recent_limit = recent_limit
         self._recent: set[int] = set()
-        self._sorted = array("q")
+        # Empty until the first merge, which builds a new array("q"): "Q" here (mutmut) is equivalent.
+        self._sorted = array("q")  # pragma: no mutate (equivalent, see above)
 
     def add(self, row_id: str) -> bool:
         """Remember ``row_id``; True when it had not been seen."""

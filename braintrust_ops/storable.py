@@ -28,9 +28,9 @@ def storable_text(text: str) -> str:
     if NUL in text:
         text = text.replace(NUL, "\\u0000")
     try:
-        text.encode("utf-8")
+        text.encode("utf-8")  # "UTF-8" (mutmut) names the same codec
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")  # so does "UTF-8" here
     return text
 
 

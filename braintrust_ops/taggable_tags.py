@@ -33,7 +33,9 @@ def _refusal(name: str, description: str) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return f"its name is {len(name)} characters long, over {MAX_NAME_LENGTH}"
     if _has_control_character(name):
+        # The test pins the sentence's start; its letter case further on ("nul...", mutmut) is not behaviour.
         return "its name holds a control character (a line break, a tab, NUL...)"
+    # Any replacement without a control character in it ("XX XX", mutmut) gives the same answer.
     if _has_control_character(description.replace("\n", " ").replace("\t", " ")):
         return "its description holds a control character other than a line break or a tab"
     return None

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -408,6 +409,10 @@ def test_disk_full_while_writing_removes_the_temporary_file(tmp_path, monkeypatc
             backup.write_rows([log(input="x" * 3_000_000)])  # more than the buffers hold
             backup.commit()
     assert caught.value.context["errno"] == errno.ENOSPC
+    # The command prints this message: it says what to check and that nothing was left half written.
+    message = str(caught.value)
+    assert "Check that the directory exists, is writable and has free space (or choose another place" in message
+    assert message.endswith("; no partial file was left.")
     assert path.read_text() == "old" and leftovers(tmp_path) == []
 
 
@@ -422,6 +427,55 @@ def test_disk_full_at_the_final_flush_removes_the_temporary_file(tmp_path, monke
 
             monkeypatch.setattr(backup._raw.raw, "write", disk_full)
             backup.commit()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failure_without_an_operating_system_message_still_says_why(tmp_path, monkeypatch):
+    with pytest.raises(BackupFileError, match=r"Could not finish the backup .*: the volume went away\. Check"):
+        with BackupFile(tmp_path / "backup.csv") as backup:
+            backup.write_rows([log()])
+
+            def volume_gone(*args, **kwargs):
+                raise OSError("the volume went away")  # no errno, no strerror
+
+            monkeypatch.setattr(backup._raw.raw, "write", volume_gone)
+            backup.commit()
+
+
+def test_a_file_that_cannot_be_made_private_is_closed_and_removed(tmp_path, monkeypatch):
+    opened = []
+    real_mkstemp = tempfile.mkstemp
+
+    def recording_mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        opened.append(fd)
+        return fd, name
+
+    def refused(*args):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))  # a mount that ignores modes may refuse fchmod
+
+    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
+    monkeypatch.setattr(os, "fchmod", refused)
+    with pytest.raises(OSError, match="Operation not permitted"):
+        with BackupFile(tmp_path / "backup.csv"):
+            pass
+    assert leftovers(tmp_path) == []
+    with pytest.raises(OSError):
+        os.fstat(opened[0])  # the descriptor was closed, not leaked
+
+
+def test_discarding_after_the_commit_keeps_the_finished_file(tmp_path):
+    path = tmp_path / "backup.csv"
+    backup = write(path, [log()])
+    backup.discard()  # e.g. from a caller's own finally block
+    assert [row["id"] for row in read_csv(path)] == ["log-1"]
+
+
+def test_discarding_twice_is_harmless(tmp_path):
+    with BackupFile(tmp_path / "backup.csv") as backup:
+        backup.write_rows([log()])
+        backup.discard()
+    # leaving the block discarded it a second time
     assert os.listdir(tmp_path) == []
 
 
@@ -454,7 +508,7 @@ def test_temporary_file_is_hidden_and_named_after_the_backup(tmp_path):
 def test_writing_or_committing_a_backup_that_is_not_open_is_refused(tmp_path, method):
     backup = BackupFile(tmp_path / "backup.csv")
     arguments = ([log()],) if method == "write_rows" else ()
-    with pytest.raises(RuntimeError, match=rf"{method}\(\) needs an open, uncommitted BackupFile"):
+    with pytest.raises(RuntimeError, match=rf"^{method}\(\) needs an open, uncommitted BackupFile$"):
         getattr(backup, method)(*arguments)
 
 
@@ -463,12 +517,12 @@ def test_writing_or_committing_after_the_commit_is_refused(tmp_path, method):
     backup = write(tmp_path / "backup.csv", [log()])
     assert backup.committed
     arguments = ([log()],) if method == "write_rows" else ()
-    with pytest.raises(RuntimeError, match=rf"{method}\(\) needs an open, uncommitted BackupFile"):
+    with pytest.raises(RuntimeError, match=rf"^{method}\(\) needs an open, uncommitted BackupFile$"):
         getattr(backup, method)(*arguments)
 
 
 def test_missing_directory_error_says_how_to_choose_another(tmp_path):
-    with pytest.raises(BackupFileError, match="--output \\(or BRAINTRUST_OPS_BACKUP_DIR\\)"):
+    with pytest.raises(BackupFileError, match=r"another place with --output \(or BRAINTRUST_OPS_BACKUP_DIR\)\.$"):
         BackupFile(tmp_path / "nowhere" / "backup.csv").open()
 
 

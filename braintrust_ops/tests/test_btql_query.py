@@ -1,5 +1,6 @@
 """The structured BTQL query for a project's logs (pure functions)."""
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -36,8 +37,21 @@ def test_a_time_in_another_zone_is_written_in_utc():
     assert btql_time(datetime(2026, 11, 23, 4, 0, tzinfo=timezone(timedelta(hours=2)))) == "2026-11-23T02:00:00.000000Z"
 
 
+@pytest.fixture
+def machine_two_hours_east_of_utc(monkeypatch):
+    monkeypatch.setenv("TZ", "EET-2")  # a POSIX zone: no time-zone database needed
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_time_is_written_in_utc_whatever_the_machine_s_time_zone(machine_two_hours_east_of_utc):
+    assert btql_time(datetime(2026, 11, 23, 4, 0, tzinfo=timezone(timedelta(hours=2)))) == "2026-11-23T02:00:00.000000Z"
+
+
 def test_a_naive_time_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         btql_time(datetime(2026, 11, 23))
 
 
@@ -57,7 +71,10 @@ def test_the_query_carries_the_project_the_limit_and_the_cursor_inside_it():
         (1000, 2_000_000, 1000),  # 2 KB rows: the largest page fits the 8 MB target
         (100, 4_000_000, 209),  # 40 KB rows: about 8 MB a page
         (10, 100_000_000, 1),  # one row over the target: one row a page, never none
+        (1, 4 * 2**20, 2),  # a page of one 4 MB row: two rows a page
         (0, 0, 1000),  # nothing seen yet
+        (0, 20, 1000),  # an empty page's bytes say nothing of a row's size
+        (5, 0, 1000),  # no bytes counted: nothing to go by
     ],
 )
 def test_the_next_page_size_follows_the_bytes_per_row_seen(rows, body_bytes, expected):

@@ -42,3 +42,9 @@ def test_a_secret_of_exactly_the_minimum_length_is_redacted():
 def test_a_secret_containing_another_is_redacted_whole_whatever_the_order_given():
     redactor = SecretRedactor(["secret-1234", "secret-1234-and-more"])
     assert redactor(None, "info", {"event": "secret-1234-and-more"}) == {"event": REDACTED}
+
+
+def test_a_secret_containing_another_in_its_middle_is_redacted_whole():
+    # The shorter one sorts after the longer alphabetically: only an order by length redacts the longer first.
+    redactor = SecretRedactor(["secret-1234", "key-secret-1234-x"])
+    assert redactor(None, "info", {"event": "key-secret-1234-x"}) == {"event": REDACTED}

@@ -61,6 +61,11 @@ def test_shard_option_refuses_anything_but_an_index_below_the_count(text):
         parse_shard(text)
 
 
+def test_a_one_based_index_of_a_single_shard_is_told_the_only_index_is_zero():
+    with pytest.raises(ValueError, match=r"'1/1': the shard index must be from 0 to N-1 \(here 0\)"):
+        parse_shard("1/1")
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 

@@ -78,6 +78,14 @@ def test_a_tag_without_a_name_does_not_stop_the_tags_after_it():
     assert [tag.name for tag in select_taggable_tags(objects)] == ["halacha"]
 
 
+def test_an_unmarked_tag_does_not_stop_the_marked_tags_after_it():
+    objects = [
+        {"name": "internal", "description": "used by the UI only"},
+        {"name": "halacha", "description": "dataset-tagging"},
+    ]
+    assert [tag.name for tag in select_taggable_tags(objects)] == ["halacha"]
+
+
 def test_the_meaning_keeps_its_own_letters_at_either_end():
     [tag] = select_taggable_tags([{"name": "x", "description": "XML questions about X. dataset-tagging"}])
     assert tag.meaning == "XML questions about X"
