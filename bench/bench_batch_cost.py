@@ -1,6 +1,6 @@
 """What 1,000 logs cost to tag, interactively and in Message Batches: tokens times price.
 
-Both modes send the same requests (one forced tool call per log, ``ClaudeClient.tool_params``) to the
+Both modes send the same requests (one forced tool call per log, ``clients.claude.tool_params``) to the
 sandbox, which counts tokens the same way for both; the run records its tokens and its dollar estimate
 (``claude-haiku-4-5`` list prices, batch results at half price: BRAINTRUST_OPS_CLAUDE_BATCH_DISCOUNT).
 The labels must agree too: the benchmark fails if the two runs label any log differently.

@@ -125,20 +125,24 @@ class ClaudeClient:
                     raise RunStopping("the run is stopping") from exc
         return tool_reply(message, tool["name"])
 
-    def tool_params(self, *, system: str, user_text: str, tool: ToolParam) -> dict[str, Any]:
-        """One log's request, the same whether it is sent now or in a Message Batch."""
-        return {
-            "model": self.model,
-            "max_tokens": self.max_output_tokens,
-            "system": system,
-            "messages": [{"role": "user", "content": user_text}],
-            "tools": [tool],
-            "tool_choice": {"type": "tool", "name": tool["name"]},
-        }
-
     def _create(self, *, system: str, user_text: str, tool: ToolParam) -> Message:
         with anthropic_errors(self.model):
-            return self._sdk.messages.create(**self.tool_params(system=system, user_text=user_text, tool=tool))
+            params = tool_params(
+                model=self.model, max_tokens=self.max_output_tokens, system=system, user_text=user_text, tool=tool
+            )
+            return self._sdk.messages.create(**params)
+
+
+def tool_params(*, model: str, max_tokens: int, system: str, user_text: str, tool: ToolParam) -> dict[str, Any]:
+    """One log's request, the same whether it is sent now or in a Message Batch."""
+    return {
+        "model": model,
+        "max_tokens": max_tokens,
+        "system": system,
+        "messages": [{"role": "user", "content": user_text}],
+        "tools": [tool],
+        "tool_choice": {"type": "tool", "name": tool["name"]},
+    }
 
 
 def tool_reply(message: Message, tool_name: str) -> ToolReply:

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
-from braintrust_ops.clients.claude import ClaudeClient
+from braintrust_ops.clients.claude import ClaudeClient, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError, TransientServiceError
@@ -402,7 +402,6 @@ def logs_tag(
                 system_prompt=system_prompt,
                 options=options,
                 config=config,
-                claude_factory=claude_factory,
                 client=batch_client,
                 run=run,
                 report=report,
@@ -437,8 +436,8 @@ def logs_tag(
     finally:
         if batch_client is not None:
             batch_client.close()
-    batches.still_open = still_open(options.shard)
     _add_tally(report, tally, config, batches)
+    report.batches_open = still_open(options.shard)
     report.given_up = _given_up(config, options.shard)
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     if run is not None:
@@ -480,45 +479,46 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
     _fetch_counts(report, counts, pages)
 
 
-def _submit(
-    queued, *, tags, tagset, system_prompt, options, config, claude_factory, client, run, report, batches
-) -> None:
-    """Batch mode: the queue, within the run's budget, submitted as Message Batches."""
-    jobs = _jobs(
+def _queue_jobs(queued, *, system_prompt, config, options, report) -> Generator[Job, None, None]:
+    """This run's share of the stored queue, as jobs within its budget."""
+    return _jobs(
         _own(queued.iterator(chunk_size=500), options.shard),
         system_prompt=system_prompt,
         config=config,
         options=options,
         report=report,
     )
-    # The same request a call would send: built by the interactive client, never sent by it.
-    claude = claude_factory()
+
+
+def _submit(queued, *, tags, tagset, system_prompt, options, config, client, run, report, batches) -> None:
+    """Batch mode: the queue, within the run's budget, submitted as Message Batches."""
+    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
     tool = build_tool(tags, strict=config.claude_strict_tools)
     spec = BatchSpec(
         model=config.tagging_model,
         prompt_version=PROMPT_VERSION,
         tagset=tagset,
         allowed=[tag.name for tag in tags],
-        params=lambda job: claude.tool_params(system=system_prompt, user_text=job.user_text, tool=tool),
+        # The very request an interactive call sends.
+        params=lambda job: tool_params(
+            model=config.tagging_model,
+            max_tokens=config.claude_max_output_tokens,
+            system=system_prompt,
+            user_text=job.user_text,
+            tool=tool,
+        ),
         max_bytes=config.claude_batch_max_bytes,
     )
     try:
         batches.add(batches_submit(jobs, client=client, spec=spec, shard=options.shard, run=run))
     finally:
         jobs.close()
-        claude.close()
 
 
 def _send(
     queued, *, tags, tagset, system_prompt, options, config, claude_factory, run, stop, interactive, report, tally
 ) -> Tally:
-    jobs = _jobs(
-        _own(queued.iterator(chunk_size=500), options.shard),
-        system_prompt=system_prompt,
-        config=config,
-        options=options,
-        report=report,
-    )
+    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
     # One pace for all the run's calls; the client's own stop lets the dispatcher end calls between attempts.
     claude = claude_factory(limiter=RateLimiter(), stop=threading.Event())
     progress = _Progress(interactive=interactive)
@@ -572,7 +572,7 @@ def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig, batches: 
     report.not_sent = 0 if report.batch_mode else report.to_send - report.sent
     report.per_tag = dict(sorted(tally.per_tag.items()))
     report.batches_submitted, report.batch_requests_submitted = batches.submitted, batches.requests_submitted
-    report.batches_collected, report.batches_open = batches.collected, batches.still_open
+    report.batches_collected = batches.collected
     report.batches_recovered, report.batches_abandoned = batches.recovered, batches.abandoned
     report.batch_outcomes = dict(sorted(batches.outcomes.items()))
     report.batch_input_tokens, report.batch_output_tokens = batches.input_tokens, batches.output_tokens

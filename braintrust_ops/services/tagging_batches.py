@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
-from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome
+from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome, BatchState
 from braintrust_ops.exceptions import PermanentServiceError
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.services.tagging_dispatch import (
@@ -53,8 +53,6 @@ class BatchCounts:
     submitted: int = 0
     requests_submitted: int = 0
     collected: int = 0
-    #: accepted and still processing at the end of the run: a later run collects them
-    still_open: int = 0
     #: never accepted, or lost: their logs went back to the queue
     abandoned: int = 0
     #: a crashed run's batches found by listing the account's batches
@@ -71,7 +69,6 @@ class BatchCounts:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.outcomes.update(other.outcomes)
-        self.still_open = other.still_open
 
 
 @dataclass(frozen=True)
@@ -101,8 +98,12 @@ def batches_settle(
 ) -> BatchCounts:
     """Recover the batches a crashed run submitted, and collect every ended one of this shard."""
     counts = BatchCounts()
-    for batch in _unsettled(shard).filter(state=TagBatch.State.SUBMITTING):
-        _recover(client, batch, counts)
+    submitting = list(_unsettled(shard).filter(state=TagBatch.State.SUBMITTING))
+    if submitting:
+        # Listed once for every batch to recover: the oldest row bounds how far back to look.
+        listed = list(client.created_since(submitting[0].created_at - CLOCK_SKEW))
+        for batch in submitting:
+            _recover(batch, listed, counts)
     _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
     return counts
 
@@ -188,7 +189,7 @@ def _abandon(batch: TagBatch, reason: str) -> None:
     logger.warning("batch_abandoned", batch=batch.pk, batch_id=batch.batch_id, reason=reason)
 
 
-def _recover(client: BatchClient, batch: TagBatch, counts: BatchCounts) -> None:
+def _recover(batch: TagBatch, listed: list[BatchState], counts: BatchCounts) -> None:
     """A batch stored but never recorded as accepted: a run crashed, or lost the answer, after sending it.
     Adopt the one batch of the account created since, of the same size, that no row knows; with none
     (it was never accepted) or several (no telling which), release its logs to the queue. A wrong pick
@@ -197,8 +198,10 @@ def _recover(client: BatchClient, batch: TagBatch, counts: BatchCounts) -> None:
     known = set(TagBatch.objects.exclude(batch_id="").values_list("batch_id", flat=True))  # a few a night
     candidates = [
         state
-        for state in client.created_since(batch.created_at - CLOCK_SKEW)
-        if state.batch_id not in known and state.request_total == batch.request_count
+        for state in listed
+        if state.created_at >= batch.created_at - CLOCK_SKEW
+        and state.batch_id not in known
+        and state.request_total == batch.request_count
     ]
     if len(candidates) == 1:
         _record_acceptance(batch, candidates[0].batch_id, candidates[0].expires_at)
@@ -217,15 +220,12 @@ def _recover(client: BatchClient, batch: TagBatch, counts: BatchCounts) -> None:
 def _collect_ended(
     client: BatchClient, *, shard: Shard | None, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
-    counts.still_open = 0
     for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
         state = client.retrieve(batch.batch_id)
         if state is None:
             counts.abandoned += 1
             _abandon(batch, f"Anthropic no longer knows batch {batch.batch_id}")
-        elif not state.ended:
-            counts.still_open += 1
-        else:
+        elif state.ended:
             _collect(
                 client, batch, ended_at=state.ended_at, run=run, max_attempts=max_attempts, tally=tally, counts=counts
             )
@@ -273,6 +273,15 @@ def _collect(
     logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(outcomes), without_result=missing)
 
 
+# An errored result carries Anthropic's error object (anthropic/types/shared/error_object.py: invalid_request_error,
+# authentication_error, billing_error, permission_error, not_found_error, rate_limit_error, timeout_error,
+# api_error, overloaded_error). Params are validated only once the batch has ended, and a request they
+# refuse comes back invalid_request_error (platform.claude.com/docs/en/build-with-claude/batch-processing):
+# the log's own request, as a 400 is in the interactive path. The setup's errors cannot be fixed by
+# reading the results again, so they too send the log back to the queue, saying what to check.
+SETUP_ERRORS = frozenset({"authentication_error", "billing_error", "permission_error", "not_found_error"})
+
+
 def _result(outcome: BatchOutcome, job: Job, allowed: list[str]) -> Result:
     if outcome.kind == "succeeded" and outcome.reply is not None:
         return result_from_reply(job, outcome.reply, allowed)
@@ -283,10 +292,14 @@ def _result(outcome: BatchOutcome, job: Job, allowed: list[str]) -> Result:
             error=f"Anthropic refused this log's request in the batch ({outcome.error_type}): {outcome.error_message}",
         )
     if outcome.kind == "errored":
+        check = (
+            "; check ANTHROPIC_API_KEY and BRAINTRUST_OPS_TAGGING_MODEL" if outcome.error_type in SETUP_ERRORS else ""
+        )
         return Result(
             job=job,
             kind=SERVICE_FAILURE,
-            error=f"Anthropic failed this log's request in the batch ({outcome.error_type}): {outcome.error_message}",
+            error=f"Anthropic failed this log's request in the batch ({outcome.error_type}): {outcome.error_message}"
+            + check,
         )
     return Result(job=job, kind=SERVICE_FAILURE, error=f"the batch request was {outcome.kind}; queued again")
 

@@ -29,6 +29,18 @@ def _custom_id(text: str) -> str:
     return custom_id(TaggedLog.objects.get(input=text).log_id)
 
 
+def _submit_held(sandbox, run_command, *args):
+    """A batch run whose batch stays processing until the test ends it."""
+    sandbox.batches.processing_seconds = 3600
+    return run_command("tag_logs", "--batch", *args)
+
+
+def _end_the_batch(sandbox) -> dict:
+    """End the one batch submitted so far, as Anthropic does when it has processed every request."""
+    (batch,) = sandbox.batches.all()
+    return sandbox.batches.end_processing(batch["id"])
+
+
 COOK, TRANSLATE, WEATHER = (
     "Is it permitted to cook on Shabbat?",
     "Please translate Genesis 1:1",
@@ -63,8 +75,7 @@ def test_batch_mode_gives_the_labels_interactive_mode_gives_at_the_batch_price(
 def test_a_batch_still_processing_is_never_submitted_again_and_a_later_run_collects_it(
     small_project, run_command, batch_settings
 ):
-    small_project.batches.processing_seconds = 3600
-    first = run_command("tag_logs", "--batch")
+    first = _submit_held(small_project, run_command)
     assert "batches still processing: 1" in first.stdout
     assert set(_states().values()) == {("pending", 0, True)}
 
@@ -72,18 +83,15 @@ def test_a_batch_still_processing_is_never_submitted_again_and_a_later_run_colle
     assert "Submitted 0 logs in 0 Message Batches" in again.stdout
     assert small_project.count("batches_create") == 1
 
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _end_the_batch(small_project)
     run_command("tag_logs", "--batch")
     assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
     assert TagBatch.objects.get().state == "collected" and small_project.count("batches_create") == 1
 
 
 def test_an_interactive_run_collects_a_batch_an_earlier_batch_run_left_open(small_project, run_command, batch_settings):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _submit_held(small_project, run_command)
+    _end_the_batch(small_project)
     result = run_command("tag_logs")
     assert "Batches collected: 1 (succeeded 3)" in result.stdout
     assert small_project.count("messages") == 0 and _labels()[COOK] == ["halacha"]
@@ -116,11 +124,9 @@ def test_each_batch_outcome_costs_the_log_what_the_interactive_path_would(
     small_project, run_command, batch_settings, ops_settings, outcome, status, attempts, error
 ):
     ops_settings(TAGGING_FAILURE_THRESHOLD=1)
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
+    _submit_held(small_project, run_command)
     small_project.batches.outcomes[_custom_id(COOK)] = outcome
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _end_the_batch(small_project)
     # Collects the batch, then submits what is queued again (the cook log, still processing at the end).
     run_command("tag_logs", "--batch")
     cook = TaggedLog.objects.get(input=COOK)
@@ -134,8 +140,7 @@ def test_each_batch_outcome_costs_the_log_what_the_interactive_path_would(
 def test_an_expired_batch_sends_its_logs_back_to_the_queue_and_the_next_run_tags_them(
     small_project, run_command, batch_settings, ops_settings
 ):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
+    _submit_held(small_project, run_command)
     (batch,) = small_project.batches.all()
     small_project.batches.expire(batch["id"])
     with pytest.raises(
@@ -196,10 +201,8 @@ def test_a_batch_refused_as_a_whole_releases_its_logs_and_fails_the_run_saying_w
 def test_results_that_break_off_are_read_again_by_the_next_run_and_each_log_stored_once(
     small_project, run_command, batch_settings
 ):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _submit_held(small_project, run_command)
+    _end_the_batch(small_project)
     small_project.faults.add("batches_results", "partial", times=1)
     with pytest.raises(CommandError, match="broke off while being read"):
         run_command("tag_logs")
@@ -209,11 +212,9 @@ def test_results_that_break_off_are_read_again_by_the_next_run_and_each_log_stor
 
 
 def test_the_push_takes_only_collected_results(small_project, datasets_project, run_command, batch_settings):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch", "--push")
+    _submit_held(small_project, run_command, "--push")
     assert DatasetInsertion.objects.count() == 0
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _end_the_batch(small_project)
     run_command("tag_logs", "--batch", "--push")
     assert DatasetInsertion.objects.filter(dataset_id=datasets_project.halacha).count() == 1
 
@@ -227,8 +228,7 @@ def test_each_shard_submits_and_collects_only_its_own_batches(small_project, run
     for index in (0, 1):
         log_id = next(f"shard-log-{n}" for n in range(1000) if Shard(index, 2).owns(f"shard-log-{n}"))
         small_project.state.add_log(id=log_id, input="a Talmud source", created=datetime.now(UTC) - timedelta(hours=1))
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch", "--shard", "0/2")
+    _submit_held(small_project, run_command, "--shard", "0/2")
     run_command("tag_logs", "--batch", "--shard", "1/2")
     first, second = small_project.batches.all()
     assert set(first["custom_ids"]).isdisjoint(second["custom_ids"])
@@ -256,8 +256,7 @@ def test_wait_without_batch_is_refused(run_command):
 def test_a_batch_api_down_does_not_stop_the_nights_interactive_tagging_but_fails_the_run_saying_why(
     small_project, run_command, batch_settings, ops_settings
 ):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
+    _submit_held(small_project, run_command)
     small_project.state.add_log(input="Is this kosher?", output="It depends.")
     ops_settings(CLAUDE_MAX_RETRIES=0)
     small_project.faults.add("batches_retrieve", "status", status=503, times=None)
@@ -277,8 +276,7 @@ def test_wait_collects_a_batch_that_ends_while_the_run_waits(small_project, run_
 def test_a_batch_anthropic_no_longer_knows_is_abandoned_and_its_logs_sent_again(
     small_project, run_command, batch_settings
 ):
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
+    _submit_held(small_project, run_command)
     small_project.faults.add("batches_retrieve", "status", status=404, times=1)
     result = run_command("tag_logs", "--batch")
     assert "0 found again after a crash, 1 abandoned" in result.stdout
@@ -294,10 +292,8 @@ def test_results_read_in_part_before_they_broke_off_are_kept_and_not_stored_twic
     monkeypatch.setattr(tagging_batches, "RESULTS_CHUNK", 2)
     for number in range(9):
         small_project.state.add_log(input=f"Shabbat question {number}", output="answer")
-    small_project.batches.processing_seconds = 3600
-    run_command("tag_logs", "--batch")
-    (batch,) = small_project.batches.all()
-    small_project.batches.end_processing(batch["id"])
+    _submit_held(small_project, run_command)
+    _end_the_batch(small_project)
     small_project.faults.add("batches_results", "partial", times=1)
     with pytest.raises(CommandError, match="broke off while being read"):
         run_command("tag_logs")
