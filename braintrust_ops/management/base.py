@@ -4,6 +4,8 @@ into CommandError (one line, a non-zero exit), a stopped run's exit status, and 
 import argparse
 from datetime import UTC, datetime
 
+from django.apps import apps
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
@@ -56,12 +58,18 @@ def _recordable(value):
 
 
 class OpsCommand(BaseCommand):
+    # Not the host's system checks: in Sefaria-Project they import its models, which connect to MongoDB at
+    # import (sso/adapters.py -> sefaria/model -> sefaria/system/database.py), so a CronJob pod without
+    # MongoDB would wait, then fail, before this app ran (../shared/reference/sefaria-host.md). The host's
+    # deploy runs `manage.py check` for the host; each command here checks only this app's models.
+    requires_system_checks: list[str] = []  # type: ignore[assignment]
     #: settings this command cannot start without (OpsConfig field names)
     required_settings: tuple[str, ...] = ()
     #: what a person should know when a run of this command was interrupted
     interrupted_advice = "The run is recorded as interrupted; what finished is kept. Run the command again to finish."
 
     def execute(self, *args, **options):
+        self.check(app_configs=[apps.get_app_config("braintrust_ops")], tags=[checks.Tags.models])
         try:
             return super().execute(*args, **options)
         except RunFailed as exc:

@@ -97,14 +97,17 @@ def held_by_another_process(expression: str) -> Iterator[tuple[subprocess.Popen,
         process.stderr.close()
 
 
-def process_settings_environment() -> dict[str, str]:
-    """The environment that gives another process this test's settings and database (process_settings.py)."""
-    database = {key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")}
-    database["OPTIONS"] = connection.settings_dict.get("OPTIONS", {})
+def process_settings_environment(database: dict | None = None) -> dict[str, str]:
+    """The environment that gives another process the host's settings and this test's database, or
+    ``database`` (process_settings.py): never the host's own, whatever its settings read (Sefaria's do
+    not read ``DATABASE_URL``)."""
+    if database is None:
+        database = {key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")}
+        database["OPTIONS"] = connection.settings_dict.get("OPTIONS", {})
     return {
         "DJANGO_SETTINGS_MODULE": "braintrust_ops.tests.process_settings",
-        "BRAINTRUST_OPS_TEST_HOST_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
-        "BRAINTRUST_OPS_TEST_DATABASE": json.dumps(database),
+        "TEST_PROCESS_HOST_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
+        "TEST_PROCESS_DATABASE": json.dumps(database),
     }
 
 

@@ -1,7 +1,7 @@
 """Across the whole suite: no API key in any output, log line, file or database row a test leaves.
 
-A pytest plugin (registered in the root ``conftest.py``), so every test is checked, not only the ones
-written about secrets:
+Imported by the root ``conftest.py`` and by the app's and the sandbox's test conftests, so every test is
+checked, not only the ones written about secrets:
 
 - what pytest captured of each test (stdout, stderr, log records), in every phase;
 - what each management command printed (``run_command``) and the message of the error it raised;

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("braintrust_ops.tests.admin_urls")]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
-from braintrust_ops.tests.concurrency import lock_held_by_another_run
+from braintrust_ops.tests.concurrency import lock_held_by_another_run, process_settings_environment
 from braintrust_ops.tests.paths import HOST_ROOT
 from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
@@ -767,11 +767,12 @@ def test_malformed_option_values_are_refused_by_name(run_command, args, message)
 
 
 def _manage_env(sandbox, database: str) -> dict:
-    """The environment of a ``manage.py`` process, as the CronJob sets it, against ``sandbox``."""
+    """The environment of a ``manage.py`` process, as the CronJob sets it, against ``sandbox``, on a
+    database file of its own (the host's settings, whichever they are, with that database)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BRAINTRUST", "ANTHROPIC"))}
+    env.update(process_settings_environment({"ENGINE": "django.db.backends.sqlite3", "NAME": database}))
     env.update(
         {
-            "DATABASE_URL": f"sqlite:///{database}",
             "BRAINTRUST_API_KEY": BRAINTRUST_KEY,
             "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
             "BRAINTRUST_PROJECT_ID": PROJECT_ID,
@@ -816,7 +817,8 @@ def _stderr_on_a_terminal(args: list[str], env: dict) -> str:
 def test_the_progress_bar_is_drawn_on_a_terminal_and_not_when_stderr_is_not_one(small_project, tmp_path):
     env = _manage_env(small_project, str(tmp_path / "bar.sqlite3"))
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=HOST_ROOT, env=env, check=True, timeout=60)
+    migrate = [*manage, "migrate", "braintrust_ops", "--no-input", "-v", "0", "--skip-checks"]  # the app's tables alone
+    subprocess.run(migrate, cwd=HOST_ROOT, env=env, check=True, timeout=60)
     again = ["tag_logs", "--hours", "24", "--retag"]  # each run sends the same three logs
 
     on_a_terminal = _stderr_on_a_terminal(again, env)
