@@ -102,7 +102,9 @@ def process_settings_environment(database: dict | None = None) -> dict[str, str]
     ``database`` (process_settings.py): never the host's own, whatever its settings read (Sefaria's do
     not read ``DATABASE_URL``)."""
     if database is None:
-        database = {key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")}
+        database = {
+            key: connection.settings_dict[key] for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")
+        }
         database["OPTIONS"] = connection.settings_dict.get("OPTIONS", {})
     return {
         "DJANGO_SETTINGS_MODULE": "braintrust_ops.tests.process_settings",

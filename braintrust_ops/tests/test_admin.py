@@ -2,8 +2,17 @@ import pytest
 from django.urls import reverse
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
+from braintrust_ops.tests.admin_urls import ADMIN_MIDDLEWARE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("braintrust_ops.tests.admin_urls")]
+
+
+@pytest.fixture(autouse=True)
+def admin_request_pipeline(settings):
+    """The middleware the admin needs, and no more: a host's own routes each request its way (Sefaria's
+    django-hosts middleware sends it to the URLconf of the host it names, where the admin sits at
+    ``ADMIN_PATH``), and its other middleware may need its services."""
+    settings.MIDDLEWARE = ADMIN_MIDDLEWARE
 
 
 @pytest.fixture
