@@ -57,11 +57,11 @@ JOBS_ON = [
 # The oldest Kubernetes minor the templates must suit (GKE's oldest supported, with CronJob timeZone GA),
 # and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-SECRET_VARIABLES = {
-    "BRAINTRUST_API_KEY": ("braintrust", "api-key"),
-    "BRAINTRUST_PROJECT_ID": ("braintrust", "project-id"),
-    "ANTHROPIC_API_KEY": ("anthropic", "api-key"),
-}
+# The keys a container takes one by one from the Braintrust Secret (secretKeyRef): variable -> key.
+BRAINTRUST_KEYS = {"BRAINTRUST_API_KEY": "api-key", "BRAINTRUST_PROJECT_ID": "project-id"}
+# Anthropic's key comes as the tasks pods take it (Sefaria's templates/rollout/task.yaml): the whole Secret
+# named by tasks.anthropicSecretRef, with envFrom, optional; the Secret's key is the variable's name.
+ANTHROPIC_SECRET = {"secretRef": {"name": "anthropic-api-key", "optional": True}}
 
 
 def _helm() -> str:
@@ -249,22 +249,54 @@ def test_the_option_checker_rejects_an_option_the_command_does_not_have():
         parser.parse_args(["--no-such-option"])
 
 
-def test_each_container_holds_exactly_the_keys_its_command_requires_from_the_charts_secrets(cronjobs):
-    secret_refs = {"braintrust": "braintrust-secret", "anthropic": "anthropic-api-key"}
+def _keys_received(container: dict) -> set[str]:
+    """The API keys and ids a container is given: one by one from the Braintrust Secret, whole from Anthropic's."""
+    env = {variable["name"] for variable in container["env"]}
+    whole = {"ANTHROPIC_API_KEY"} if ANTHROPIC_SECRET in container["envFrom"] else set()
+    return (env & (BRAINTRUST_KEYS.keys() | {"ANTHROPIC_API_KEY"})) | whole
+
+
+def test_each_container_holds_exactly_the_keys_its_command_requires(cronjobs):
     for _, container, (command, *_) in _app_containers(cronjobs):
-        env = {variable["name"]: variable for variable in container["env"]}
         required = {name.upper() for name in load_command_class("braintrust_ops", command).required_settings}
-        assert SECRET_VARIABLES.keys() & env.keys() == required, container["name"]
-        for name in required:
-            secret, key = SECRET_VARIABLES[name]
-            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": secret_refs[secret], "key": key}
+        assert _keys_received(container) == required, container["name"]
+        env = {variable["name"]: variable for variable in container["env"]}
+        for name in required & BRAINTRUST_KEYS.keys():
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "braintrust-secret", "key": BRAINTRUST_KEYS[name]}
+
+
+def test_tag_logs_reads_anthropics_key_from_the_tasks_secret_with_envfrom_as_the_tasks_pods_do(cronjobs):
+    for _, container, (command, *_) in _app_containers(cronjobs):
+        assert "ANTHROPIC_API_KEY" not in {variable["name"] for variable in container["env"]}
+        assert (ANTHROPIC_SECRET in container["envFrom"]) == (command == "tag_logs"), container["name"]
+
+
+def test_the_anthropic_secret_follows_tasks_anthropic_secret_ref(tmp_path_factory):
+    (cronjob,) = render(
+        tmp_path_factory, "cronJobs.braintrust.backupLogs.enabled=false", "tasks.anthropicSecretRef=anthropic-prod"
+    )
+    (tagging,) = _pod(cronjob)["initContainers"]
+    assert {"secretRef": {"name": "anthropic-prod", "optional": True}} in tagging["envFrom"]
+
+
+@pytest.mark.parametrize("empty", ["tasks.anthropicSecretRef=", "tasks.anthropicSecretRef=null"])
+def test_an_empty_anthropic_secret_ref_is_refused_at_render_time_naming_the_value(tmp_path_factory, empty):
+    result = helm(tmp_path_factory, "template", *_values_args(SAMPLE_VALUES, [empty]))
+    assert result.returncode != 0 and "tasks.anthropicSecretRef is required" in result.stderr
+
+
+def test_the_values_snippet_adds_no_anthropic_secret_of_its_own():
+    """Master has no secrets.anthropic: the key is the tasks pods' (tasks.anthropicSecretRef)."""
+    assert "anthropic" not in yaml.safe_load(VALUES.read_text())["secrets"]
+    for template in TEMPLATES.rglob("*"):
+        assert "secrets.anthropic" not in template.read_text() if template.is_file() else True, template
 
 
 def test_commands_run_in_the_web_image_with_sefarias_settings_like_its_other_cronjobs(cronjobs):
     for name, container, _ in _app_containers(cronjobs):
         pod = _pod(cronjobs[name])
         assert container["image"].endswith("/sefaria-web:sha-0123456") and container["workingDir"] == "/app"
-        sources = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+        sources = [next(iter(source.values()))["name"] for source in container["envFrom"] if source != ANTHROPIC_SECRET]
         assert sources == ["local-settings-secrets", "local-settings-secrets-production", "local-settings-production"]
         mount = next(m for m in container["volumeMounts"] if m["name"] == "local-settings")
         assert (mount["mountPath"], mount["subPath"]) == ("/app/sefaria/local_settings.py", "local_settings.py")

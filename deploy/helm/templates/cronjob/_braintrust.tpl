@@ -1,7 +1,7 @@
 {{- /*
 What every braintrust_ops container shares: the web image, the environment Sefaria's settings need
-(the same envFrom and local_settings.py mount as Sefaria's other CronJobs), the keys from the chart's
-existing secrets, and the CronJob's schedule for the command's Sentry Cron monitor.
+(the same envFrom and local_settings.py mount as Sefaria's other CronJobs), the keys its command
+needs, and the CronJob's schedule for the command's Sentry Cron monitor.
 Arguments: root (the chart's context), schedule; braintrust and anthropic: whether the command
 calls that service, so a container holds only the keys its command needs; backupDir (optional:
 where backup_logs writes, a mounted emptyDir named "backup").
@@ -29,13 +29,6 @@ env:
       name: {{ $root.Values.secrets.braintrust.ref }}
       key: project-id
 {{- end }}
-{{- if .anthropic }}
-- name: ANTHROPIC_API_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ $root.Values.secrets.anthropic.ref }}
-      key: api-key
-{{- end }}
 - name: BRAINTRUST_OPS_CRON_SCHEDULE
   value: {{ .schedule | quote }}
 {{- with .backupDir }}
@@ -43,6 +36,15 @@ env:
   value: {{ . | quote }}
 {{- end }}
 envFrom:
+{{- if .anthropic }}
+# Anthropic's key as the tasks pods read it (templates/rollout/task.yaml): the Secret named by
+# tasks.anthropicSecretRef (values.yaml default anthropic-api-key), loaded whole and optional, holding
+# ANTHROPIC_API_KEY; without it tag_logs stops at once naming the variable. Before the local settings,
+# in the order task.yaml loads them.
+- secretRef:
+    name: {{ required "tasks.anthropicSecretRef is required: the Secret holding ANTHROPIC_API_KEY, as the tasks pods read it" (get ($root.Values.tasks | default dict) "anthropicSecretRef") }}
+    optional: true
+{{- end }}
 - secretRef:
     name: {{ $root.Values.secrets.localSettings.ref }}
     optional: true
