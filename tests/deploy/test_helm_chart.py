@@ -57,8 +57,9 @@ JOBS_ON = [
 # The oldest Kubernetes minor the templates must suit (GKE's oldest supported, with CronJob timeZone GA),
 # and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-# The keys a container takes one by one from the Braintrust Secret (secretKeyRef): variable -> key.
-BRAINTRUST_KEYS = {"BRAINTRUST_API_KEY": "api-key", "BRAINTRUST_PROJECT_ID": "project-id"}
+# The keys a container takes one by one (secretKeyRef, optional) from the Braintrust Secret, named for the
+# variables they fill. Its name: secrets.braintrust.ref, or braintrust-secret-<deployEnv> when that is empty.
+BRAINTRUST_KEYS = ("BRAINTRUST_API_KEY", "BRAINTRUST_PROJECT_ID")
 # Anthropic's key comes as the tasks pods take it (Sefaria's templates/rollout/task.yaml): the whole Secret
 # named by tasks.anthropicSecretRef, with envFrom, optional; the Secret's key is the variable's name.
 ANTHROPIC_SECRET = {"secretRef": {"name": "anthropic-api-key", "optional": True}}
@@ -253,7 +254,7 @@ def _keys_received(container: dict) -> set[str]:
     """The API keys and ids a container is given: one by one from the Braintrust Secret, whole from Anthropic's."""
     env = {variable["name"] for variable in container["env"]}
     whole = {"ANTHROPIC_API_KEY"} if ANTHROPIC_SECRET in container["envFrom"] else set()
-    return (env & (BRAINTRUST_KEYS.keys() | {"ANTHROPIC_API_KEY"})) | whole
+    return (env & {*BRAINTRUST_KEYS, "ANTHROPIC_API_KEY"}) | whole
 
 
 def test_each_container_holds_exactly_the_keys_its_command_requires(cronjobs):
@@ -261,8 +262,49 @@ def test_each_container_holds_exactly_the_keys_its_command_requires(cronjobs):
         required = {name.upper() for name in load_command_class("braintrust_ops", command).required_settings}
         assert _keys_received(container) == required, container["name"]
         env = {variable["name"]: variable for variable in container["env"]}
-        for name in required & BRAINTRUST_KEYS.keys():
-            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "braintrust-secret", "key": BRAINTRUST_KEYS[name]}
+        for name in required & set(BRAINTRUST_KEYS):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {
+                "name": "braintrust-secret-production",
+                "key": name,
+                "optional": True,
+            }
+
+
+def _braintrust_secret_names(cronjobs) -> set[str]:
+    return {
+        variable["valueFrom"]["secretKeyRef"]["name"]
+        for cronjob in cronjobs
+        for container in _containers(cronjob)
+        for variable in container["env"]
+        if variable["name"] in BRAINTRUST_KEYS
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["secrets.braintrust.ref="],
+        ["secrets.braintrust.ref=null"],
+        ["secrets.braintrust.ref=   "],
+        ["secrets.braintrust=null"],
+    ],
+    ids=["snippet_default", "empty", "null", "blank", "no_braintrust_entry"],
+)
+def test_an_empty_braintrust_secret_ref_falls_back_to_the_environments_secret_never_to_an_empty_name(
+    tmp_path_factory, overrides
+):
+    """As the chart's sefaria.secrets.* helpers do (Sefaria's templates/_helpers.tpl): <name>-<deployEnv>."""
+    result = helm(tmp_path_factory, "template", *_values_args(SAMPLE_VALUES, overrides))
+    assert result.returncode == 0, result.stderr
+    assert not re.search(r"^[ \t]*(- )?name:[ \t]*$", result.stdout, re.MULTILINE)
+    cronjobs = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CronJob"]
+    assert _braintrust_secret_names(cronjobs) == {"braintrust-secret-production"}
+
+
+def test_a_braintrust_secret_ref_names_the_secret(tmp_path_factory):
+    cronjobs = render(tmp_path_factory, "secrets.braintrust.ref=braintrust-prod")
+    assert _braintrust_secret_names(cronjobs) == {"braintrust-prod"}
 
 
 def test_tag_logs_reads_anthropics_key_from_the_tasks_secret_with_envfrom_as_the_tasks_pods_do(cronjobs):
