@@ -63,6 +63,35 @@ BRAINTRUST_KEYS = ("BRAINTRUST_API_KEY", "BRAINTRUST_PROJECT_ID")
 # Anthropic's key comes as the tasks pods take it (Sefaria's templates/rollout/task.yaml): the whole Secret
 # named by tasks.anthropicSecretRef, with envFrom, optional; the Secret's key is the variable's name.
 ANTHROPIC_SECRET = {"secretRef": {"name": "anthropic-api-key", "optional": True}}
+# The templates Sefaria's chart defines (helm-chart/sefaria/templates/, master 4c0ecc1e). Helm keeps the
+# last template defined under a name, silently: one of ours by one of these names would replace the chart's.
+SEFARIA_HELPERS = {
+    "config.domainModules",
+    "sefaria.chart",
+    "sefaria.fullname",
+    "sefaria.keda.scaledobject",
+    "sefaria.labels",
+    "sefaria.name",
+    "sefaria.nodeAffinities",
+    "sefaria.nonPreemptibleAffinityBlock",
+    "sefaria.nonPreemptibleNodeAffinity",
+    "sefaria.secrets.backupManager",
+    "sefaria.secrets.elasticAdmin",
+    "sefaria.secrets.elasticCertificate",
+    "sefaria.secrets.elasticUser",
+    "sefaria.secrets.geminiApiKey",
+    "sefaria.secrets.googleClient",
+    "sefaria.secrets.logging",
+    "sefaria.secrets.pgvectorPassword",
+    "sefaria.secrets.schoolLookup",
+    "sefaria.secrets.varnish",
+    "sefaria.selectorLabels",
+    "sefaria.tarballName",
+    "sefaria.tasks.internalQueues",
+    "sefaria.tasks.queues",
+}
+_DEFINE = re.compile(r'\{\{-?\s*define\s+"([^"]+)"')
+_USE = re.compile(r'\{\{-?\s*(?:include|template)\s+"([^"]+)"|\(\s*include\s+"([^"]+)"')
 
 
 def _helm() -> str:
@@ -409,3 +438,28 @@ def test_batch_mode_runs_tag_logs_with_batch_and_its_wait_within_the_jobs_deadli
     assert parser.parse_args(tagging["command"][3:]).wait == 60
     assert 60 * 60 < cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     kubernetes_validate.validate(cronjob, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def _names(pattern: re.Pattern, directory: Path) -> set[str]:
+    return {
+        next(group for group in match.groups() if group)
+        for path in directory.rglob("*")
+        if path.is_file()
+        for match in pattern.finditer(path.read_text())
+    }
+
+
+def test_every_helper_we_define_is_in_sefarias_namespace_and_clashes_with_none_of_the_charts():
+    ours = _names(_DEFINE, TEMPLATES)
+    assert ours, "no helper found: the pattern no longer reads the templates"
+    assert all(name.startswith("sefaria.") for name in ours), sorted(ours)
+    assert not ours & SEFARIA_HELPERS, sorted(ours & SEFARIA_HELPERS)
+    # The stand-in chart defines only names the real one has, so what it provides, the real one does.
+    stand_in = _names(_DEFINE, Path(__file__).parent / "chart" / "templates")
+    assert stand_in <= SEFARIA_HELPERS
+
+
+def test_every_helper_the_templates_include_is_ours_or_sefarias():
+    used = _names(_USE, TEMPLATES)
+    assert "sefaria.labels" in used
+    assert used <= _names(_DEFINE, TEMPLATES) | SEFARIA_HELPERS, sorted(used)

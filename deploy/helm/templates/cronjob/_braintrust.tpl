@@ -11,6 +11,13 @@ lacks (exit 1), where a required one would hold the pod in CreateContainerConfig
 Job's deadline.
 */ -}}
 {{- /*
+Helpers of the braintrust_ops CronJobs. Every name starts "sefaria." to sit in the chart's namespace
+(helm-chart/sefaria/templates/_helpers.tpl names its helpers sefaria.*), then "braintrust" or
+"secrets.braintrust", which the chart does not use: Helm keeps the last template defined under a name
+without a word, so a clash would silently replace one of the chart's helpers.
+*/ -}}
+
+{{- /*
 The Braintrust Secret's name: secrets.braintrust.ref, or braintrust-secret-<deployEnv> when the ref is
 empty, blank or absent, the way the chart's sefaria.secrets.* helpers fall back to <name>-<deployEnv>
 (helm-chart/sefaria/templates/_helpers.tpl, e.g. sefaria.secrets.geminiApiKey). Its keys are the
@@ -26,7 +33,7 @@ braintrust-secret-{{ .Values.deployEnv }}
 {{- end -}}
 {{- end -}}
 
-{{- define "braintrust.container" -}}
+{{- define "sefaria.braintrust.container" -}}
 {{- $root := .root -}}
 image: "{{ $root.Values.web.containerImage.imageRegistry }}:{{ $root.Values.web.containerImage.tag }}"
 workingDir: /app
