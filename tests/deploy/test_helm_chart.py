@@ -23,6 +23,7 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.monitoring import SCHEDULES
+from braintrust_ops.shards import Shard
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "deploy" / "helm" / "templates"
@@ -132,9 +133,37 @@ def render(tmp_path_factory, *overrides: str, environment: Path = SAMPLE_VALUES)
     return [document for document in documents if document["kind"] == "CronJob"]
 
 
+def _by_name(cronjobs: list[dict]) -> dict[str, dict]:
+    return {cronjob["metadata"]["name"]: cronjob for cronjob in cronjobs}
+
+
+SHARDED = ["cronJobs.braintrust.tagAndPush.shards=4"]
+# The job rules hold in every shape the values give the CronJobs.
+SHAPES = {
+    "plain": [],
+    "sharded": SHARDED,
+    "sharded_batch": [
+        *SHARDED,
+        "cronJobs.braintrust.tagAndPush.batch=true",
+        "cronJobs.braintrust.tagAndPush.batchWaitMinutes=60",
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def cronjobs(tmp_path_factory) -> dict[str, dict]:
-    return {document["metadata"]["name"]: document for document in render(tmp_path_factory)}
+    """The values snippet's defaults with the jobs on: one shard, today's plain job."""
+    return _by_name(render(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> dict[str, dict]:
+    return _by_name(render(tmp_path_factory, *SHARDED))
+
+
+@pytest.fixture(scope="module", params=SHAPES, ids=list(SHAPES))
+def each_shape(request, tmp_path_factory) -> dict[str, dict]:
+    return _by_name(render(tmp_path_factory, *SHAPES[request.param]))
 
 
 def _pod(cronjob: dict) -> dict:
@@ -168,11 +197,13 @@ def test_the_chart_passes_helm_lint_in_strict_mode(tmp_path_factory):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("shards", [1, 4])
 @pytest.mark.parametrize("ci", CI_DEPLOYS)
 def test_with_each_of_sefarias_ci_values_and_the_jobs_on_helm_lint_passes_and_kubernetes_accepts_every_object(
-    tmp_path_factory, ci
+    tmp_path_factory, ci, shards
 ):
-    environment, overrides = CI_VALUES / f"{ci}-values.yaml", [*CI_DEPLOYS[ci], *JOBS_ON]
+    environment = CI_VALUES / f"{ci}-values.yaml"
+    overrides = [*CI_DEPLOYS[ci], *JOBS_ON, f"cronJobs.braintrust.tagAndPush.shards={shards}"]
     result = helm(tmp_path_factory, "lint", "--strict", *_values_args(environment, overrides))
     assert result.returncode == 0, result.stdout + result.stderr
     documents = render_all(tmp_path_factory, *overrides, environment=environment)
@@ -186,12 +217,12 @@ def test_with_each_of_sefarias_ci_values_and_the_jobs_on_helm_lint_passes_and_ku
 def test_with_each_of_sefarias_ci_values_every_cronjob_name_is_a_valid_one(tmp_path_factory, ci):
     """A CronJob's name is a DNS subdomain of at most 52 characters (the controller appends 11 for each Job);
     the schemas do not check names. The CI environments' names are the longest: <kind>-<commit>."""
-    overrides = [*CI_DEPLOYS[ci], *JOBS_ON]
+    overrides = [*CI_DEPLOYS[ci], *JOBS_ON, *SHARDED]
     names = [
         cronjob["metadata"]["name"]
         for cronjob in render(tmp_path_factory, *overrides, environment=CI_VALUES / f"{ci}-values.yaml")
     ]
-    assert len(names) == 2
+    assert len(names) == 3
     for name in names:
         assert len(name) <= 52 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
 
@@ -216,8 +247,8 @@ def test_what_the_cronjobs_load_and_mount_is_what_the_chart_makes_or_optional(tm
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-def test_every_rendered_object_is_valid_for_kubernetes(cronjobs, version):
-    for document in cronjobs.values():
+def test_every_rendered_object_is_valid_for_kubernetes(each_shape, version):
+    for document in each_shape.values():
         kubernetes_validate.validate(document, version, strict=True)  # raises ValidationError
 
 
@@ -242,33 +273,46 @@ def test_both_cronjobs_are_named_for_the_environment_and_keep_the_values_schedul
         (["cronJobs.braintrust.enabled=false"], set()),
         (["cronJobs.braintrust.tagAndPush.enabled=false"], {"production-braintrust-backup-logs"}),
         (["cronJobs.braintrust.backupLogs.enabled=false"], {"production-braintrust-tag-and-push"}),
+        ([*SHARDED, "cronJobs.braintrust.enabled=false"], set()),
+        ([*SHARDED, "cronJobs.braintrust.tagAndPush.enabled=false"], {"production-braintrust-backup-logs"}),
+        (
+            [*SHARDED, "cronJobs.braintrust.backupLogs.enabled=false"],
+            {"production-braintrust-tag-and-push", "production-braintrust-push-and-prune"},
+        ),
     ],
-    ids=["all_off", "tagging_off", "backup_off"],
+    ids=["all_off", "tagging_off", "backup_off", "sharded_all_off", "sharded_tagging_off", "sharded_backup_off"],
 )
 def test_the_enable_flags_switch_the_cronjobs(tmp_path_factory, overrides, expected):
     assert {document["metadata"]["name"] for document in render(tmp_path_factory, *overrides)} == expected
 
 
-def test_cronjobs_never_overlap_and_have_deadlines_a_retry_bound_and_no_restarts(cronjobs):
-    for cronjob in cronjobs.values():
+def test_cronjobs_never_overlap_and_have_deadlines_a_retry_bound_and_no_restarts(each_shape):
+    for cronjob in each_shape.values():
         spec, job = cronjob["spec"], cronjob["spec"]["jobTemplate"]["spec"]
         assert spec["concurrencyPolicy"] == "Forbid" and spec["timeZone"] == "Etc/UTC"
         assert spec["startingDeadlineSeconds"] > 0 and job["activeDeadlineSeconds"] > 0
-        assert 0 <= job["backoffLimit"] <= 2
+        if job.get("completionMode") == "Indexed":
+            # One retry per shard; backoffLimit left out, so that it does not cap the shards' together.
+            assert job["backoffLimitPerIndex"] == 1 and "backoffLimit" not in job
+        else:
+            assert 0 <= job["backoffLimit"] <= 2
         assert _pod(cronjob)["restartPolicy"] == "Never"
 
 
-def test_every_container_has_resource_requests_and_limits(cronjobs):
-    for cronjob in cronjobs.values():
+def test_every_container_has_resource_requests_and_limits(each_shape):
+    for cronjob in each_shape.values():
         for container in _containers(cronjob):
             resources = container["resources"]
             assert {"cpu", "memory"} <= resources["requests"].keys() & resources["limits"].keys(), container["name"]
 
 
-def test_every_command_run_is_a_real_management_command_with_valid_options(cronjobs):
+def test_every_command_run_is_a_real_management_command_with_valid_options(each_shape):
     commands = get_commands()
-    for _, container, (command, *options) in _app_containers(cronjobs):
+    for name, container, (command, *options) in _app_containers(each_shape):
         assert commands.get(command) == "braintrust_ops", f"{container['name']}: {command} is not an app command"
+        if each_shape[name]["spec"]["jobTemplate"]["spec"].get("completionMode") == "Indexed":
+            # As the first pod runs it: Kubernetes gives every pod of an Indexed Job its index (below).
+            options = [_kubernetes_expand(option, {"JOB_COMPLETION_INDEX": "0"}) for option in options]
         parser = load_command_class("braintrust_ops", command).create_parser("manage.py", command)
         parser.parse_args(options)  # raises CommandError on an unknown or malformed option
 
@@ -286,8 +330,8 @@ def _keys_received(container: dict) -> set[str]:
     return (env & {*BRAINTRUST_KEYS, "ANTHROPIC_API_KEY"}) | whole
 
 
-def test_each_container_holds_exactly_the_keys_its_command_requires(cronjobs):
-    for _, container, (command, *_) in _app_containers(cronjobs):
+def test_each_container_holds_exactly_the_keys_its_command_requires(each_shape):
+    for _, container, (command, *_) in _app_containers(each_shape):
         required = {name.upper() for name in load_command_class("braintrust_ops", command).required_settings}
         assert _keys_received(container) == required, container["name"]
         env = {variable["name"]: variable for variable in container["env"]}
@@ -336,8 +380,8 @@ def test_a_braintrust_secret_ref_names_the_secret(tmp_path_factory):
     assert _braintrust_secret_names(cronjobs) == {"braintrust-prod"}
 
 
-def test_tag_logs_reads_anthropics_key_from_the_tasks_secret_with_envfrom_as_the_tasks_pods_do(cronjobs):
-    for _, container, (command, *_) in _app_containers(cronjobs):
+def test_tag_logs_reads_anthropics_key_from_the_tasks_secret_with_envfrom_as_the_tasks_pods_do(each_shape):
+    for _, container, (command, *_) in _app_containers(each_shape):
         assert "ANTHROPIC_API_KEY" not in {variable["name"] for variable in container["env"]}
         assert (ANTHROPIC_SECRET in container["envFrom"]) == (command == "tag_logs"), container["name"]
 
@@ -363,9 +407,9 @@ def test_the_values_snippet_adds_no_anthropic_secret_of_its_own():
         assert "secrets.anthropic" not in template.read_text() if template.is_file() else True, template
 
 
-def test_commands_run_in_the_web_image_with_sefarias_settings_like_its_other_cronjobs(cronjobs):
-    for name, container, _ in _app_containers(cronjobs):
-        pod = _pod(cronjobs[name])
+def test_commands_run_in_the_web_image_with_sefarias_settings_like_its_other_cronjobs(each_shape):
+    for name, container, _ in _app_containers(each_shape):
+        pod = _pod(each_shape[name])
         assert container["image"].endswith("/sefaria-web:sha-0123456") and container["workingDir"] == "/app"
         sources = [next(iter(source.values()))["name"] for source in container["envFrom"] if source != ANTHROPIC_SECRET]
         assert sources == ["local-settings-secrets", "local-settings-secrets-production", "local-settings-production"]
@@ -375,18 +419,22 @@ def test_commands_run_in_the_web_image_with_sefarias_settings_like_its_other_cro
         assert volume["configMap"]["name"] == "local-settings-file-production"
 
 
-def test_signals_reach_the_commands_within_a_grace_period_that_fits_their_own(cronjobs):
+def test_signals_reach_the_commands_within_a_grace_period_that_fits_their_own(each_shape):
     """Kubernetes sends SIGTERM to each container's first process: a shell there would swallow it."""
-    for name, container, _ in _app_containers(cronjobs):
+    for name, container, _ in _app_containers(each_shape):
         assert container["command"][0] == "python", f"{container['name']} runs manage.py behind a shell"
-        assert _pod(cronjobs[name])["terminationGracePeriodSeconds"] >= OpsConfig().shutdown_grace_seconds + 5
+        assert _pod(each_shape[name])["terminationGracePeriodSeconds"] >= OpsConfig().shutdown_grace_seconds + 5
 
 
-def test_each_commands_sentry_monitor_is_told_its_cronjobs_schedule(cronjobs):
-    for name, container, (command, *_) in _app_containers(cronjobs):
+def test_each_commands_sentry_monitor_is_told_its_cronjobs_schedule(each_shape):
+    for name, container, _ in _app_containers(each_shape):
         env = {variable["name"]: variable.get("value") for variable in container["env"]}
-        assert env["BRAINTRUST_OPS_CRON_SCHEDULE"] == cronjobs[name]["spec"]["schedule"]
-        # Without the variable (a run by hand), the monitor expects the default: the values' own schedule.
+        assert env["BRAINTRUST_OPS_CRON_SCHEDULE"] == each_shape[name]["spec"]["schedule"], container["name"]
+
+
+def test_without_the_schedule_variable_each_monitor_expects_the_values_default_schedule(cronjobs):
+    """A run by hand has no BRAINTRUST_OPS_CRON_SCHEDULE: its monitor expects the command's default."""
+    for name, _, (command, *_) in _app_containers(cronjobs):
         assert SCHEDULES[command] == cronjobs[name]["spec"]["schedule"], command
 
 
@@ -463,3 +511,113 @@ def test_every_helper_the_templates_include_is_ours_or_sefarias():
     used = _names(_USE, TEMPLATES)
     assert "sefaria.labels" in used
     assert used <= _names(_DEFINE, TEMPLATES) | SEFARIA_HELPERS, sorted(used)
+
+
+def _tag_logs_parser():
+    return load_command_class("braintrust_ops", "tag_logs").create_parser("manage.py", "tag_logs")
+
+
+def _kubernetes_expand(word: str, env: dict[str, str]) -> str:
+    """``$(VAR)`` in a container's command as Kubernetes expands it: the variable's value when the container's
+    environment has it, else left as written; ``$$`` is a literal ``$`` (API reference, Container.command)."""
+
+    def value(match: re.Match) -> str:
+        return "$" if match.group(0) == "$$" else env.get(match.group(1), match.group(0))
+
+    return re.sub(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)", value, word)
+
+
+def test_the_expansion_stand_in_follows_kubernetes_rules():
+    words = ["$(A)/4", "$(B)", "$$(A)", "x$(A)y"]
+    assert [_kubernetes_expand(word, {"A": "1"}) for word in words] == ["1/4", "$(B)", "$(A)", "x1y"]
+
+
+def test_one_shard_renders_todays_plain_job(cronjobs, tmp_path_factory):
+    for one_shard in (cronjobs, _by_name(render(tmp_path_factory, "cronJobs.braintrust.tagAndPush.shards=1"))):
+        assert set(one_shard) == {"production-braintrust-tag-and-push", "production-braintrust-backup-logs"}
+        tagging = one_shard["production-braintrust-tag-and-push"]
+        job = tagging["spec"]["jobTemplate"]["spec"]
+        assert not {"completionMode", "completions", "parallelism", "backoffLimitPerIndex"} & job.keys()
+        pod = _pod(tagging)
+        assert [_manage_py(c) for c in pod["initContainers"]] == [["tag_logs", "--push"]]
+        assert [_manage_py(c) for c in pod["containers"]] == [["prune_braintrust_ops"]]
+
+
+def test_sharded_tagging_is_an_indexed_job_of_one_pod_per_shard_all_at_once(sharded):
+    tagging = sharded["production-braintrust-tag-and-push"]
+    job = tagging["spec"]["jobTemplate"]["spec"]
+    assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 4, 4)
+    pod = _pod(tagging)
+    assert "initContainers" not in pod
+    ((command, *options),) = [_manage_py(container) for container in pod["containers"]]
+    assert command == "tag_logs" and "--push" not in options  # tag_logs refuses --push with --shard
+
+
+def test_each_pod_of_the_indexed_job_tags_its_own_shard_and_together_they_cover_every_log(sharded):
+    """The Job controller gives each pod its index, 0 to N-1, in JOB_COMPLETION_INDEX (Kubernetes docs,
+    Indexed Job); Kubernetes expands it in the command; tag_logs --shard counts from 0 (shards.py)."""
+    tagging = sharded["production-braintrust-tag-and-push"]
+    completions = tagging["spec"]["jobTemplate"]["spec"]["completions"]
+    (container,) = _pod(tagging)["containers"]
+    env = {variable["name"]: variable["value"] for variable in container["env"] if "value" in variable}
+    assert "JOB_COMPLETION_INDEX" not in env  # the controller's own: it adds none where the pod defines one
+    shards = []
+    for index in range(completions):
+        pod_env = {**env, "JOB_COMPLETION_INDEX": str(index)}
+        words = [_kubernetes_expand(word, pod_env) for word in container["command"]]
+        shards.append(_tag_logs_parser().parse_args(words[3:]).shard)
+    assert shards == [Shard(index=index, count=completions) for index in range(completions)]
+    for log_id in (f"log-{number}" for number in range(200)):
+        assert sum(shard.owns(log_id) for shard in shards) == 1, log_id
+
+
+def test_sharded_batch_mode_runs_each_shard_in_message_batches(tmp_path_factory):
+    tagging = _by_name(render(tmp_path_factory, *SHAPES["sharded_batch"]))["production-braintrust-tag-and-push"]
+    (container,) = _pod(tagging)["containers"]
+    assert _manage_py(container) == ["tag_logs", "--shard", "$(JOB_COMPLETION_INDEX)/4", "--batch", "--wait", "60"]
+
+
+def _minute_of_day(schedule: str) -> int:
+    minute, hour, *every_day = schedule.split()
+    assert every_day == ["*", "*", "*"], f"{schedule}: the check reads daily schedules only"
+    return int(hour) * 60 + int(minute)
+
+
+def _latest_end_seconds(cronjob: dict) -> int:
+    """From its scheduled time, the latest a CronJob's Job may still run: it may start up to its starting
+    deadline late, run up to its active deadline, then take its grace period."""
+    job, pod = cronjob["spec"]["jobTemplate"]["spec"], _pod(cronjob)
+    return (
+        cronjob["spec"]["startingDeadlineSeconds"] + job["activeDeadlineSeconds"] + pod["terminationGracePeriodSeconds"]
+    )
+
+
+def test_with_shards_pushing_and_pruning_run_once_after_every_shard_in_a_cronjob_of_their_own(sharded):
+    push = sharded["production-braintrust-push-and-prune"]
+    job, pod = push["spec"]["jobTemplate"]["spec"], _pod(push)
+    assert "completionMode" not in job and "parallelism" not in job  # one pod
+    assert [_manage_py(c) for c in pod["initContainers"]] == [["push_to_datasets"]]
+    assert [_manage_py(c) for c in pod["containers"]] == [["prune_braintrust_ops"]]
+    pushes = [words for _, _, words in _app_containers(sharded) if words[0] == "push_to_datasets" or "--push" in words]
+    assert pushes == [["push_to_datasets"]]
+
+
+def test_with_shards_the_push_starts_after_the_tagging_jobs_latest_end_and_ends_before_the_next_night(sharded):
+    tagging, push = sharded["production-braintrust-tag-and-push"], sharded["production-braintrust-push-and-prune"]
+    gap = (_minute_of_day(push["spec"]["schedule"]) - _minute_of_day(tagging["spec"]["schedule"])) % (24 * 60) * 60
+    assert _latest_end_seconds(tagging) <= gap
+    assert gap + _latest_end_seconds(push) <= 24 * 60 * 60
+
+
+@pytest.mark.parametrize("shards", ["0", "-1", "two", "1.5"])
+def test_a_shard_count_that_is_not_a_whole_number_of_one_or_more_is_refused_at_render_time(tmp_path_factory, shards):
+    overrides = [f"cronJobs.braintrust.tagAndPush.shards={shards}"]
+    result = helm(tmp_path_factory, "template", *_values_args(SAMPLE_VALUES, overrides))
+    assert result.returncode != 0
+    assert "cronJobs.braintrust.tagAndPush.shards must be a whole number, 1 or more" in result.stderr
+
+
+def test_sharded_tagging_without_a_push_schedule_is_refused_at_render_time_naming_the_value(tmp_path_factory):
+    overrides = [*SHARDED, "cronJobs.braintrust.tagAndPush.pushSchedule="]
+    result = helm(tmp_path_factory, "template", *_values_args(SAMPLE_VALUES, overrides))
+    assert result.returncode != 0 and "cronJobs.braintrust.tagAndPush.pushSchedule is required" in result.stderr
