@@ -8,6 +8,7 @@ load. tests/deploy/ci-values holds stand-ins for Sefaria's CI values files (buil
 scripts/lint_in_sefaria_chart.sh does the same checks in Sefaria's real chart.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -621,3 +622,45 @@ def test_sharded_tagging_without_a_push_schedule_is_refused_at_render_time_namin
     overrides = [*SHARDED, "cronJobs.braintrust.tagAndPush.pushSchedule="]
     result = helm(tmp_path_factory, "template", *_values_args(SAMPLE_VALUES, overrides))
     assert result.returncode != 0 and "cronJobs.braintrust.tagAndPush.pushSchedule is required" in result.stderr
+
+
+def _sefaria_like_checkout(directory: Path) -> Path:
+    """A directory shaped like a Sefaria-Project checkout, from the stand-ins: the chart and the CI values."""
+    shutil.copytree(Path(__file__).parent / "chart", directory / "helm-chart" / "sefaria")
+    shutil.copytree(CI_VALUES, directory / "build" / "ci")
+    return directory
+
+
+def _lint_in_sefaria_chart(checkout: Path) -> subprocess.CompletedProcess:
+    tools = Path(_helm()).parent
+    env = {
+        **os.environ,
+        "HELM": _helm(),
+        "KUBERNETES_VALIDATE": str(tools / "kubernetes-validate"),
+        "PYTHON": sys.executable,
+    }
+    script = ROOT / "scripts" / "lint_in_sefaria_chart.sh"
+    return subprocess.run([str(script), str(checkout)], capture_output=True, text=True, timeout=300, env=env)
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+
+
+def test_the_real_chart_script_accepts_a_chart_that_takes_the_templates_and_writes_nothing_into_it(tmp_path):
+    checkout = _sefaria_like_checkout(tmp_path / "sefaria")
+    before = _files(checkout)
+    result = _lint_in_sefaria_chart(checkout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout and result.stdout.count("ok    helm lint --strict") == 9
+    assert _files(checkout) == before
+
+
+def test_the_real_chart_script_fails_when_the_chart_already_defines_one_of_our_helpers(tmp_path):
+    """Helm would keep one of the two silently; the script says which name clashes and exits 1."""
+    checkout = _sefaria_like_checkout(tmp_path / "sefaria")
+    helpers = checkout / "helm-chart" / "sefaria" / "templates" / "_helpers.tpl"
+    helpers.write_text(helpers.read_text() + '\n{{- define "sefaria.secrets.braintrust" -}}x{{- end }}\n')
+    result = _lint_in_sefaria_chart(checkout)
+    assert result.returncode == 1
+    assert "FAIL  our helpers' names are free in the chart\n      sefaria.secrets.braintrust" in result.stdout
