@@ -9,7 +9,7 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,10 +49,12 @@ def settings_from_environment(environ: Mapping[str, str] = os.environ) -> dict[s
 class OpsConfig:
     """Parsed settings. Field names match the ``BRAINTRUST_OPS`` keys in lower case."""
 
-    braintrust_api_key: str | None = None
+    # Out of the repr: a traceback's frame locals (Sentry records them by default) or a debug line that
+    # shows a config must not show a key.
+    braintrust_api_key: str | None = field(default=None, repr=False)
     braintrust_project_id: str | None = None
     braintrust_api_url: str = "https://api.braintrust.dev"
-    anthropic_api_key: str | None = None
+    anthropic_api_key: str | None = field(default=None, repr=False)
     # None lets the anthropic SDK use its own default (https://api.anthropic.com).
     anthropic_base_url: str | None = None
 
@@ -266,3 +268,14 @@ def load_config() -> OpsConfig:
         if name in values:
             values[name] = _validate_url(key, values[name])
     return OpsConfig(**values)
+
+
+def secret_values() -> list[str]:
+    """The configured API keys (``SECRET_KEYS``), longest first, for redaction: a key that holds another is
+    replaced whole. Settings too broken to load hold no key to hide here; the command reports them."""
+    try:
+        config = load_config()
+    except ConfigurationError:
+        return []
+    values = [value for key in SECRET_KEYS if (value := getattr(config, key.lower()))]
+    return sorted(values, key=len, reverse=True)

@@ -73,6 +73,13 @@ STATIC_URL = "static/"
 # validation. The real Sefaria settings add the same line to their local_settings.
 BRAINTRUST_OPS = settings_from_environment()
 
+# As Sefaria's local settings name them (helm-chart/sefaria/templates/configmap/local-settings-file.yaml):
+# with a DSN, each braintrust_ops command starts a Sentry client of its own (braintrust_ops/monitoring.py),
+# since Sefaria starts one only in its web processes.
+SENTRY_DSN = os.environ.get("SENTRY_DSN")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT")
+SENTRY_CODE_VERSION = os.environ.get("SENTRY_CODE_VERSION")
+
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING_CONFIG = None

@@ -8,3 +8,7 @@ carries it. pytest, ``make demo`` and the benchmarks use this module.
 from sefaria.settings import *  # noqa: F403 - this module is production's settings and one more app
 
 INSTALLED_APPS = [*INSTALLED_APPS, "braintrust_ops_sandbox"]  # noqa: F405
+
+# Tests, the demo and the benchmarks send nothing to a Sentry a developer's environment names: the tests
+# that need Sentry set a DSN of their own, on this machine.
+SENTRY_DSN = None

@@ -1,5 +1,6 @@
 """What every braintrust_ops command shares: config checked before any request, app errors turned
-into CommandError (one line, a non-zero exit), a stopped run's exit status, and parsers for options."""
+into CommandError (one line, a non-zero exit), a stopped run's exit status, Sentry around the run (a
+client where the host has a DSN but none, a failed run's exception sent), and parsers for options."""
 
 import argparse
 from datetime import UTC, datetime
@@ -10,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.conf import OpsConfig, load_config
-from braintrust_ops.exceptions import BraintrustOpsError
+from braintrust_ops.exceptions import BraintrustOpsError, CommandLocked
+from braintrust_ops.monitoring import command_sentry, report_failure
 from braintrust_ops.services.runs import RunFailed
 from braintrust_ops.shards import Shard, parse_shard
 from braintrust_ops.stopping import Interrupted
@@ -70,18 +72,40 @@ class OpsCommand(BaseCommand):
 
     def execute(self, *args, **options):
         self.check(app_configs=[apps.get_app_config("braintrust_ops")], tags=[checks.Tags.models])
-        try:
-            return super().execute(*args, **options)
-        except RunFailed as exc:
-            self.print_report(exc.report)
-            raise CommandError(str(exc)) from None
-        except Interrupted as exc:
-            if exc.report is not None:
+        with command_sentry():
+            try:
+                return super().execute(*args, **options)
+            except RunFailed as exc:
+                self.report_failure(exc, options)
                 self.print_report(exc.report)
-            # 130 for SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended; one line, no traceback.
-            raise CommandError(f"{exc}. {self.interrupted_advice}", returncode=exc.exit_code) from None
-        except BraintrustOpsError as exc:
-            raise CommandError(str(exc)) from exc
+                raise CommandError(str(exc)) from None
+            except Interrupted as exc:
+                # Not sent as an exception (its check-in says "error"): Kubernetes stopped the pod (a deadline,
+                # an eviction), the code did not fail, and the next run finishes what is left.
+                if exc.report is not None:
+                    self.print_report(exc.report)
+                # 130 for SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended; one line, no traceback.
+                raise CommandError(f"{exc}. {self.interrupted_advice}", returncode=exc.exit_code) from None
+            except CommandLocked as exc:
+                # Another run holds the lock: that run is the night's, and it reports for itself.
+                raise CommandError(str(exc)) from exc
+            except BraintrustOpsError as exc:
+                self.report_failure(exc, options)
+                raise CommandError(str(exc)) from exc
+            except CommandError as exc:
+                # A command's own CommandError is a wrong option, told to whoever typed it; one made from an
+                # app error (backup_logs adds advice to a service's error) is a failed run.
+                if isinstance(exc.__cause__, BraintrustOpsError):
+                    self.report_failure(exc.__cause__, options)
+                raise
+            except Exception as exc:
+                self.report_failure(exc, options)
+                raise
+
+    def report_failure(self, error: BaseException, options: dict) -> None:
+        """Send a failed run's exception to Sentry (``monitoring.report_failure``)."""
+        shard = options.get("shard")
+        report_failure(error, command=self.__module__.rsplit(".", 1)[-1], shard=str(shard) if shard else None)
 
     def print_report(self, report) -> None:
         """Print the service's report for a person."""

@@ -13,8 +13,8 @@ from typing import Protocol, TypeVar
 from django.utils import timezone
 
 from braintrust_ops import locks
-from braintrust_ops.conf import SECRET_KEYS, OpsConfig, load_config
-from braintrust_ops.exceptions import BraintrustOpsError, ConfigurationError
+from braintrust_ops.conf import OpsConfig, secret_values
+from braintrust_ops.exceptions import BraintrustOpsError
 from braintrust_ops.models import CommandRun
 from braintrust_ops.monitoring import cron_monitor
 from braintrust_ops.redaction import redact
@@ -38,14 +38,6 @@ class RunFailed(BraintrustOpsError):
     def __init__(self, message: str, *, report: Report):
         super().__init__(message)
         self.report = report
-
-
-def _secrets() -> list[str]:
-    try:
-        config = load_config()
-    except ConfigurationError:  # reported by the command itself; here it only means no secrets to hide
-        return []
-    return [value for key in SECRET_KEYS if (value := getattr(config, key.lower()))]
 
 
 def _is_alive(run: CommandRun) -> bool:
@@ -72,7 +64,7 @@ def run_finish(run: CommandRun, *, outcome: str, counters: dict | None = None, e
     run.outcome = outcome
     if counters is not None:
         run.counters = counters
-    run.error = redact(error, _secrets())
+    run.error = redact(error, secret_values())
     run.save()
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from braintrust_ops.conf import OpsConfig, load_config, settings_from_environment
+from braintrust_ops.conf import OpsConfig, load_config, secret_values, settings_from_environment
 from braintrust_ops.exceptions import ConfigurationError
 from braintrust_ops.tests.paths import HOST_ROOT
 
@@ -131,3 +131,19 @@ def test_settings_from_environment_takes_the_services_names_and_the_prefixed_one
 def test_a_cron_schedule_is_kept_with_its_spacing_made_single(settings):
     settings.BRAINTRUST_OPS = {"CRON_SCHEDULE": " 30  3 * * 1-5 "}
     assert load_config().cron_schedule == "30 3 * * 1-5"
+
+
+def test_a_configs_repr_shows_no_key():
+    """A traceback's frame locals (Sentry records them by default) show a config by its repr."""
+    config = OpsConfig(braintrust_api_key="bt-repr-key-for-tests-1", anthropic_api_key="sk-repr-key-for-tests-2")
+    assert "key-for-tests" not in repr(config) and "tagging_model" in repr(config)
+
+
+def test_secret_values_are_the_configured_keys_longest_first(settings):
+    settings.BRAINTRUST_OPS = {
+        "BRAINTRUST_API_KEY": "bt-short-key-for-tests-1",
+        "ANTHROPIC_API_KEY": "sk-a-longer-key-for-tests-2",
+    }
+    assert secret_values() == ["sk-a-longer-key-for-tests-2", "bt-short-key-for-tests-1"]
+    settings.BRAINTRUST_OPS = {"TAGGING_CONCURRENCY": "many"}
+    assert secret_values() == []
