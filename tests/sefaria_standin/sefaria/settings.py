@@ -56,5 +56,8 @@ STATIC_URL = "/static/"
 # Grab environment specific settings from a file which is left out of the repo (as the host does).
 from sefaria.local_settings import *  # noqa: E402, F403
 
-# The host's own logging set-up would follow here; the guest app configures none.
-SENTRY_DSN = os.getenv("SENTRY_DSN") or None
+# As the host's local-settings file reads them (helm-chart/.../local-settings-file.yaml); only gunicorn's
+# post_fork starts Sentry with them (gunicorn.conf.py).
+SENTRY_DSN = os.getenv("SENTRY_DSN", None)
+SENTRY_CODE_VERSION = os.getenv("SENTRY_CODE_VERSION", "unknown")
+SENTRY_ENVIRONMENT = os.getenv("SENTRY_ENVIRONMENT", "unknown")
