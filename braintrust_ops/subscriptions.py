@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from braintrust_ops.printable import printable
+
 # The body is the shortest text from "[" to a "]" that is followed by the closing "]]", so the
 # array's own "]" is not mistaken for the marker's end.
 _MARKER_RE = re.compile(r"\[\[\s*relevant_tags\s*:\s*(?P<body>\[.*?\])\s*\]\]", re.DOTALL)
@@ -72,7 +74,8 @@ def subscriptions_from_datasets(datasets: Iterable[dict]) -> tuple[list[Subscrip
     subscriptions, skipped = [], []
     for dataset in datasets:
         dataset_id = str(dataset.get("id") or "")
-        name = str(dataset.get("name") or dataset_id)
+        # The name is a label (the id is the key): printable, so it can be printed, logged and stored as it is.
+        name = printable(dataset.get("name") or dataset_id)
         if not dataset_id:
             continue
         try:

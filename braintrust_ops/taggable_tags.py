@@ -29,12 +29,22 @@ def _has_control_character(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    # Half an emoji: no UTF-8 form, so it can be neither stored (LogTag.name) nor hashed into the tag set's
+    # fingerprint, nor sent; a name is a key, so it is not rewritten either.
+    return any(unicodedata.category(char) == "Cs" for char in text)
+
+
 def _refusal(name: str, description: str) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return f"its name is {len(name)} characters long, over {MAX_NAME_LENGTH}"
     if _has_control_character(name):
         # The test pins the sentence's start; its letter case further on ("nul...", mutmut) is not behaviour.
         return "its name holds a control character (a line break, a tab, NUL...)"
+    if _has_lone_surrogate(name):
+        return "its name holds half an emoji (a lone surrogate), which cannot be stored"
+    if _has_lone_surrogate(description):
+        return "its description holds half an emoji (a lone surrogate), which cannot be sent"
     # Any replacement without a control character in it ("XX XX", mutmut) gives the same answer.
     if _has_control_character(description.replace("\n", " ").replace("\t", " ")):
         return "its description holds a control character other than a line break or a tab"

@@ -20,6 +20,7 @@ from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import AuthenticationFailed, PermanentServiceError, RemoteServiceError
 from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.printable import printable
 from braintrust_ops.stopping import Interrupted
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
@@ -337,8 +338,8 @@ def datasets_push(
     taggable = {tag.name for tag in select_taggable_tags(braintrust.list_project_tags(project_id))}
     for subscription in subscriptions:
         for tag in sorted(subscription.tags - taggable):
-            logger.warning("dataset_subscribes_to_unknown_tag", dataset=subscription.dataset_name, tag=tag)
-            push_report.unknown_tags.append(f"{subscription.dataset_name}: {tag}")
+            logger.warning("dataset_subscribes_to_unknown_tag", dataset=subscription.dataset_name, tag=printable(tag))
+            push_report.unknown_tags.append(f"{subscription.dataset_name}: {printable(tag)}")
 
     if reconcile and not dry_run:
         for subscription in subscriptions:

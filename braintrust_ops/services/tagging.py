@@ -25,6 +25,7 @@ from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError, TransientServiceError
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
+from braintrust_ops.printable import printable
 from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.services.log_sync import (
@@ -462,7 +463,7 @@ def _taggable_tags(braintrust: BraintrustClient, project_id: str, report: Taggin
     refused: list[RefusedTag] = []
     tags = select_taggable_tags(braintrust.list_project_tags(project_id), refused)
     for tag in refused:
-        logger.warning("taggable_tag_refused", tag=tag.name, reason=tag.reason)
+        logger.warning("taggable_tag_refused", tag=printable(tag.name), reason=tag.reason)
         report.refused_tags.append(f"{tag.name!r}: {tag.reason}")
     report.taggable_tags = len(tags)
     return tags

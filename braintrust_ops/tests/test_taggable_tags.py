@@ -89,3 +89,20 @@ def test_an_unmarked_tag_does_not_stop_the_marked_tags_after_it():
 def test_the_meaning_keeps_its_own_letters_at_either_end():
     [tag] = select_taggable_tags([{"name": "x", "description": "XML questions about X. dataset-tagging"}])
     assert tag.meaning == "XML questions about X"
+
+
+@pytest.mark.parametrize(
+    "name, description, reason",
+    [
+        ("half\ud83demoji", "dataset-tagging", "its name holds half an emoji (a lone surrogate)"),
+        ("fine", "dataset-tagging \udc00 broken", "its description holds half an emoji (a lone surrogate)"),
+    ],
+    ids=["in_name", "in_description"],
+)
+def test_a_tag_with_half_an_emoji_is_left_out_and_named_and_the_others_are_offered(name, description, reason):
+    refused = []
+    tags = select_taggable_tags(
+        [{"name": name, "description": description}, {"name": "good", "description": "dataset-tagging"}], refused
+    )
+    assert [tag.name for tag in tags] == ["good"]
+    assert [(tag.name, tag.reason.startswith(reason)) for tag in refused] == [(name, True)]

@@ -15,6 +15,7 @@ from braintrust_ops.management.base import (
     recorded_options,
     shard_option,
 )
+from braintrust_ops.printable import printable
 from braintrust_ops.services.runs import run_recorded
 from braintrust_ops.services.tagging import TaggingOptions, TaggingReport, logs_tag
 from braintrust_ops.stopping import stop_on_signals
@@ -224,7 +225,7 @@ class Command(OpsCommand):
         if report.over_budget:
             self.say(f"Over the run's limit or budget, left pending for the next run: {report.over_budget}")
         if report.per_tag:
-            self.say("Per tag: " + ", ".join(f"{name} {count}" for name, count in report.per_tag.items()))
+            self.say("Per tag: " + ", ".join(f"{printable(name)} {count}" for name, count in report.per_tag.items()))
         if report.dropped_tags:
             self.say(f"Tags proposed by Claude outside the allowed list, dropped: {report.dropped_tags}")
         self.say(
