@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from braintrust_ops.exceptions import ConfigurationError
+from braintrust_ops.redaction import redact
 
 # Settings that keep the names the services' SDKs use; every other key is read from the environment
 # as BRAINTRUST_OPS_<KEY> by the stand-in settings.
@@ -279,3 +280,9 @@ def secret_values() -> list[str]:
         return []
     values = [value for key in SECRET_KEYS if (value := getattr(config, key.lower()))]
     return sorted(values, key=len, reverse=True)
+
+
+def without_secrets(text: str) -> str:
+    """``text`` with every configured key redacted (in any form it may be wrapped in): what is stored,
+    printed or raised of an error that quotes a service's reply."""
+    return redact(text, secret_values())

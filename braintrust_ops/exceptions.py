@@ -25,7 +25,11 @@ class RemoteServiceError(BraintrustOpsError):
     """A remote API call failed. ``service`` is "Braintrust" or "Anthropic"."""
 
     def __init__(self, message: str, *, service: str, status: int | None = None, **context):
-        super().__init__(message, service=service, status=status, **context)
+        # Built from a service's reply, which may quote the request's key: redacted here, whatever built it.
+        # Imported here: conf imports this module.
+        from braintrust_ops.conf import without_secrets
+
+        super().__init__(without_secrets(message), service=service, status=status, **context)
         self.service = service
         self.status = status
 

@@ -1,46 +1,109 @@
 """Keep API keys out of every log line, whatever path a value took to get there.
 
+A server may echo the request's ``Authorization`` or ``x-api-key`` header in an error body, and that
+body may reach us as it was sent, inside a JSON string (``\\/`` and ``\\uXXXX`` escapes), as a Python
+repr, URL-encoded, or any of these inside another. Each secret is looked for in each of those forms.
+
 Importable without Django, so a host project's logging configuration can use it.
 """
 
+import functools
+import json
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 # Shorter values would redact ordinary words; real keys are far longer.
 MIN_SECRET_LENGTH = 8
+# A form of a form: JSON inside a JSON string, a repr of JSON, a URL-encoded JSON value...
+_WRAPPING_DEPTH = 2
+# Attributes of an SDK's exception that hold what the server answered.
+_BODY_ATTRIBUTES = ("message", "body", "response_body", "api_message", "detail", "text")
 
 
-def redact(value: Any, secrets: Iterable[str]) -> Any:
-    """Return ``value`` with each secret replaced, looking inside strings, dicts, lists and tuples."""
+def _json_forms(text: str) -> set[str]:
+    forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    return forms | {form.replace("/", "\\/") for form in forms}
+
+
+def _url_forms(text: str) -> set[str]:
+    forms = {quote(text, safe=""), quote_plus(text, safe=""), quote(text)}
+    # Percent-encoding's hex digits in either case (RFC 3986 says uppercase; not every encoder does).
+    return forms | {_lower_hex(form) for form in forms}
+
+
+def _lower_hex(text: str) -> str:
+    parts = text.split("%")
+    return parts[0] + "".join("%" + part[:2].lower() + part[2:] for part in parts[1:])
+
+
+def _wrapped(text: str) -> set[str]:
+    return {text, repr(text)[1:-1], *_json_forms(text), *_url_forms(text)}
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(secrets: tuple[str | None, ...]) -> tuple[str, ...]:
+    """Every form of the given secrets a value may carry, longest first (a form that holds another is
+    replaced whole). Secrets shorter than MIN_SECRET_LENGTH, and None, are left out."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            continue
+        found = {secret}
+        for _ in range(_WRAPPING_DEPTH):
+            found |= {form for text in found for form in _wrapped(text)}
+        forms |= found
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact(value: Any, secrets: Iterable[str | None]) -> Any:
+    """Return ``value`` with each secret (in each form it may take) replaced, looking inside strings,
+    dicts, lists and tuples; an exception becomes its redacted text."""
+    return _redact(value, secret_forms(tuple(secrets)))
+
+
+def _redact(value: Any, forms: tuple[str, ...]) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
+        for form in forms:
+            if form in value:
+                value = value.replace(form, REDACTED)
         return value
     if isinstance(value, dict):
-        return {key: redact(item, secrets) for key, item in value.items()}
+        return {key: _redact(item, forms) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(redact(item, secrets) for item in value)
+        return type(value)(_redact(item, forms) for item in value)
     if isinstance(value, BaseException):
-        return redact(str(value), secrets)
+        return _redact(str(value), forms)
     return value
+
+
+def redact_exception(error: BaseException, secrets: Iterable[str | None]) -> None:
+    """Redact, in place, the message and body of ``error`` and of the exceptions behind it (an SDK's
+    error quotes the server's body), so a traceback printed or sent later shows no key either."""
+    forms = secret_forms(tuple(secrets))
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < 10:
+        seen.add(id(current))
+        current.args = tuple(
+            _redact(arg, forms) if isinstance(arg, (str, dict, list, tuple)) else arg for arg in current.args
+        )
+        for name in _BODY_ATTRIBUTES:
+            value = current.__dict__.get(name)
+            if isinstance(value, (str, dict, list, tuple)):
+                setattr(current, name, _redact(value, forms))
+        current = current.__cause__ or current.__context__
 
 
 class SecretRedactor:
     """A structlog processor that redacts the given secrets from every field of an event."""
 
     def __init__(self, secrets: Iterable[str | None]):
-        self.secrets = tuple(
-            sorted(
-                {secret for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH},
-                key=len,
-                reverse=True,
-            )
-        )
+        self.forms = secret_forms(tuple(secrets))
 
     # structlog's EventDict, spelled out so this module needs no structlog.
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if not self.secrets:
+        if not self.forms:
             return event_dict
-        return redact(event_dict, self.secrets)
+        return _redact(event_dict, self.forms)

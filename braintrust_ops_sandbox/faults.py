@@ -19,7 +19,9 @@ ANTHROPIC_ROUTES = frozenset({"messages", *BATCH_ROUTES})
 ROUTES = frozenset(
     {"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", *ANTHROPIC_ROUTES}
 )
-KINDS = frozenset({"status", "latency", "drop", "invalid_json", "partial"})
+# ``echo_credentials``: an error (``status``) whose body quotes the request's Authorization and x-api-key
+# headers back, as some proxies and debugging servers do: what the app prints or stores of it must not show a key.
+KINDS = frozenset({"status", "latency", "drop", "invalid_json", "partial", "echo_credentials"})
 
 
 @dataclass

@@ -361,6 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
         elif fault.kind == "invalid_json":
             self._send(200, b'{"data": [{"id": "truncat')
+        elif fault.kind == "echo_credentials":
+            sent = f"Authorization: {self.headers.get('Authorization')!r}, x-api-key: {self.headers.get('x-api-key')!r}"
+            self._send_error(route, fault.status, f"sandbox fault: HTTP {fault.status}; the request sent {sent}")
         elif fault.status == 200:
             # A reply that parses but lacks the list the client needs.
             self._send_json(200, {"error": "sandbox fault: an unexpected reply"})

@@ -26,7 +26,7 @@ from braintrust.api.types import FetchEventsRequest, Project
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
-from braintrust_ops.conf import OpsConfig
+from braintrust_ops.conf import OpsConfig, secret_values
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -34,6 +34,8 @@ from braintrust_ops.exceptions import (
     ProjectNotFound,
     TransientServiceError,
 )
+from braintrust_ops.printable import printable
+from braintrust_ops.redaction import redact_exception
 from braintrust_ops.seen_ids import SeenIds
 
 if TYPE_CHECKING:
@@ -365,6 +367,8 @@ class BraintrustClient:
         try:
             return request()
         except (BraintrustHTTPError, _HTTPStatus) as exc:
+            # A server may echo the request's Authorization header in its body: gone before anything reads it.
+            redact_exception(exc, [self._api_key, *secret_values()])
             raise self._status_error(endpoint, exc.status_code, exc.response_body) from exc
         except BraintrustJSONDecodeError as exc:
             raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
@@ -393,7 +397,7 @@ class BraintrustClient:
         )
 
     def _status_error(self, endpoint: str, status: int, body: str | None) -> Exception:
-        detail = (body or "").strip().replace("\n", " ")[:MAX_BODY_IN_MESSAGE]
+        detail = printable((body or "").strip().replace("\n", " "), limit=MAX_BODY_IN_MESSAGE)
         if status == 401:
             return AuthenticationFailed(
                 f"Braintrust refused the API key on {endpoint} (HTTP 401). Check BRAINTRUST_API_KEY.",

@@ -19,14 +19,16 @@ import anthropic
 from anthropic import Middleware
 from anthropic.types import Message, ToolParam
 
-from braintrust_ops.conf import OpsConfig
+from braintrust_ops.conf import OpsConfig, secret_values
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
     PermanentServiceError,
     TransientServiceError,
 )
+from braintrust_ops.printable import printable
 from braintrust_ops.rate_limiter import RateLimiter
+from braintrust_ops.redaction import redact_exception
 
 SERVICE = "Anthropic"
 GARBLED_REPLY_BACKOFF_SECONDS = 0.5
@@ -164,7 +166,12 @@ def tool_reply(message: Message, tool_name: str) -> ToolReply:
 def anthropic_errors(model: str) -> Iterator[None]:
     """The SDK's errors, after its retries, as the app's: what failed, whose fault, what to do."""
     try:
-        yield
+        try:
+            yield
+        except anthropic.APIError as exc:
+            # A server may echo the request's x-api-key in its body: gone before anything reads it.
+            redact_exception(exc, secret_values())
+            raise
     except anthropic.AuthenticationError as exc:
         raise AuthenticationFailed(
             "Anthropic refused the API key (HTTP 401). Check ANTHROPIC_API_KEY.", service=SERVICE, status=401
@@ -206,8 +213,8 @@ def _error(exc: anthropic.APIStatusError) -> dict:
 
 
 def _error_type(exc: anthropic.APIStatusError) -> str:
-    return str(_error(exc).get("type") or type(exc).__name__)
+    return printable(_error(exc).get("type") or type(exc).__name__, limit=100)
 
 
 def _error_message(exc: anthropic.APIStatusError) -> str:
-    return str(_error(exc).get("message") or "")[:300]
+    return printable(_error(exc).get("message") or "", limit=300)

@@ -18,7 +18,10 @@ import anthropic
 import httpx2  # the HTTP client the anthropic SDK is built on: its errors surface mid-stream
 
 from braintrust_ops.clients.claude import SERVICE, ToolReply, anthropic_errors, tool_reply
+from braintrust_ops.conf import secret_values
 from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
+from braintrust_ops.printable import printable
+from braintrust_ops.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def _outcome(line, tool_name: str) -> BatchOutcome:
             custom_id=line.custom_id,
             kind="errored",
             error_type=str(getattr(error, "type", "") or "error"),
-            error_message=str(getattr(error, "message", "") or "")[:300],
+            # From Anthropic's reply: redacted before it is cut, printable, as an error raised is.
+            error_message=printable(redact(str(getattr(error, "message", "") or ""), secret_values()), limit=300),
         )
     return BatchOutcome(custom_id=line.custom_id, kind=result.type)

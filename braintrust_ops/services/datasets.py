@@ -16,7 +16,7 @@ import structlog
 from django.db import transaction
 
 from braintrust_ops.clients.braintrust import BraintrustClient
-from braintrust_ops.conf import OpsConfig
+from braintrust_ops.conf import OpsConfig, without_secrets
 from braintrust_ops.exceptions import AuthenticationFailed, PermanentServiceError, RemoteServiceError
 from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
@@ -269,6 +269,7 @@ class _Pusher:
 
     def _refuse(self, logs: list[TaggedLog], reason: str) -> None:
         """Record rows the dataset will not take as they are: failed, with the reason, one more attempt."""
+        reason = without_secrets(reason)
         for log in logs:
             with transaction.atomic():
                 entry, created = DatasetInsertion.objects.select_for_update().get_or_create(

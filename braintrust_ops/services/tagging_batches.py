@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
 from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome, BatchState
+from braintrust_ops.conf import without_secrets
 from braintrust_ops.exceptions import PermanentServiceError
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.services.tagging_dispatch import (
@@ -183,6 +184,7 @@ def _record_acceptance(batch: TagBatch, batch_id: str, expires_at) -> None:
 
 
 def _abandon(batch: TagBatch, reason: str) -> None:
+    reason = without_secrets(reason)
     with transaction.atomic():
         TaggedLog.objects.filter(batch=batch).update(batch=None)
         TagBatch.objects.filter(pk=batch.pk).update(state=TagBatch.State.ABANDONED, error=reason[:2000])

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from braintrust_ops.clients.claude import ClaudeClient, LogRefused, RunStopping, ToolReply
+from braintrust_ops.conf import without_secrets
 from braintrust_ops.exceptions import PermanentServiceError, RemoteServiceError
 from braintrust_ops.models import CommandRun, LogTag, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
@@ -115,7 +116,7 @@ def store_result(
             log.input_tokens, log.output_tokens = result.input_tokens, result.output_tokens
         if result.kind == SERVICE_FAILURE:
             # Says nothing about the log: its status and attempts stay as they were.
-            log.last_error = result.error[:2000]
+            log.last_error = without_secrets(result.error)[:2000]
             log.save()
             return log
         log.attempts += 1
@@ -123,7 +124,7 @@ def store_result(
             # A failure is never stored as "no tags". Under --retag an earlier label is kept.
             if log.status != TaggedLog.Status.TAGGED:
                 log.status = TaggedLog.Status.FAILED
-            log.last_error = result.error[:2000]
+            log.last_error = without_secrets(result.error)[:2000]
             log.save()
             return log
         log.status = TaggedLog.Status.TAGGED

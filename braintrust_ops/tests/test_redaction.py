@@ -1,4 +1,12 @@
-from braintrust_ops.redaction import REDACTED, SecretRedactor, redact
+import ast
+import json
+import re
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from braintrust_ops.redaction import REDACTED, SecretRedactor, redact, redact_exception
 
 
 def test_secret_is_redacted_inside_nested_values():
@@ -48,3 +56,84 @@ def test_a_secret_containing_another_in_its_middle_is_redacted_whole():
     # The shorter one sorts after the longer alphabetically: only an order by length redacts the longer first.
     redactor = SecretRedactor(["secret-1234", "key-secret-1234-x"])
     assert redactor(None, "info", {"event": "key-secret-1234-x"}) == {"event": REDACTED}
+
+
+# --- every form a secret can take on its way back from a server --------------------------------------------
+
+KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.~"
+# Realistic keys: a prefix (Anthropic sk-ant-api03-, Braintrust sk-), then url-safe or standard base64.
+secrets = st.builds(
+    lambda prefix, kind, body: prefix + kind + body,
+    st.sampled_from(["sk-", "bt-", "key", "K"]),
+    st.sampled_from(["", "ant-api03-"]),
+    st.text(KEY_ALPHABET, min_size=8, max_size=64),
+)
+surrounding = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda match: match.group().lower(), text)
+
+
+# (encode, decode) pairs: how a server or a library may wrap the text that carries the key.
+WRAPPINGS = {
+    "json": (json.dumps, json.loads),
+    "json_unicode": (lambda text: json.dumps(text, ensure_ascii=False), json.loads),
+    "json_object": (
+        lambda text: json.dumps({"error": {"message": text}}),
+        lambda text: json.loads(text)["error"]["message"],
+    ),
+    "json_escaped_slashes": (lambda text: json.dumps(text).replace("/", "\\/"), json.loads),
+    "repr": (repr, ast.literal_eval),
+    "url": (lambda text: quote(text, safe=""), unquote),
+    "url_lower_hex": (lambda text: _lower_hex(quote(text, safe="")), unquote),
+    "url_path": (quote, unquote),
+    "form": (quote_plus, unquote_plus),
+}
+
+
+@given(
+    secret=secrets,
+    before=surrounding,
+    after=surrounding,
+    wrappings=st.lists(st.sampled_from(sorted(WRAPPINGS)), max_size=2),
+    header=st.sampled_from(["Authorization: Bearer ", "x-api-key: ", "", "key="]),
+)
+def test_no_secret_survives_any_wrapping_nested_in_any_text(secret, before, after, wrappings, header):
+    text = f"{before}{header}{secret}{after}"
+    for name in wrappings:
+        text = WRAPPINGS[name][0](text)
+    redacted = redact(text, [secret])
+    assert secret not in redacted
+    for name in reversed(wrappings):
+        redacted = WRAPPINGS[name][1](redacted)  # still decodes: the redaction cut no escape in half
+        assert secret not in redacted
+    assert REDACTED in redacted
+
+
+@given(secret=secrets, other=secrets)
+def test_redaction_leaves_text_without_the_secret_unchanged(secret, other):
+    text = f"HTTP 400: {other} is not valid"
+    if secret not in text and all(form not in text for form in (quote(secret, safe=""), json.dumps(secret)[1:-1])):
+        assert redact(text, [secret]) == text
+
+
+def test_an_sdk_error_and_the_errors_behind_it_are_redacted_in_place():
+    key = "sk-redaction-key-for-tests-42"
+
+    class SDKError(Exception):
+        def __init__(self, message, body):
+            super().__init__(message)
+            self.body = body
+            self.message = message
+
+    cause = SDKError(f"Error code: 400 - {{'error': 'you sent {key}'}}", {"error": f"you sent {key}"})
+    try:
+        try:
+            raise cause
+        except SDKError as exc:
+            raise RuntimeError(f"wrapped: {json.dumps(key)}") from exc
+    except RuntimeError as error:
+        redact_exception(error, [key])
+        assert key not in str(error) and key not in str(error.__cause__)
+        assert error.__cause__.body == {"error": f"you sent {REDACTED}"} and key not in error.__cause__.message

@@ -179,3 +179,15 @@ def test_a_partial_fault_on_messages_cuts_claudes_reply_so_the_sdk_raises(empty_
     empty_sandbox.faults.add("messages", "partial")
     with pytest.raises(anthropic.APIConnectionError):
         ask_claude(empty_sandbox)
+
+
+def test_an_echo_credentials_fault_quotes_the_request_headers_in_an_error_of_the_route_s_shape(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "echo_credentials", status=400)
+    empty_sandbox.faults.add("messages", "echo_credentials", status=400)
+    echoed = tags(empty_sandbox)
+    assert echoed.status_code == 400
+    assert f"Authorization: 'Bearer {BRAINTRUST_KEY}'" in echoed.json()["error"]
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        ask_claude(empty_sandbox)
+    assert ANTHROPIC_KEY in raised.value.body["error"]["message"]
+    assert tags(empty_sandbox).status_code == 200  # once, like any fault
