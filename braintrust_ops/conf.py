@@ -5,6 +5,7 @@ environment in this stand-in project). ``load_config()`` parses and validates it
 before any network request so a missing key fails fast with the variable's name and never its value.
 """
 
+import math
 import os
 import re
 import uuid
@@ -170,6 +171,9 @@ _POSITIVE = {
     "backup_days",
     "retention_days",
     "btql_page_size",
+    # A budget of nothing sends nothing, night after night, while every run "succeeds".
+    "tagging_max_logs_per_run",
+    "tagging_max_input_tokens_per_run",
 }
 SettingValue = bool | int | float | Decimal | str
 _KIND_NAMES = {int: "a whole number", float: "a number", Decimal: "a number", bool: "true or false"}
@@ -183,6 +187,11 @@ def _parse(field_name: str, kind: type, raw: object) -> SettingValue:
     except (ValueError, InvalidOperation):
         # The value is not echoed: the same path parses secrets.
         raise ConfigurationError(f"{what} must be {_KIND_NAMES.get(kind, 'text')}; fix its value.") from None
+    # nan and inf parse as floats and Decimals; no setting means either (and a Decimal nan cannot be compared).
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, Decimal) and not value.is_finite()
+    ):
+        raise ConfigurationError(f"{what} must be a finite number, not {raw!s:.10}; fix its value.")
     # bool is an int too, and a switch has no range.
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         _check_range(field_name, value, what)
@@ -240,12 +249,27 @@ def _validate_cron_schedule(value: str | None) -> str | None:
     return schedule
 
 
+# Each SDK joins its paths, which start with /v1 (braintrust/api/_generated: "/v1/project/{project_id}";
+# anthropic/resources/messages: "/v1/messages"), to the base URL as given: a base URL ending in /v1 makes
+# every request go to /v1/v1/..., a 404 that reads as an unknown project. The braintrust SDK reads the same
+# BRAINTRUST_API_URL and strips nothing from it (braintrust/api/_routing.py, EndpointRouter.base_url; it
+# normalises only a proxy's /v1/proxy), so neither does this app: it says what is wrong instead.
+_VERSION_SUFFIX = "/v1"
+_EXAMPLE_URLS = {"BRAINTRUST_API_URL": "https://api.braintrust.dev", "ANTHROPIC_BASE_URL": "https://api.anthropic.com"}
+
+
 def _validate_url(key: str, value: str | None) -> str | None:
     if value is None:
         return None
     if not value.startswith(("http://", "https://")):
         raise ConfigurationError(f"{env_name(key)} must be an http(s) URL.")
-    return value.rstrip("/")
+    value = value.rstrip("/")
+    if value.lower().endswith(_VERSION_SUFFIX):
+        raise ConfigurationError(
+            f"{env_name(key)} must be the API's base URL without /v1 (e.g. {_EXAMPLE_URLS[key]}): the /v1/... "
+            "paths are added to it, as the SDKs do. Remove the trailing /v1."
+        )
+    return value
 
 
 def load_config() -> OpsConfig:

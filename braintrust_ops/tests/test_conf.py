@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -147,3 +148,53 @@ def test_secret_values_are_the_configured_keys_longest_first(settings):
     assert secret_values() == ["sk-a-longer-key-for-tests-2", "bt-short-key-for-tests-1"]
     settings.BRAINTRUST_OPS = {"TAGGING_CONCURRENCY": "many"}
     assert secret_values() == []
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("TAGGING_MAX_LOGS_PER_RUN", "0", "BRAINTRUST_OPS_TAGGING_MAX_LOGS_PER_RUN must be a positive number"),
+        ("TAGGING_MAX_INPUT_TOKENS_PER_RUN", "0", "BRAINTRUST_OPS_TAGGING_MAX_INPUT_TOKENS_PER_RUN must be a positive"),
+        ("HTTP_TIMEOUT_SECONDS", "nan", "BRAINTRUST_OPS_HTTP_TIMEOUT_SECONDS must be a finite number"),
+        ("CLAUDE_TIMEOUT_SECONDS", "inf", "BRAINTRUST_OPS_CLAUDE_TIMEOUT_SECONDS must be a finite number"),
+        ("HTTP_BACKOFF_SECONDS", "1e999", "BRAINTRUST_OPS_HTTP_BACKOFF_SECONDS must be a finite number"),
+        ("CLAUDE_INPUT_PRICE_PER_MTOK", "NaN", "BRAINTRUST_OPS_CLAUDE_INPUT_PRICE_PER_MTOK must be a finite number"),
+        ("CLAUDE_BATCH_DISCOUNT", "sNaN", "BRAINTRUST_OPS_CLAUDE_BATCH_DISCOUNT must be a finite number"),
+        ("CLAUDE_OUTPUT_PRICE_PER_MTOK", "-Infinity", "BRAINTRUST_OPS_CLAUDE_OUTPUT_PRICE_PER_MTOK must be a finite"),
+        (
+            "BRAINTRUST_API_URL",
+            "https://api.braintrust.dev/v1",
+            "BRAINTRUST_API_URL must be the API's base URL without /v1",
+        ),
+        (
+            "BRAINTRUST_API_URL",
+            "https://api.braintrust.dev/V1/",
+            "BRAINTRUST_API_URL must be the API's base URL without /v1",
+        ),
+        (
+            "ANTHROPIC_BASE_URL",
+            "https://api.anthropic.com/v1",
+            "ANTHROPIC_BASE_URL must be the API's base URL without /v1",
+        ),
+    ],
+)
+def test_a_budget_of_nothing_a_non_finite_number_and_a_base_url_with_v1_are_refused_by_name(
+    settings, key, value, message
+):
+    settings.BRAINTRUST_OPS = {key: value}
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_config()
+
+
+def test_a_base_url_with_v1_fails_tag_logs_naming_the_url_not_the_project(sandbox_env, settings, run_command):
+    settings.BRAINTRUST_OPS = {**settings.BRAINTRUST_OPS, "BRAINTRUST_API_URL": f"{sandbox_env.url}/v1"}
+    with pytest.raises(CommandError, match="BRAINTRUST_API_URL must be the API's base URL without /v1") as raised:
+        run_command("tag_logs")
+    assert "BRAINTRUST_PROJECT_ID" not in str(raised.value) and sandbox_env.count("project") == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_setting_fails_a_command_in_one_line_naming_it(sandbox_env, ops_settings, run_command, value):
+    ops_settings(CLAUDE_INPUT_PRICE_PER_MTOK=value)
+    with pytest.raises(CommandError, match="^BRAINTRUST_OPS_CLAUDE_INPUT_PRICE_PER_MTOK must be a finite number"):
+        run_command("tag_logs", "--dry-run")
