@@ -17,7 +17,12 @@ from django.db import transaction
 
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import OpsConfig, without_secrets
-from braintrust_ops.exceptions import AuthenticationFailed, PermanentServiceError, RemoteServiceError
+from braintrust_ops.exceptions import (
+    AuthenticationFailed,
+    BraintrustOpsError,
+    PermanentServiceError,
+    RemoteServiceError,
+)
 from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
 from braintrust_ops.printable import printable
@@ -175,9 +180,28 @@ def _not_yet_inserted(dataset_id: str, log_ids: set[str], *, max_attempts: int |
     return pending, given_up
 
 
+# At most this many subscribing datasets named in the error for a --dataset that matches none.
+MAX_NAMES_LISTED = 20
+
+
 def _select(subscriptions: list[Subscription], wanted: list[str] | None) -> list[Subscription]:
+    """The subscriptions ``--dataset`` names (by name or id). A name that matches none fails the run before
+    anything is sent: a typo must not read as a push with nothing to do."""
     if not wanted:
         return subscriptions
+    unmatched = [
+        name for name in wanted if not any(name in (sub.dataset_id, sub.dataset_name) for sub in subscriptions)
+    ]
+    if unmatched:
+        names = sorted(sub.dataset_name for sub in subscriptions)
+        listed = ", ".join(names[:MAX_NAMES_LISTED]) + (
+            f" and {len(names) - MAX_NAMES_LISTED} more" if len(names) > MAX_NAMES_LISTED else ""
+        )
+        raise BraintrustOpsError(
+            f"--dataset {', '.join(repr(printable(name)) for name in unmatched)} matches no subscribed dataset "
+            "(by name or id); nothing was pushed. "
+            + (f"The datasets that subscribe: {listed}." if names else "No dataset subscribes to any tag.")
+        )
     return [sub for sub in subscriptions if sub.dataset_id in wanted or sub.dataset_name in wanted]
 
 
