@@ -69,6 +69,8 @@ class OpsCommand(BaseCommand):
     required_settings: tuple[str, ...] = ()
     #: what a person should know when a run of this command was interrupted
     interrupted_advice = "The run is recorded as interrupted; what finished is kept. Run the command again to finish."
+    #: set while the report of a run that failed or was stopped is printed: it must not end in a success line
+    failed_run = False
 
     def execute(self, *args, **options):
         self.check(app_configs=[apps.get_app_config("braintrust_ops")], tags=[checks.Tags.models])
@@ -77,12 +79,14 @@ class OpsCommand(BaseCommand):
                 return super().execute(*args, **options)
             except RunFailed as exc:
                 self.report_failure(exc, options)
+                self.failed_run = True
                 self.print_report(exc.report)
                 raise CommandError(str(exc)) from None
             except Interrupted as exc:
                 # Not sent as an exception (its check-in says "error"): Kubernetes stopped the pod (a deadline,
                 # an eviction), the code did not fail, and the next run finishes what is left.
                 if exc.report is not None:
+                    self.failed_run = True
                     self.print_report(exc.report)
                 # 130 for SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended; one line, no traceback.
                 raise CommandError(f"{exc}. {self.interrupted_advice}", returncode=exc.exit_code) from None

@@ -100,7 +100,11 @@ class TaggingReport:
     #: logs of earlier runs still to tag (pending, or failed with attempts left) that this run queued
     backlog: int = 0
     to_send: int = 0
+    #: this run's Claude calls, and the results it collected from earlier runs' Message Batches
     sent: int = 0
+    #: of ``sent`` and ``service_failures``, those collected from batches (not sent by this run)
+    collected: int = 0
+    collected_service_failures: int = 0
     tagged: int = 0
     no_tag_applied: int = 0
     #: logs whose own request or reply failed (a 400 on its content, an unusable reply): one attempt used
@@ -126,6 +130,8 @@ class TaggingReport:
     tagset_fingerprint: str = ""
     #: stored labels made under another tag set (or before sets were recorded): --retag-stale redoes them
     stale_tagged: int = 0
+    #: of those, the ones whose relabelling failed on its own TAGGING_MAX_ATTEMPTS times: they keep their label
+    stale_given_up: int = 0
     batch_mode: bool = False
     batches_submitted: int = 0
     batch_requests_submitted: int = 0
@@ -163,8 +169,9 @@ class TaggingReport:
     def _tagging_problem(self, config: OpsConfig) -> str:
         if self.outage:
             return (
-                f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent} of {self.to_send} "
-                f"logs; the {self.not_sent + self.service_failures} not tagged stay queued, no attempt used, "
+                f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent - self.collected} of "
+                f"{self.to_send} logs; the {self.not_sent + self.service_failures - self.collected_service_failures} "
+                "not tagged stay queued, no attempt used, "
                 "and the next run sends them. Check status.anthropic.com."
             )
         if not self.sent or self.failure_rate <= config.tagging_failure_threshold:
@@ -221,7 +228,12 @@ def _queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWi
     if options.retag:
         queued |= Q(logged_at__gte=window.since, logged_at__lt=window.until)
     if options.retag_stale:
-        queued |= _stale(tagset) & Q(logged_at__gte=now - timedelta(days=config.retention_days))
+        # Capped like every other try: a label whose relabelling keeps failing on its own keeps its label.
+        queued |= (
+            _stale(tagset)
+            & Q(attempts__lt=config.tagging_max_attempts)
+            & Q(logged_at__gte=now - timedelta(days=config.retention_days))
+        )
     return TaggedLog.objects.filter(queued, batch__isnull=True).order_by("logged_at", "pk")
 
 
@@ -238,6 +250,14 @@ def _count_own(log_ids, shard: Shard | None) -> int:
     if shard is None:
         return log_ids.count()
     return sum(1 for log_id in log_ids.iterator() if shard.owns(log_id))
+
+
+def _count_stale(report: "TaggingReport", tagset: str, config: OpsConfig, shard: Shard | None) -> None:
+    """How many stored labels are stale, and how many of those --retag-stale no longer tries (at the cap)."""
+    stale = TaggedLog.objects.filter(_stale(tagset))
+    report.stale_tagged = _count_own(stale.values_list("log_id", flat=True), shard)
+    at_cap = stale.filter(attempts__gte=config.tagging_max_attempts)
+    report.stale_given_up = _count_own(at_cap.values_list("log_id", flat=True), shard) if report.stale_tagged else 0
 
 
 def _given_up(config: OpsConfig, shard: Shard | None) -> int:
@@ -349,9 +369,7 @@ def logs_tag(
     queued = _queue_queryset(options=options, config=config, window=window, tagset=tagset, now=now).only(
         "pk", "log_id", "logged_at", "input", "output"
     )
-    report.stale_tagged = _count_own(
-        TaggedLog.objects.filter(_stale(tagset)).values_list("log_id", flat=True), options.shard
-    )
+    _count_stale(report, tagset, config, options.shard)
     if report.stale_tagged:
         logger.info("stale_labels", count=report.stale_tagged, tagset=tagset, retag_stale=options.retag_stale)
 
@@ -394,7 +412,9 @@ def logs_tag(
                     f"Message Batches left open by earlier runs could not be settled: {exc} Their logs stay with them; "
                     "the rest of the run went on, and the next run tries again."
                 )
-        report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
+        # The queue holds the window's new logs too, stored just now: they are not a backlog of earlier runs.
+        report.backlog = max(0, _count_own(queued.values_list("log_id", flat=True), options.shard) - report.new_logs)
+        collected = (tally.sent, tally.service_failures)  # what settling the earlier batches stored
         if report.batch_mode and batch_client is not None:
             _submit(
                 queued,
@@ -437,7 +457,8 @@ def logs_tag(
     finally:
         if batch_client is not None:
             batch_client.close()
-    _add_tally(report, tally, config, batches)
+    _add_tally(report, tally, config, batches, collected=collected)
+    _count_stale(report, tagset, config, options.shard)  # again: what this run relabelled is no longer stale
     report.batches_open = still_open(options.shard)
     report.given_up = _given_up(config, options.shard)
     report.elapsed_seconds = round(time.monotonic() - started, 3)
@@ -452,7 +473,8 @@ def logs_tag(
     logger.info("logs_tagged", **{k: v for k, v in report.as_counters().items() if k != "per_tag"})
     if tally.interrupted:
         interrupted = stop.interrupted(
-            f"stopped dispatching; {report.sent} logs were sent and stored, {report.not_sent} stay queued"
+            f"stopped dispatching; {report.sent - report.collected} logs were sent and stored, {report.not_sent} stay "
+            "queued"
         )
         interrupted.report = report
         raise interrupted
@@ -555,7 +577,11 @@ def _send(
         claude.close()
 
 
-def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig, batches: BatchCounts) -> None:
+def _add_tally(
+    report: TaggingReport, tally: Tally, config: OpsConfig, batches: BatchCounts, *, collected: tuple[int, int]
+) -> None:
+    """The loop's counts into the report. ``collected``: the tally's (sent, service failures) after settling
+    earlier runs' batches, before this run sent anything; in batch mode every result is a batch's."""
     for name in (
         "sent",
         "tagged",
@@ -569,8 +595,11 @@ def _add_tally(report: TaggingReport, tally: Tally, config: OpsConfig, batches: 
         "outage",
     ):
         setattr(report, name, getattr(tally, name))
+    if report.batch_mode:
+        collected = (tally.sent, tally.service_failures)
+    report.collected, report.collected_service_failures = collected
     # A batch's logs are not "not sent": they wait in the batch, and a later run collects them.
-    report.not_sent = 0 if report.batch_mode else report.to_send - report.sent
+    report.not_sent = 0 if report.batch_mode else report.to_send - (report.sent - report.collected)
     report.per_tag = dict(sorted(tally.per_tag.items()))
     report.batches_submitted, report.batch_requests_submitted = batches.submitted, batches.requests_submitted
     report.batches_collected = batches.collected

@@ -128,6 +128,9 @@ def store_result(
             log.save()
             return log
         log.status = TaggedLog.Status.TAGGED
+        # Attempts count the failures since the last label: a label starts afresh, so relabelling it (a stale
+        # label under --retag-stale) gets the same number of tries as a first labelling.
+        log.attempts = 0
         log.last_error = ""
         log.model = model
         log.prompt_version = prompt_version

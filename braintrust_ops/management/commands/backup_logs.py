@@ -109,5 +109,5 @@ class Command(OpsCommand):
             f"Backed up {report.rows:,} rows ({report.pages} {'page' if report.pages == 1 else 'pages'}) "
             f"to {report.path}: "
             f"{report.bytes:,} bytes ({report.bytes / 2**20:.1f} MiB) in {report.elapsed_seconds:.1f}s",
-            style=self.style.SUCCESS,
+            style=self.style.WARNING if self.failed_run else self.style.SUCCESS,
         )

@@ -99,7 +99,7 @@ class Command(OpsCommand):
                 f"Inserted {report.inserted} rows into {_count(report.subscribed, 'dataset')} in "
                 f"{_count(report.requests, 'request')}; "
                 f"elapsed {report.elapsed_seconds:.1f}s",
-                style=self.style.SUCCESS if not report.failed else self.style.WARNING,
+                style=self.style.SUCCESS if not (report.failed or self.failed_run) else self.style.WARNING,
             )
 
 

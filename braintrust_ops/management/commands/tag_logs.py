@@ -191,6 +191,11 @@ class Command(OpsCommand):
             self.say(
                 f"{prefix}Labelled under another set of taggable tags: {report.stale_tagged}"
                 + ("" if report.dry_run else " (tag_logs --retag-stale labels them again)")
+                + (
+                    f"; {report.stale_given_up} of them reached the attempt limit relabelling and keep their label"
+                    if report.stale_given_up
+                    else ""
+                )
             )
         if report.dry_run:
             how = "in Message Batches" if report.batch_mode else "to Claude"
@@ -232,6 +237,8 @@ class Command(OpsCommand):
             f"Tokens: {report.input_tokens} in, {report.output_tokens} out (about ${report.estimated_cost_usd}); "
             f"elapsed {report.elapsed_seconds:.1f}s"
         )
+        if self.failed_run:
+            return  # the run failed or was stopped: its one-line error follows, not a success line
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
 
