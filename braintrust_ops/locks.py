@@ -21,7 +21,7 @@ from pathlib import Path
 
 from django.db import connection
 
-from braintrust_ops.exceptions import CommandLocked
+from braintrust_ops.exceptions import BraintrustOpsError, CommandLocked
 from braintrust_ops.shards import Shard
 
 _SHARD_COUNT_SPACE = -0x62746F70  # any negative int4: liveness keys are pairs whose first int is >= 0
@@ -217,7 +217,13 @@ def _advisory_lock(key: tuple[int, ...], refusal: str | Callable[[], str], *, sh
 
 @contextmanager
 def _file_lock(path: Path, refusal: str) -> Iterator[None]:
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise BraintrustOpsError(
+            f"Cannot create the lock file {path} beside the SQLite database ({exc.strerror}). Check the database "
+            "settings (DATABASE_URL, or the host's DATABASES): the database's directory must exist and be writable."
+        ) from exc
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from django.apps import apps
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.conf import OpsConfig, load_config
+from braintrust_ops.db_errors import database_failure
 from braintrust_ops.exceptions import BraintrustOpsError, CommandLocked
 from braintrust_ops.monitoring import command_sentry, report_failure
 from braintrust_ops.services.runs import RunFailed
@@ -102,6 +104,11 @@ class OpsCommand(BaseCommand):
                 if isinstance(exc.__cause__, BraintrustOpsError):
                     self.report_failure(exc.__cause__, options)
                 raise
+            except DatabaseError as exc:
+                # A database the command cannot use (no tables, locked, read-only, unreachable): one line saying
+                # what to do, not the driver's traceback. Sent to Sentry as any failed run is.
+                self.report_failure(exc, options)
+                raise CommandError(database_failure(exc)) from exc
             except Exception as exc:
                 self.report_failure(exc, options)
                 raise

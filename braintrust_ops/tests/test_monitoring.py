@@ -11,6 +11,7 @@ import sentry_sdk
 import sentry_sdk.transport
 from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.http import Http404
 from hypothesis import given
 from hypothesis import strategies as st
@@ -229,10 +230,16 @@ def _setup_app_error_worded_by_the_command(mocker, settings):
     return "backup_logs", [], "TransientServiceError"
 
 
+def _setup_database_error(mocker, settings):
+    # Printed as one line (management/base.py), sent as the database's own error.
+    mocker.patch(f"{PRUNE}.tagged_logs_prune", side_effect=OperationalError("no such table: braintrust_ops_taggedlog"))
+    return "prune_braintrust_ops", [], "OperationalError"
+
+
 @pytest.mark.parametrize(
     "setup",
-    [_setup_run_failed, _setup_app_error, _setup_app_error_worded_by_the_command],
-    ids=["success rule", "app error", "app error worded by the command"],
+    [_setup_run_failed, _setup_app_error, _setup_app_error_worded_by_the_command, _setup_database_error],
+    ids=["success rule", "app error", "app error worded by the command", "a database error"],
 )
 def test_a_failed_run_sends_its_exception_once(host_sentry, mocker, settings, setup):
     command, args, error_type = setup(mocker, settings)
