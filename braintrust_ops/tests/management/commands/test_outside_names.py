@@ -1,6 +1,8 @@
 """Names typed in Braintrust (tags, datasets) reach stdout, logs, the ledger and the run record: half an
 emoji in one never crashes a command, and an ANSI escape or a line break in one never forges a line."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
@@ -49,3 +51,12 @@ def test_datasets_named_with_half_an_emoji_or_escape_sequences_are_pushed_and_pr
     names = set(DatasetInsertion.objects.values_list("dataset_name", flat=True))
     assert names == {"A \\ud83d half", FORGED.encode("unicode_escape").decode(), "Z good"}
     assert CommandRun.objects.get().outcome == "succeeded"
+
+
+def test_a_tag_name_with_a_bidi_override_is_used_and_printed_with_the_override_visible(small_project, run_command):
+    name = "evil\u202egat"  # shows as "eviltag" reversed on a terminal that honours it
+    small_project.state.add_tag(name, "dataset-tagging: a name with a right-to-left override")
+    small_project.state.add_log(input=f"a question about {name}", output="a", created=datetime.now(UTC))
+    result = run_command("tag_logs")
+    assert "\u202e" not in result.output and "evil\\u202egat 1" in result.stdout
+    assert TaggedLog.objects.filter(tags__name=name).count() == 1
