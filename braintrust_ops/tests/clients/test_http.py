@@ -1,10 +1,14 @@
 """The one retry layer every Braintrust request goes through, seen through the client against the sandbox."""
 
+import io
 import time
 
 import pytest
+import requests
+import urllib3
 
 from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.clients.http import _check_whole_body
 from braintrust_ops.exceptions import InvalidReply, TransientServiceError
 from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
@@ -138,3 +142,24 @@ def test_failures_of_every_kind_share_one_count_of_retries(empty_sandbox):
     with pytest.raises(TransientServiceError, match="after 3 attempts"):
         client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
     assert empty_sandbox.count("project_tag") == 3
+
+
+def _read(body: bytes, content_length: int) -> requests.Response:
+    """A reply read the way urllib3 1.26 reads one by default: without holding it to its Content-Length."""
+    response = requests.Response()
+    response.status_code = 200
+    response.raw = urllib3.HTTPResponse(
+        body=io.BytesIO(body),
+        headers={"Content-Length": str(content_length)},
+        status=200,
+        preload_content=False,
+        enforce_content_length=False,
+    )
+    _ = response.content
+    return response
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_off_even_when_urllib3_hands_it_back():
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match=r"IncompleteRead\(4 bytes read, 6 more"):
+        _check_whole_body(_read(b'{"a"', content_length=10))
+    _check_whole_body(_read(b'{"a": 1}', content_length=8))  # whole: nothing to say
