@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -249,10 +250,14 @@ def test_gzip_default_name_and_round_trip(empty_project, backup_dir, run_command
 
 
 def test_backup_file_is_private_and_no_temporary_file_remains(empty_project, backup_dir, run_command):
-    empty_project.state.add_log(created=ago(hours=1))
-    run_backup(run_command)
-    [name] = os.listdir(backup_dir)
-    assert stat.S_IMODE((backup_dir / name).stat().st_mode) == 0o600
+    with freeze_time(NOW):
+        empty_project.state.add_log(id="only", created=NOW - timedelta(hours=1))
+        run_backup(run_command)
+    # The one file is the finished backup under its final name, not a temporary one left un-renamed.
+    assert os.listdir(backup_dir) == ["logs_backup_2026-11-29.csv"]
+    path = backup_dir / "logs_backup_2026-11-29.csv"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [row["id"] for row in read_csv(path)] == ["only"]
 
 
 def test_existing_output_file_is_replaced_by_the_new_backup(empty_project, tmp_path, run_command):
@@ -275,16 +280,24 @@ def test_no_logs_in_range_says_so_writes_no_file_and_succeeds(empty_project, bac
 
 def test_run_is_recorded_with_rows_bytes_path_pages_and_elapsed(empty_project, tmp_path, run_command):
     empty_project.state.add_logs(5, created=lambda i: ago(hours=i + 1))
+    # The first page takes at least DELAY to arrive, so a timer that measures the export cannot read less.
+    delay = 0.4
+    empty_project.faults.add("btql", "latency", delay=delay, times=1)
     output = tmp_path / "run.csv"
+    started = time.monotonic()
     result = run_backup(run_command, "--output", str(output), "--gzip")
+    wall = time.monotonic() - started
     run = only_run()
     assert run.outcome == "succeeded" and run.finished_at is not None
     counters = run.counters
     assert (counters["rows"], counters["pages"], counters["path"]) == (5, 1, str(output))
-    assert counters["bytes"] == output.stat().st_size and counters["elapsed_seconds"] >= 0
+    assert counters["bytes"] == output.stat().st_size
+    # Seconds, measured across the export: at least the slow page, at most the whole command.
+    assert delay <= counters["elapsed_seconds"] <= wall
     assert run.options == {"output": str(output), "format": "csv", "gzip": True}
     assert run.window_end - run.window_start == timedelta(days=7)
-    assert f"{counters['bytes']:,} bytes" in result.stdout and "s\n" in result.stdout
+    assert f"{counters['bytes']:,} bytes" in result.stdout
+    assert f"in {counters['elapsed_seconds']:.1f}s\n" in result.stdout
 
 
 # --- failures leave nothing behind ----------------------------------------------------------------
