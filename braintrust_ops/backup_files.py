@@ -54,6 +54,15 @@ when it opens the file, the file itself keeps it whole.
 then ``os.replace``-d over the final path (an existing file is replaced in one step). Any exception,
 ``KeyboardInterrupt`` included, removes the temporary file: an uploader never sees a half file.
 
+**Only a regular file is replaced.** The rename swaps the directory entry whatever it is: run as root,
+``--output /dev/null`` would turn the device into a regular file, and a symbolic link would be replaced
+instead of written through. So the path must be a regular file or not exist: anything else (a device, a
+FIFO, a socket, a directory, a symbolic link, judged by ``lstat``) is refused with one line before anything
+is written (``backup_logs`` asks before its first request), and looked at again just before the rename, in
+case one appeared meanwhile: only the microseconds between that look and the rename stay open, as ``rename``
+has no portable "replace only a regular file". The temporary file itself is created with ``O_EXCL``
+(``mkstemp``), which never follows a link.
+
 **gzip.** Either format can be compressed; the gzip header names the uncompressed file, not the
 temporary one.
 """
@@ -64,6 +73,7 @@ import json
 import json.encoder as json_encoder
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -126,6 +136,45 @@ class _DiskFile(io.FileIO):
 
 class BackupFileError(BraintrustOpsError):
     """The backup file could not be written; no partial file is left behind."""
+
+
+#: How the refusal names each kind of file that is not a regular one (``stat`` tests, in the order tried).
+_SPECIAL_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, in words, when it is not a regular file; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for is_kind, kind in _SPECIAL_KINDS if is_kind(mode)), "a special file")
+
+
+def backup_target_check(path: Path) -> None:
+    """Refuse a backup path that exists and is not a regular file; a new path or a regular file passes.
+
+    ``lstat``, not ``stat``: a symbolic link is judged as itself, never by what it points to.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a new file (a missing directory is reported when the file is opened)
+    except OSError as exc:
+        raise _os_error("inspect", exc, path=path) from exc
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise BackupFileError(
+            f"The backup path {path} is {kind}, not a regular file; it was left untouched. Give --output the path "
+            "of a regular file or of a new one (or choose another BRAINTRUST_OPS_BACKUP_DIR).",
+            path=str(path),
+            kind=kind,
+        )
 
 
 def neutralise_formula(text: str) -> str:
@@ -281,8 +330,7 @@ class BackupFile:
 
     def open(self) -> None:
         directory = self.path.parent
-        if self.path.is_dir():
-            raise BackupFileError(f"The backup path {self.path} is a directory; give a file name with --output.")
+        backup_target_check(self.path)
         if not directory.is_dir():
             raise BackupFileError(
                 f"The backup directory {directory} does not exist. Create it, or choose another place with "
@@ -349,6 +397,7 @@ class BackupFile:
             os.fsync(raw.fileno())
             self.bytes = os.fstat(raw.fileno()).st_size
             raw.close()
+            backup_target_check(self.path)  # again: a device, FIFO or link may have appeared while rows were written
             os.replace(temp_path, self.path)
 
         self._guarded(finish, action="finish")
@@ -389,13 +438,17 @@ class BackupFile:
             raise self._error(action, exc) from exc
 
     def _error(self, action: str, exc: OSError, *, target: Path | None = None) -> BackupFileError:
-        reason = exc.strerror or str(exc)
-        return BackupFileError(
-            f"Could not {action} the backup {target or self.path}: {reason}. Check that the directory exists, "
-            "is writable and has free space (or choose another place with --output); no partial file was left.",
-            path=str(self.path),
-            errno=exc.errno,
-        )
+        return _os_error(action, exc, path=self.path, target=target)
+
+
+def _os_error(action: str, exc: OSError, *, path: Path, target: Path | None = None) -> BackupFileError:
+    reason = exc.strerror or str(exc)
+    return BackupFileError(
+        f"Could not {action} the backup {target or path}: {reason}. Check that the directory exists, "
+        "is writable and has free space (or choose another place with --output); no partial file was left.",
+        path=str(path),
+        errno=exc.errno,
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -20,13 +20,16 @@ from braintrust_ops.backup_files import (
     FORMULA_PREFIXES,
     BackupFile,
     BackupFileError,
+    backup_target_check,
     csv_cell,
     csv_line,
     csv_record,
     default_backup_name,
     neutralise_formula,
+    special_file_kind,
 )
 from braintrust_ops.tests.backup_readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
+from braintrust_ops.tests.special_files import SPECIAL_KINDS, make_special_file, snapshot
 
 HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
 
@@ -540,3 +543,69 @@ def test_unwritable_directory_error_names_the_directory_and_carries_the_backup_p
     ) as caught:
         BackupFile(path).open()
     assert caught.value.context["path"] == str(path)
+
+
+# --- only a regular file is replaced --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_output_path_that_is_not_a_regular_file_is_refused_in_one_line_and_left_untouched(tmp_path, monkeypatch, kind):
+    path = tmp_path / "backup.csv"
+    make_special_file(kind, path, monkeypatch)
+    before = snapshot(path)
+    with pytest.raises(BackupFileError) as caught:
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+            backup.commit()
+    message = str(caught.value)
+    assert message.startswith(f"The backup path {path} is {SPECIAL_KINDS[kind]}, not a regular file; ")
+    assert "Give --output the path of a regular file or of a new one" in message and "\n" not in message
+    assert snapshot(path) == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "char_device", "socket"])
+def test_special_file_that_appears_while_rows_are_written_is_not_replaced_by_the_commit(tmp_path, monkeypatch, kind):
+    path = tmp_path / "backup.csv"
+    with pytest.raises(BackupFileError, match=f"is {re.escape(SPECIAL_KINDS[kind])}, not a regular file"):
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+            make_special_file(kind, path, monkeypatch)
+            before = snapshot(path)
+            backup.commit()
+    assert snapshot(path) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_regular_file_and_new_path_pass_the_output_check(tmp_path):
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old")
+    backup_target_check(existing)
+    backup_target_check(tmp_path / "new.csv")
+    backup_target_check(tmp_path / "missing-directory" / "new.csv")  # reported when the file is opened
+
+
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        (stat.S_IFCHR | 0o666, "a character device"),
+        (stat.S_IFBLK | 0o660, "a block device"),
+        (stat.S_IFIFO | 0o644, "a named pipe (FIFO)"),
+        (stat.S_IFSOCK | 0o755, "a socket"),
+        (stat.S_IFLNK | 0o777, "a symbolic link"),
+        (stat.S_IFDIR | 0o755, "a directory"),
+        (stat.S_IFREG | 0o600, None),
+        (0o600, "a special file"),  # no type bits at all: not a regular file either
+    ],
+)
+def test_every_kind_of_file_but_a_regular_one_is_named_for_refusal(mode, words):
+    assert special_file_kind(mode) == words
+
+
+def test_output_path_that_cannot_be_inspected_is_a_clear_error(tmp_path, monkeypatch):
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(os, "lstat", refused)
+    with pytest.raises(BackupFileError, match=r"Could not inspect the backup .*backup.csv: Permission denied\. Check"):
+        backup_target_check(tmp_path / "backup.csv")

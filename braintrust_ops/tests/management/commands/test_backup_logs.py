@@ -18,6 +18,7 @@ from braintrust_ops.exceptions import AuthenticationFailed, TransientServiceErro
 from braintrust_ops.models import CommandRun
 from braintrust_ops.services.backups import logs_backup
 from braintrust_ops.tests.backup_readers import leftovers, read_csv, read_jsonl
+from braintrust_ops.tests.special_files import SPECIAL_KINDS, make_special_file, snapshot
 from braintrust_ops_sandbox import PROJECT_ID
 
 pytestmark = pytest.mark.django_db
@@ -423,6 +424,36 @@ def test_output_directory_that_does_not_exist_is_a_clear_error(empty_project, tm
     empty_project.state.add_log(created=ago(hours=1))
     with pytest.raises(CommandError, match="does not exist. Create it"):
         run_backup(run_command, "--output", str(tmp_path / "missing" / "backup.csv"))
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_output_that_is_not_a_regular_file_is_refused_in_one_line_before_any_request_and_left_untouched(
+    empty_project, tmp_path, run_command, monkeypatch, kind
+):
+    empty_project.state.add_log(created=ago(hours=1))
+    path = tmp_path / "backup.csv"
+    make_special_file(kind, path, monkeypatch)
+    before = snapshot(path)
+    with pytest.raises(CommandError) as raised:
+        run_backup(run_command, "--output", str(path))
+    message = str(raised.value)
+    assert message.startswith(f"The backup path {path} is {SPECIAL_KINDS[kind]}, not a regular file; it was left")
+    assert "Give --output" in message and "\n" not in message
+    assert raised.value.returncode == 1
+    assert empty_project.requests == {}  # nothing asked of Braintrust
+    assert snapshot(path) == before and leftovers(tmp_path) == []
+    assert only_run().outcome == "failed"
+
+
+def test_default_backup_path_that_is_a_link_is_refused_even_when_the_window_holds_no_logs(
+    empty_project, backup_dir, run_command, monkeypatch
+):
+    with freeze_time(NOW):
+        path = backup_dir / "logs_backup_2026-11-29.csv"
+        make_special_file("symlink", path, monkeypatch)
+        with pytest.raises(CommandError, match="is a symbolic link, not a regular file.*BRAINTRUST_OPS_BACKUP_DIR"):
+            run_backup(run_command)
+    assert path.is_symlink() and empty_project.requests == {}
 
 
 @pytest.mark.parametrize("retry_after", [True, False], ids=["with_retry_after", "without_retry_after"])
