@@ -54,6 +54,14 @@ when it opens the file, the file itself keeps it whole.
 then ``os.replace``-d over the final path (an existing file is replaced in one step). Any exception,
 ``KeyboardInterrupt`` included, removes the temporary file: an uploader never sees a half file.
 
+**A run killed mid-write.** ``kill -9`` or the out-of-memory killer gives no chance to remove the
+temporary file. The next backup into the same directory removes such leftovers before it starts its own:
+only names of this module's own pattern (``.<final name>.<8 random characters>.braintrust-backup.partial``),
+only regular files last written before that backup began, and only when no process holds the file's
+lock. A backup holds an exclusive ``flock`` on its temporary file from its creation to the rename, and the
+kernel drops it when the process dies, however it dies: a live backup's file is never taken for a stale
+one, however long it waits for a page. On a filesystem without ``flock`` nothing is removed.
+
 **Only a regular file is replaced.** The rename swaps the directory entry whatever it is: run as root,
 ``--output /dev/null`` would turn the device into a regular file, and a symbolic link would be replaced
 instead of written through. So the path must be a regular file or not exist: anything else (a device, a
@@ -67,14 +75,17 @@ has no portable "replace only a regular file". The temporary file itself is crea
 temporary one.
 """
 
+import fcntl
 import gzip as gzip_module
 import io
 import json
 import json.encoder as json_encoder
 import math
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -127,6 +138,9 @@ UTF8_BOM = "\ufeff"
 FILE_MODE = 0o600
 WRITE_BUFFER_BYTES = 1 << 20
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
+TEMP_SUFFIX = ".braintrust-backup.partial"
+#: A temporary file of this module: "." + the final name + "." + mkstemp's 8 random characters + TEMP_SUFFIX.
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
 
 
 class _DiskFile(io.FileIO):
@@ -175,6 +189,49 @@ def backup_target_check(path: Path) -> None:
             path=str(path),
             kind=kind,
         )
+
+
+def stale_temporaries_remove(directory: Path, *, older_than: float) -> list[str]:
+    """Remove the temporary files that backups killed mid-write left in ``directory``; return their names.
+
+    A file goes only if its name is of ``TEMP_NAME``'s pattern, it is a regular file last written before
+    ``older_than`` (a ``time.time()``), and no process holds its lock (see "A run killed mid-write").
+    Anything it cannot be sure of, or fails to remove, stays: the next run looks again.
+    """
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [name for name in names if TEMP_NAME.fullmatch(name) and _remove_if_stale(directory / name, older_than)]
+
+
+def _remove_if_stale(path: Path, older_than: float) -> bool:
+    try:
+        seen = os.lstat(path)
+        if not stat.S_ISREG(seen.st_mode) or seen.st_mtime >= older_than:
+            return False
+        # O_NOFOLLOW and O_NONBLOCK: should the name become a link or a FIFO after the lstat, open neither.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while the backup writing it lives
+        if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+            return False  # the name now belongs to another file
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _lock_while_open(fd: int) -> None:
+    """Lock a new temporary file for as long as this process keeps it open: the sign that its writer lives."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a filesystem without flock: no reclaimer can lock the file either, so none removes it
 
 
 def neutralise_formula(text: str) -> str:
@@ -307,6 +364,8 @@ class BackupFile:
         # The finished file's size, known after commit() and read only then: None or 1 here (mutmut) is equivalent.
         self.bytes = 0  # pragma: no mutate (see above)
         self.committed = False  # only ever tested for truth: None (mutmut) is equivalent
+        #: the stale temporary files (names) that opening this backup removed from its directory
+        self.reclaimed: list[str] = []
         self._temp_path: Path | None = None
         self._raw: io.BufferedWriter | None = None
         self._compressed: gzip_module.GzipFile | None = None
@@ -336,12 +395,14 @@ class BackupFile:
                 f"The backup directory {directory} does not exist. Create it, or choose another place with "
                 "--output (or BRAINTRUST_OPS_BACKUP_DIR)."
             )
+        self.reclaimed = stale_temporaries_remove(directory, older_than=time.time())
         try:
-            fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=directory)
+            fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TEMP_SUFFIX, dir=directory)
         except OSError as exc:
             raise self._error("create a file in", exc, target=directory) from exc
         self._temp_path = Path(temp_name)
         try:
+            _lock_while_open(fd)
             os.fchmod(fd, FILE_MODE)
             disk_file = _DiskFile(fd, "wb")
         except BaseException:
@@ -396,9 +457,9 @@ class BackupFile:
             raw.flush()
             os.fsync(raw.fileno())
             self.bytes = os.fstat(raw.fileno()).st_size
-            raw.close()
             backup_target_check(self.path)  # again: a device, FIFO or link may have appeared while rows were written
             os.replace(temp_path, self.path)
+            raw.close()  # after the rename: the lock marks the temporary file as live until it has its final name
 
         self._guarded(finish, action="finish")
         self.committed = True

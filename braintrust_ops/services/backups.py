@@ -119,6 +119,10 @@ def logs_backup(
         all_pages = itertools.chain([first_page], pages)
         del first_page
         with BackupFile(path, fmt=fmt, gzip=gzip) as backup:
+            if backup.reclaimed:
+                logger.info(
+                    "logs_backup_stale_temporaries_removed", count=len(backup.reclaimed), directory=str(path.parent)
+                )
             for page in all_pages:
                 report.rows += backup.write_rows(page)
                 report.pages += 1

@@ -7,8 +7,15 @@ import io
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +25,7 @@ from braintrust_ops.backup_files import (
     CSV_HEADER,
     EXCEL_CELL_LIMIT,
     FORMULA_PREFIXES,
+    TEMP_NAME,
     BackupFile,
     BackupFileError,
     backup_target_check,
@@ -27,8 +35,10 @@ from braintrust_ops.backup_files import (
     default_backup_name,
     neutralise_formula,
     special_file_kind,
+    stale_temporaries_remove,
 )
 from braintrust_ops.tests.backup_readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
+from braintrust_ops.tests.paths import HOST_ROOT
 from braintrust_ops.tests.special_files import SPECIAL_KINDS, make_special_file, snapshot
 
 HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
@@ -508,10 +518,11 @@ def test_oversized_cells_are_counted_across_pages(tmp_path):
     assert backup.oversized_cells == 2
 
 
-def test_temporary_file_is_hidden_and_named_after_the_backup(tmp_path):
-    with BackupFile(tmp_path / "backup.csv"):
+def test_temporary_file_is_hidden_and_named_after_the_backup_in_the_pattern_a_later_run_reclaims(tmp_path):
+    with BackupFile(tmp_path / "logs_backup_2026-11-29.csv.gz", gzip=True):
         [temporary] = leftovers(tmp_path)
-    assert temporary.startswith(".backup.csv.")
+    assert temporary.startswith(".logs_backup_2026-11-29.csv.gz.")
+    assert TEMP_NAME.fullmatch(temporary)
 
 
 @pytest.mark.parametrize("method", ["write_rows", "commit"])
@@ -609,3 +620,98 @@ def test_output_path_that_cannot_be_inspected_is_a_clear_error(tmp_path, monkeyp
     monkeypatch.setattr(os, "lstat", refused)
     with pytest.raises(BackupFileError, match=r"Could not inspect the backup .*backup.csv: Permission denied\. Check"):
         backup_target_check(tmp_path / "backup.csv")
+
+
+# --- what a run killed mid-write leaves, the next one removes -------------------------------------
+
+# A backup in a process of its own: it writes a page larger than its buffers (so bytes reach the disk), says
+# so, then waits, as a run waits for its next BTQL page, until it is killed.
+_BACKUP_WAITING_FOR_A_PAGE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from braintrust_ops.backup_files import BackupFile
+    with BackupFile(Path(sys.argv[1])) as backup:
+        backup.write_rows({"id": str(index), "input": "x" * 1000} for index in range(2000))
+        print("waiting for the next page", flush=True)
+        time.sleep(120)
+""")
+
+
+@contextmanager
+def backup_in_another_process(path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Yield the process and the name of its temporary file, once part of its rows is on disk."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BACKUP_WAITING_FOR_A_PAGE, str(path)],
+        cwd=HOST_ROOT,
+        env={**os.environ, "PYTHONPATH": str(HOST_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line == "waiting for the next page\n", process.stderr.read()
+        [temporary] = leftovers(path.parent)
+        assert (path.parent / temporary).stat().st_size >= 1 << 20
+        yield process, temporary
+    finally:
+        process.kill()
+        process.wait(30)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_temporary_file_of_a_backup_killed_mid_write_is_removed_by_the_next_backup(tmp_path):
+    with backup_in_another_process(tmp_path / "logs_backup_2026-11-22.csv") as (process, temporary):
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(30) == -signal.SIGKILL
+    assert leftovers(tmp_path) == [temporary]  # kill -9 gave it no chance to clean up
+    backup = write(tmp_path / "logs_backup_2026-11-29.csv", [log()])  # next week's run
+    assert os.listdir(tmp_path) == ["logs_backup_2026-11-29.csv"]
+    assert backup.reclaimed == [temporary]
+
+
+def test_temporary_file_of_a_backup_still_running_is_left_alone_however_old(tmp_path):
+    with backup_in_another_process(tmp_path / "a.csv") as (process, temporary):
+        an_hour_ago = time.time() - 3600
+        os.utime(tmp_path / temporary, (an_hour_ago, an_hour_ago))  # a run waiting that long for a page
+        backup = write(tmp_path / "b.csv", [log()])
+        assert backup.reclaimed == [] and leftovers(tmp_path) == [temporary]
+        assert process.poll() is None
+
+
+def test_only_stale_regular_files_of_the_backup_s_own_naming_are_removed(tmp_path):
+    an_hour_ago, in_an_hour = time.time() - 3600, time.time() + 3600
+    others = [
+        "notes.partial",
+        ".backup.csv.partial",
+        ".backup.csv.abcdefgh.partial",  # another program's naming, or this one's before it had its own suffix
+        "backup.csv.abcdefgh.braintrust-backup.partial",  # not hidden
+        ".backup.csv.ABCDEFGH.braintrust-backup.partial",  # not mkstemp's characters
+        ".backup.csv.abcdefg.braintrust-backup.partial",  # seven of them
+        "logs_backup_2026-11-22.csv",
+        "link-target.csv",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("someone's data")
+    newer = tmp_path / ".w.csv.newer000.braintrust-backup.partial"  # ours, but written after this run began
+    newer.write_text("rows")
+    os.utime(newer, (in_an_hour, in_an_hour))
+    os.mkfifo(tmp_path / ".x.csv.fifo0000.braintrust-backup.partial")
+    (tmp_path / ".y.csv.link0000.braintrust-backup.partial").symlink_to(tmp_path / "link-target.csv")
+    (tmp_path / ".z.csv.dir00000.braintrust-backup.partial").mkdir()
+    stale = ".v.csv.stale000.braintrust-backup.partial"
+    (tmp_path / stale).write_text("rows of a killed run")
+    for name in os.listdir(tmp_path):
+        if name != newer.name:
+            os.utime(tmp_path / name, (an_hour_ago, an_hour_ago), follow_symlinks=False)
+    before = set(os.listdir(tmp_path))
+
+    backup = write(tmp_path / "backup.csv", [log()])
+    assert backup.reclaimed == [stale]
+    assert set(os.listdir(tmp_path)) == before - {stale} | {"backup.csv"}
+    assert all((tmp_path / name).read_text() == "someone's data" for name in others)
+
+
+def test_a_directory_that_cannot_be_listed_reclaims_nothing(tmp_path):
+    assert stale_temporaries_remove(tmp_path / "missing", older_than=time.time()) == []
