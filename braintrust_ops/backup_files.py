@@ -27,9 +27,10 @@ parsing the row); a test pins the two to identical output on every awkward value
 **JSON encoding.** Structures are encoded by ``orjson``, about three times faster than the standard
 library on a log's nested messages (the export's largest cost after parsing). What orjson refuses
 falls back to the standard library's encoder, so nothing is lost: an integer beyond 64 bits, a lone
-surrogate (see Encoding), a non-string key. One difference is accepted: a NaN or infinity *inside* a
-structure becomes ``null``, as in JavaScript's ``JSON.stringify``; standard JSON has no such values and
-Braintrust's API never sends them (a bare non-finite number in a cell is still written as its text).
+surrogate (see Encoding), a non-string key. A NaN or infinity *inside* a structure becomes ``null``,
+whichever encoder writes it (orjson does so itself, and the fallback is made to), as in JavaScript's
+``JSON.stringify``: standard JSON has no such values (jq and BigQuery refuse a line holding one), and
+Braintrust's API never sends them. A bare non-finite number in a CSV cell is still written as its text.
 
 **Formula injection (CSV).** Chat text is user input, and these files get opened in spreadsheets: a
 text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
@@ -246,7 +247,7 @@ _c_make_encoder: "type[make_encoder] | None" = json_encoder.c_make_encoder  # ty
 # pragma: no mutate start
 # Called once, at import, before mutmut can switch a mutant on: its mutants would all "survive" untested.
 # test_backup_files pins the encoder's output to json.dumps instead (the csv_cell and fallback tests).
-def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]:
+def _encoder(*, item_separator: str, key_separator: str, allow_nan: bool = True) -> Callable[[Any], str]:
     """``json.dumps(value, ensure_ascii=False, separators=...)``, without its per-call set-up.
 
     ``json.dumps`` with a non-default option builds a ``JSONEncoder`` and then a C encoder on every
@@ -256,7 +257,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
     from parsed JSON and cannot be circular.
     """
     if _c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
-        fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator))
+        fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator), allow_nan=allow_nan)
         return fallback.encode
     encode_chunks = _c_make_encoder(
         None,  # markers: no circular-reference check
@@ -267,7 +268,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
         item_separator,
         False,  # sort_keys
         False,  # skipkeys
-        True,  # allow_nan, as json.dumps
+        allow_nan,  # False: a NaN or infinity raises ValueError instead of being written as NaN/Infinity
     )
     join = "".join
 
@@ -279,6 +280,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
 
 # pragma: no mutate end
 _stdlib_json = _encoder(item_separator=",", key_separator=":")
+_standard_json = _encoder(item_separator=",", key_separator=":", allow_nan=False)
 
 
 def structure_json(value: Any) -> str:
@@ -286,7 +288,26 @@ def structure_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError: a >64-bit integer, a lone surrogate, a non-string key
-        return _stdlib_json(value)
+        return _fallback_json(value)
+
+
+def _fallback_json(value: Any) -> str:
+    """The standard library's JSON of a value orjson refused, with NaN and infinities as null, as orjson
+    writes them: the same value comes out the same whichever encoder takes it (see JSON encoding)."""
+    try:
+        return _standard_json(value)
+    except ValueError:  # a NaN or an infinity somewhere inside: rare, so only then is the value walked
+        return _standard_json(_non_finite_as_null(value))
+
+
+def _non_finite_as_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _non_finite_as_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_non_finite_as_null(item) for item in value]
+    return value
 
 
 def csv_cell(value: Any) -> str:

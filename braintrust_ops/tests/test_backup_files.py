@@ -33,9 +33,11 @@ from braintrust_ops.backup_files import (
     csv_line,
     csv_record,
     default_backup_name,
+    jsonl_line,
     neutralise_formula,
     special_file_kind,
     stale_temporaries_remove,
+    structure_json,
 )
 from braintrust_ops.tests.backup_readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
 from braintrust_ops.tests.paths import HOST_ROOT
@@ -103,6 +105,21 @@ def test_nested_values_are_json_never_python_repr():
     assert json.loads(cell) == value
     assert "False" not in cell and "None" not in cell and "'" not in cell
     assert HEBREW in cell  # ensure_ascii=False: readable, not \\u escapes
+
+
+@pytest.mark.parametrize(
+    "beside",
+    [None, 2**64, -(2**63) - 1, "half an emoji \ud83d"],
+    ids=["orjson", "integer_over_64_bits", "integer_under_64_bits", "lone_surrogate"],
+)
+def test_nan_and_infinity_inside_a_structure_are_null_whichever_encoder_writes_it(beside):
+    # Beside a value orjson refuses, the standard library's encoder writes the row: it must not write NaN or
+    # Infinity, which are not JSON (jq and BigQuery refuse the line), where orjson writes null.
+    value = {"scores": {"a": float("nan"), "b": [float("inf"), float("-inf"), 0.5]}, "beside": beside}
+    text = structure_json(value)
+    assert json.loads(text) == {"scores": {"a": None, "b": [None, None, 0.5]}, "beside": beside}
+    assert "NaN" not in text and "Infinity" not in text
+    assert jsonl_line(value) == text + "\n"
 
 
 def test_json_list_starting_with_formula_text_is_not_prefixed():
