@@ -208,16 +208,18 @@ def stale_temporaries_remove(directory: Path, *, older_than: float) -> list[str]
 
 def _remove_if_stale(path: Path, older_than: float) -> bool:
     try:
-        seen = os.lstat(path)
-        if not stat.S_ISREG(seen.st_mode) or seen.st_mtime >= older_than:
-            return False
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False  # a device, FIFO or link is never even opened
         # O_NOFOLLOW and O_NONBLOCK: should the name become a link or a FIFO after the lstat, open neither.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
+        held = os.fstat(fd)  # every check is of the file held open, whatever the name points to meanwhile
+        if not stat.S_ISREG(held.st_mode) or held.st_mtime >= older_than:
+            return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while the backup writing it lives
-        if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+        if not os.path.samestat(held, os.lstat(path)):
             return False  # the name now belongs to another file
         os.unlink(path)
         return True
