@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import fcntl
 import gzip
 import io
 import json
@@ -732,3 +733,41 @@ def test_only_stale_regular_files_of_the_backup_s_own_naming_are_removed(tmp_pat
 
 def test_a_directory_that_cannot_be_listed_reclaims_nothing(tmp_path):
     assert stale_temporaries_remove(tmp_path / "missing", older_than=time.time()) == []
+
+
+def stale_temporary(directory: Path, name: str = ".v.csv.stale000.braintrust-backup.partial") -> Path:
+    """A temporary file as a run killed an hour ago left it."""
+    path = directory / name
+    path.write_text("rows of a killed run")
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
+    return path
+
+
+def test_a_file_swapped_in_under_a_stale_temporary_name_is_not_removed(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+    someone_else = tmp_path / "someone-else.txt"
+    someone_else.write_text("someone's data")
+    real_open = os.open
+
+    def open_then_swap(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if os.fspath(path) == os.fspath(stale):
+            os.replace(someone_else, stale)  # between the reclaimer's checks of the file it holds and the unlink
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_swap)
+    assert stale_temporaries_remove(tmp_path, older_than=time.time()) == []
+    assert stale.read_text() == "someone's data"
+
+
+def test_without_flock_no_temporary_is_removed_and_the_backup_is_still_written(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))  # a filesystem without flock
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    backup = write(tmp_path / "backup.csv", [log()])
+    assert backup.reclaimed == [] and stale.exists()
+    assert [row["id"] for row in read_csv(tmp_path / "backup.csv")] == ["log-1"]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
+from structlog.testing import capture_logs
 
 from braintrust_ops.btql_query import logs_filter
 from braintrust_ops.clients.braintrust import BraintrustClient
@@ -268,6 +269,20 @@ def test_existing_output_file_is_replaced_by_the_new_backup(empty_project, tmp_p
     run_backup(run_command, "--output", str(output))
     assert [row["id"] for row in read_csv(output)] == ["this-week"]
     assert leftovers(tmp_path) == []
+
+
+def test_temporary_file_left_by_a_killed_run_is_removed_and_logged_by_the_next(empty_project, backup_dir, run_command):
+    stale = backup_dir / ".logs_backup_2026-11-22.csv.k1ll3d00.braintrust-backup.partial"
+    stale.write_text("half of last week's rows")
+    last_week = (NOW - timedelta(days=7)).timestamp()  # the run killed then; "now" is NOW below
+    os.utime(stale, (last_week, last_week))
+    with freeze_time(NOW):
+        empty_project.state.add_log(created=NOW - timedelta(hours=1))
+        with capture_logs() as events:
+            run_backup(run_command)
+    assert os.listdir(backup_dir) == ["logs_backup_2026-11-29.csv"]
+    [removed] = [event for event in events if event["event"] == "logs_backup_stale_temporaries_removed"]
+    assert removed["count"] == 1 and removed["directory"] == str(backup_dir)
 
 
 def test_no_logs_in_range_says_so_writes_no_file_and_succeeds(empty_project, backup_dir, run_command):
