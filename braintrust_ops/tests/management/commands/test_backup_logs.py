@@ -296,7 +296,7 @@ def test_no_logs_in_range_says_so_writes_no_file_and_succeeds(empty_project, bac
 
 def test_run_is_recorded_with_rows_bytes_path_pages_and_elapsed(empty_project, tmp_path, run_command):
     empty_project.state.add_logs(5, created=lambda i: ago(hours=i + 1))
-    # The first page takes at least DELAY to arrive, so a timer that measures the export cannot read less.
+    # The first page takes at least `delay` to arrive, so a timer that measures the export cannot read less.
     delay = 0.4
     empty_project.faults.add("btql", "latency", delay=delay, times=1)
     output = tmp_path / "run.csv"
