@@ -8,6 +8,7 @@ in (the one place logs enter the database), and a row that cannot be is refused 
 reason a person can act on.
 """
 
+import json
 from typing import Any
 
 #: ``TaggedLog.log_id`` and ``root_span_id`` are ``varchar(255)``.
@@ -16,6 +17,8 @@ MAX_ID_LENGTH = 255
 #: levels at which Python's json module raises RecursionError.
 MAX_JSON_DEPTH = 100
 NUL = "\x00"
+#: How much of an id a log line or a run record shows.
+READABLE_ID_LENGTH = 100
 
 
 class Unstorable(ValueError):
@@ -48,11 +51,39 @@ def storable_json(value: Any, *, depth: int = 0) -> Any:
 
 
 def storable_id(value: object, *, field: str) -> str:
-    """An id as text, unchanged: an id that would have to change to be stored is refused instead,
-    since it must keep naming the same log in Braintrust."""
-    text = "" if value is None else str(value).strip()
-    if len(text) > MAX_ID_LENGTH:
-        raise Unstorable(f"its {field} is {len(text)} characters long, over {MAX_ID_LENGTH}")
-    if storable_text(text) != text:
+    """An id exactly as Braintrust sent it, or Unstorable: it must keep naming the same log in Braintrust,
+    and two ids must stay two rows. Never trimmed (" abc" and "abc" are two logs), never converted:
+    ids are strings (OpenAPI ``ProjectLogsEvent.id`` and ``root_span_id``: ``"type": "string"``), and
+    ``str(12345)`` would make the number one row with the log whose id is the string ``"12345"``.
+    None (the field is absent) is the empty string; the caller decides whether that names a log."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Unstorable(
+            f"its {field} is {_kind(value)}, not a string (an id is a string: OpenAPI ProjectLogsEvent.{field})"
+        )
+    if len(value) > MAX_ID_LENGTH:
+        raise Unstorable(f"its {field} is {len(value)} characters long, over {MAX_ID_LENGTH}")
+    if storable_text(value) != value:
         raise Unstorable(f"its {field} holds a NUL character or half an emoji")
-    return text
+    return value
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):  # before int: a bool is an int to isinstance
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+
+
+def readable_id(value: object) -> str:
+    """An id as a person reads it in a log line or the run record: its JSON text, so the type and any
+    surrounding spaces show ("12345" with quotes is a string, 12345 a number), bounded, and storable
+    (JSON escapes NUL; a lone surrogate is written as its escape)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON at all: rows come parsed from JSON, so only a caller's mistake
+        text = repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= READABLE_ID_LENGTH else text[: READABLE_ID_LENGTH - 1] + "…"

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.shards import Shard
-from braintrust_ops.storable import Unstorable, storable_id, storable_json
+from braintrust_ops.storable import READABLE_ID_LENGTH, Unstorable, readable_id, storable_id, storable_json
 
 logger = structlog.get_logger(__name__)
 
@@ -81,40 +81,41 @@ def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterat
             if isinstance(row.get("_xact_id"), str):
                 counts.newest_xact_id = newer_xact(counts.newest_xact_id, row["_xact_id"])
             raw_id = row.get("id")
-            log_id = str(raw_id).strip() if raw_id is not None else ""
-            if not log_id:
+            if raw_id is None or raw_id == "":
                 counts.without_id += 1
                 continue
-            if not seen.add(log_id):
+            # Ids are compared exactly as sent: " abc" and "abc" are two logs. One that is not a string is
+            # refused below (storable_id), so it is never merged with the string it would print as.
+            if isinstance(raw_id, str) and not seen.add(raw_id):
                 counts.duplicates += 1
                 continue
             created = _parse_created(row.get("created"))
             if created is None:
                 counts.without_created += 1
-                logger.warning("log_without_created_skipped", log_id=_loggable_id(log_id))
+                logger.warning("log_without_created_skipped", log_id=_event_id(raw_id))
                 continue
             if counts.newest_created is None or created > counts.newest_created:
                 counts.newest_created = created
             try:
-                cleaned.append(_storable_row(row, log_id=log_id, created=created))
+                cleaned.append(_storable_row(row, created=created))
             except Unstorable as exc:
                 counts.refused += 1
-                logger.warning("log_refused", log_id=_loggable_id(log_id), reason=str(exc))
+                logger.warning("log_refused", log_id=_event_id(raw_id), reason=str(exc))
         if cleaned:
             yield cleaned
     if counts.without_id:
         logger.warning("logs_without_id_skipped", count=counts.without_id)
 
 
-def _loggable_id(log_id: str) -> str:
-    """A log id as it may appear in a log line: bounded, whatever the row held."""
-    return log_id[:100]
+def _event_id(raw_id: object) -> str:
+    """A log id as a log event shows it: a string id bounded, anything else as its JSON text."""
+    return raw_id[:READABLE_ID_LENGTH] if isinstance(raw_id, str) else readable_id(raw_id)
 
 
-def _storable_row(row: dict, *, log_id: str, created: datetime) -> LogRow:
+def _storable_row(row: dict, *, created: datetime) -> LogRow:
     try:
         return LogRow(
-            log_id=storable_id(log_id, field="id"),
+            log_id=storable_id(row["id"], field="id"),
             root_span_id=storable_id(row.get("root_span_id"), field="root_span_id"),
             logged_at=created,
             input=storable_json(row.get("input")),
@@ -173,7 +174,7 @@ def _store_one_by_one(logs: list[TaggedLog]) -> int:
         except DatabaseError as exc:
             refused += 1
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            logger.warning("log_unstorable", log_id=_loggable_id(log.log_id), reason=reason)
+            logger.warning("log_unstorable", log_id=_event_id(log.log_id), reason=reason)
     return refused
 
 

@@ -2,7 +2,15 @@
 
 import pytest
 
-from braintrust_ops.storable import MAX_ID_LENGTH, MAX_JSON_DEPTH, Unstorable, storable_id, storable_json, storable_text
+from braintrust_ops.storable import (
+    MAX_ID_LENGTH,
+    MAX_JSON_DEPTH,
+    Unstorable,
+    readable_id,
+    storable_id,
+    storable_json,
+    storable_text,
+)
 
 
 def test_a_nul_character_is_kept_as_its_escape():
@@ -45,10 +53,30 @@ def test_json_nested_past_the_limit_is_refused_saying_so():
         storable_json({"input": _nested(MAX_JSON_DEPTH)})
 
 
-def test_an_id_is_kept_exactly_trimmed_of_spaces():
-    assert storable_id(" abc-123 ", field="id") == "abc-123"
+def test_an_id_is_kept_exactly_as_sent_surrounding_spaces_included():
+    assert [storable_id(raw, field="id") for raw in (" abc-123 ", "abc-123", "   ")] == [" abc-123 ", "abc-123", "   "]
     assert storable_id(None, field="root_span_id") == ""
     assert storable_id("x" * MAX_ID_LENGTH, field="id") == "x" * MAX_ID_LENGTH
+
+
+@pytest.mark.parametrize(
+    "raw, kind",
+    [(12345, "a number"), (1.5, "a number"), (True, "a boolean"), ({"id": "a"}, "an object"), (["a"], "an array")],
+)
+def test_an_id_that_is_not_a_string_is_refused_saying_what_it_is(raw, kind):
+    with pytest.raises(Unstorable, match=f"its id is {kind}, not a string"):
+        storable_id(raw, field="id")
+
+
+def test_an_id_is_read_by_people_as_its_json_text_so_type_and_spaces_show():
+    assert [readable_id(raw) for raw in (12345, "12345", " a ", "שבת", "a\x00\ud83d")] == [
+        "12345",
+        '"12345"',
+        '" a "',
+        '"שבת"',
+        '"a\\u0000\\ud83d"',
+    ]
+    assert len(readable_id("x" * 500)) == 100
 
 
 def test_an_id_too_long_to_store_is_refused_naming_the_field_and_the_length():

@@ -96,3 +96,11 @@ def test_rows_without_a_readable_created_time_are_counted_and_skipped():
     assert [row.log_id for row in rows] == ["ok"]
     assert counts.without_created == 2 and counts.fetched == 3
     assert counts.newest_created == datetime(2026, 11, 24, 1, tzinfo=UTC)  # a zoneless time is UTC
+
+
+def test_ids_are_kept_exactly_and_one_that_is_not_a_string_is_refused_never_merged():
+    counts = FetchCounts()
+    page = [_row("12345"), _row(12345), _row(" 12345"), _row("12345 "), _row("12345")]
+    (rows,) = list(clean_rows([page], counts))
+    assert [row.log_id for row in rows] == ["12345", " 12345", "12345 "]
+    assert (counts.refused, counts.duplicates, counts.without_id) == (1, 1, 0)
