@@ -49,6 +49,7 @@ from braintrust_ops.services.tagging_batches import (
 from braintrust_ops.services.tagging_dispatch import Call, Dispatcher, Job, Tally
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
+from braintrust_ops.storable import original_json
 from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import PROMPT_VERSION, build_system_prompt, build_tool, build_user_message
 
@@ -254,10 +255,16 @@ def _jobs(
     candidates: Iterable, *, system_prompt: str, config: OpsConfig, options: TaggingOptions, report: TaggingReport
 ) -> Generator[Job, None, None]:  # a generator, which _send closes early
     """The logs to send, in order, until the --limit or the run's budget is reached; the rest is counted
-    as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output."""
+    as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output (stored:
+    ``storable_json``'s encoding)."""
     max_logs = min(options.limit or config.tagging_max_logs_per_run, config.tagging_max_logs_per_run)
     for count, row in enumerate(candidates):
-        user_text = build_user_message(log_input=row.input, log_output=row.output, text_limit=config.tagging_text_limit)
+        # Stored content is in storable's encoding: Claude reads the log as it was written.
+        user_text = build_user_message(
+            log_input=original_json(row.input),
+            log_output=original_json(row.output),
+            text_limit=config.tagging_text_limit,
+        )
         estimate = _estimate_tokens(system_prompt, user_text)
         if count >= max_logs or report.estimated_input_tokens + estimate > config.tagging_max_input_tokens_per_run:
             report.over_budget += 1

@@ -5,36 +5,87 @@ import pytest
 from braintrust_ops.storable import (
     MAX_ID_LENGTH,
     MAX_JSON_DEPTH,
+    OBJECT_KEY,
+    STRING_KEY,
     Unstorable,
+    escape_text,
+    is_storable_text,
+    original_json,
     readable_id,
     storable_id,
     storable_json,
-    storable_text,
 )
 
 
-def test_a_nul_character_is_kept_as_its_escape():
-    assert storable_text("before\x00after") == "before\\u0000after"
+def test_text_postgresql_takes_is_stored_as_it_is():
+    value = {"text": "שבת שלום 🕯️ \\u0000 as typed, a \\ backslash", "n": 1, "f": 0.5, "t": True, "none": None}
+    assert storable_json(value) == value
 
 
-def test_a_lone_surrogate_is_kept_as_its_escape():
-    assert storable_text("half an emoji \ud83d") == "half an emoji \\ud83d"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "before\x00after",
+        "half an emoji \ud83d",
+        "\udc4d tail",
+        "a NUL\x00 and a typed \\u0000 and a typed \\\\u0000",
+        "\\ud83d typed, \ud83d real",
+    ],
+)
+def test_text_postgresql_refuses_is_wrapped_and_comes_back_exactly(text):
+    stored = storable_json(text)
+    assert stored == {STRING_KEY: escape_text(text)} and is_storable_text(stored[STRING_KEY])
+    assert original_json(stored) == text
 
 
-def test_ordinary_text_hebrew_and_emoji_are_untouched():
-    text = "שבת שלום 🕯️ \\u0000 as typed"
-    assert storable_text(text) is text
+def test_a_nul_and_the_six_characters_a_user_typed_for_it_stay_two_different_texts():
+    real, typed = "a\x00b", "a\\u0000b"
+    assert storable_json(typed) == typed
+    assert original_json(storable_json(real)) == real and original_json(storable_json(typed)) == typed
 
 
-def test_json_strings_and_keys_are_made_storable_at_every_level():
-    value = {"a\x00": ["x\x00", {"b": "\ud83d"}], "n": 1, "f": 0.5, "t": True, "none": None}
-    assert storable_json(value) == {
-        "a\\u0000": ["x\\u0000", {"b": "\\ud83d"}],
-        "n": 1,
-        "f": 0.5,
-        "t": True,
-        "none": None,
-    }
+def test_keys_that_only_differ_by_what_postgresql_refuses_both_keep_their_values():
+    value = {"a\x00": 1, "a\\u0000": 2, "a": 3}
+    stored = storable_json(value)
+    assert set(stored) == {OBJECT_KEY}
+    assert original_json(stored) == value
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        {STRING_KEY: "a\\u0000"},
+        {OBJECT_KEY: [["k", "v"]]},
+        {STRING_KEY: {STRING_KEY: "x"}},
+        [{OBJECT_KEY: []}],
+    ],
+)
+def test_a_users_object_that_looks_like_a_wrapper_is_never_read_back_as_one(look_alike):
+    assert original_json(storable_json(look_alike)) == look_alike
+
+
+def test_an_object_with_a_wrapper_key_beside_others_is_data_and_stored_as_it_is():
+    value = {STRING_KEY: "x", "other": 1}
+    assert storable_json(value) == value and original_json(value) == value
+
+
+def test_wrappers_nest_at_every_level():
+    value = {"a\x00": ["x\x00", {"b": "\ud83d"}], "list": [[{"c\ud83d": None}]]}
+    stored = storable_json(value)
+    assert all(map(is_storable_text, _texts(stored))) and original_json(stored) == value
+
+
+def _texts(value):
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _texts(item)
 
 
 def _nested(depth: int):

@@ -7,7 +7,7 @@ from django.db import DatabaseError
 
 from braintrust_ops.models import TaggedLog
 from braintrust_ops.services.log_sync import FetchCounts, clean_rows, logs_store, newer_xact
-from braintrust_ops.storable import MAX_JSON_DEPTH
+from braintrust_ops.storable import MAX_JSON_DEPTH, STRING_KEY, original_json
 
 CREATED = "2026-11-24T01:00:00.000000Z"
 
@@ -42,7 +42,23 @@ def test_a_page_with_poison_rows_stores_every_other_row_and_counts_the_refused_o
     assert sorted(TaggedLog.objects.values_list("log_id", flat=True)) == ["fine", "nul"]
     assert counts.refused == 3 and sum(item.new for item in stored) == 2
     log = TaggedLog.objects.get(log_id="nul")
-    assert log.input == "a question\\u0000with a NUL" and log.metadata == {"k\\u0000": "v\\u0000"}
+    assert original_json(log.input) == "a question\x00with a NUL" and original_json(log.metadata) == {"k\x00": "v\x00"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_content_postgresql_refuses_comes_back_from_the_database_exactly_as_it_came():
+    """On PostgreSQL jsonb refuses NUL and lone surrogates; on SQLite they would be stored as JSON escapes.
+    Either way the row reads back as Braintrust sent it, and never as the text a user might have typed."""
+    content = {
+        "messages": ["NUL\x00", "typed \\u0000", "half \ud83d emoji", "typed \\ud83d", "\\"],
+        "k\x00": 1,
+        "k\\u0000": 2,
+        STRING_KEY: "look-alike",
+    }
+    _store([[_row("odd", input=content, output="answer\x00", metadata={"lone": "\udc4d"})]])
+    log = TaggedLog.objects.get(log_id="odd")
+    assert original_json(log.input) == content
+    assert (original_json(log.output), original_json(log.metadata)) == ("answer\x00", {"lone": "\udc4d"})
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,6 +13,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
+from braintrust_ops.storable import original_json
 from braintrust_ops.tests.concurrency import lock_held_by_another_run, process_settings_environment
 from braintrust_ops.tests.paths import HOST_ROOT
 from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
@@ -581,6 +582,26 @@ def test_lone_surrogate_in_a_log_is_sent_escaped_and_the_log_is_tagged(small_pro
     assert "Shabbat question \\ud83d" in small_project.claude_requests[0]["messages"][0]["content"]
 
 
+def test_a_nul_and_half_an_emoji_reach_claude_and_the_dataset_as_sent_never_as_the_text_a_user_typed(
+    small_project, run_command
+):
+    """Stored in storable's encoding (PostgreSQL refuses both characters), read back exactly: the dataset
+    row holds the log's own characters, and a user who typed the six characters \\u0000 keeps them."""
+    small_project.state.clear_logs()
+    real = {"question": "Shabbat question\x00 with a NUL", "emoji": "half \ud83d", "k\x00": 1}
+    typed = {"question": "Shabbat question\\u0000 typed", "emoji": "half \\ud83d", "k\\u0000": 1}
+    for index, content in enumerate((real, typed)):
+        small_project.state.add_log(input=content, output="answer\x00", created=_now() - timedelta(hours=1 + index))
+    run_command("tag_logs", "--push")
+    (halacha,) = [dataset for dataset in small_project.state.datasets(PROJECT_ID) if dataset["name"] == "Halacha evals"]
+    rows = small_project.state.dataset_rows(halacha["id"])
+    by_question = {row["input"]["question"]: (row["input"], row["expected"]) for row in rows}
+    assert by_question == {real["question"]: (real, "answer\x00"), typed["question"]: (typed, "answer\x00")}
+    prompts = [request["messages"][0]["content"] for request in small_project.claude_requests]
+    assert any("Shabbat question\\u0000 with a NUL" in prompt for prompt in prompts)  # the JSON of a NUL
+    assert any("Shabbat question\\\\u0000 typed" in prompt for prompt in prompts)  # a typed backslash
+
+
 def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is_tagged(small_project, run_command):
     from braintrust_ops_sandbox.state import RawJSON
 
@@ -592,7 +613,7 @@ def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is
     assert "Refused 2 logs that cannot be stored" in result.stderr
     assert TaggedLog.objects.filter(status="tagged").count() == 4  # small_project's three and the NUL one
     nul = next(log for log in TaggedLog.objects.all() if "NUL" in str(log.input))
-    assert nul.input == "Shabbat question with a NUL\\u0000 inside" and nul.tag_names == ["halacha"]
+    assert original_json(nul.input) == "Shabbat question with a NUL\x00 inside" and nul.tag_names == ["halacha"]
     run = CommandRun.objects.get()
     assert run.outcome == "succeeded" and run.counters["refused"] == 2
     assert run.xact_watermark == max((row["_xact_id"] for row in small_project.state.logs()), key=int)
