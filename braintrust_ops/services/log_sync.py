@@ -2,7 +2,7 @@
 next run starts: after the greatest ``_xact_id`` (ingestion order) the last successful run saw."""
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -15,9 +15,19 @@ from django.utils.dateparse import parse_datetime
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.shards import Shard
-from braintrust_ops.storable import READABLE_ID_LENGTH, Unstorable, readable_id, storable_id, storable_json
+from braintrust_ops.storable import (
+    READABLE_ID_LENGTH,
+    Unstorable,
+    escape_text,
+    readable_id,
+    storable_id,
+    storable_json,
+)
 
 logger = structlog.get_logger(__name__)
+
+#: How many refused logs a run record lists by id (each has its log event all the same).
+MAX_REFUSED_LISTED = 50
 
 
 @dataclass
@@ -28,6 +38,8 @@ class FetchCounts:
     duplicates: int = 0
     #: rows that cannot be stored as they are (an over-long id, JSON nested too deep): reported, skipped
     refused: int = 0
+    #: "id: why" of the refused rows and of those without a time, the first MAX_REFUSED_LISTED
+    refused_logs: list[str] = field(default_factory=list)
     newest_created: datetime | None = None
     #: the greatest _xact_id among the rows seen, stored or not
     newest_xact_id: str | None = None
@@ -93,6 +105,7 @@ def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterat
             if created is None:
                 counts.without_created += 1
                 logger.warning("log_without_created_skipped", log_id=_event_id(raw_id))
+                list_refused(counts.refused_logs, raw_id, "it has no readable created time")
                 continue
             if counts.newest_created is None or created > counts.newest_created:
                 counts.newest_created = created
@@ -101,10 +114,18 @@ def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterat
             except Unstorable as exc:
                 counts.refused += 1
                 logger.warning("log_refused", log_id=_event_id(raw_id), reason=str(exc))
+                list_refused(counts.refused_logs, raw_id, str(exc))
         if cleaned:
             yield cleaned
     if counts.without_id:
         logger.warning("logs_without_id_skipped", count=counts.without_id)
+
+
+def list_refused(listed: list[str], raw_id: object, reason: str) -> None:
+    """Keep "id: why" for the run record, so the admin shows which logs were refused; bounded, since a
+    night of bad rows must not make the record huge (every one is in its log event)."""
+    if len(listed) < MAX_REFUSED_LISTED:
+        listed.append(f"{readable_id(raw_id)}: {reason}")
 
 
 def _event_id(raw_id: object) -> str:
@@ -132,6 +153,8 @@ class StoreCounts:
     already_tagged: int = 0
     #: rows the database still refused, one by one: reported, the rest of the page stored
     unstorable: int = 0
+    #: "id: why" of those
+    refused_logs: list[str] = field(default_factory=list)
 
 
 def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
@@ -160,22 +183,23 @@ def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
             TaggedLog.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
     except DatabaseError:
         # One row the database refuses must not cost the rest of the page: store them one by one.
-        counts.unstorable = _store_one_by_one(new)
+        _store_one_by_one(new, counts)
         counts.new -= counts.unstorable
     return counts
 
 
-def _store_one_by_one(logs: list[TaggedLog]) -> int:
-    refused = 0
+def _store_one_by_one(logs: list[TaggedLog], counts: StoreCounts) -> None:
     for log in logs:
         try:
             with transaction.atomic():
                 TaggedLog.objects.bulk_create([log], ignore_conflicts=True)
         except DatabaseError as exc:
-            refused += 1
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            counts.unstorable += 1
+            first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            # The database's words, which may quote the value: made storable for the run record.
+            reason = escape_text(first_line)
             logger.warning("log_unstorable", log_id=_event_id(log.log_id), reason=reason)
-    return refused
+            list_refused(counts.refused_logs, log.log_id, f"the database refused it ({reason})")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from braintrust_ops.outage_breaker import OutageBreaker
 from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.services.log_sync import (
+    MAX_REFUSED_LISTED,
     FetchCounts,
     LogRow,
     LogWindow,
@@ -95,6 +96,8 @@ class TaggingReport:
     duplicates: int = 0
     #: rows that cannot be stored (an over-long id, JSON nested too deep, one the database refused)
     refused: int = 0
+    #: "id: why" of the refused rows (the first MAX_REFUSED_LISTED), for the run record and the admin
+    refused_logs: list[str] = field(default_factory=list)
     new_logs: int = 0
     already_tagged: int = 0
     #: logs of earlier runs still to tag (pending, or failed with attempts left) that this run queued
@@ -481,6 +484,7 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
         stored = logs_store(rows, run=run)
         report.new_logs += stored.new
         report.refused += stored.unstorable
+        _list_refused(report, stored.refused_logs)
         if not options.retag:
             report.already_tagged += stored.already_tagged
     _fetch_counts(report, counts, pages)
@@ -624,6 +628,16 @@ def _fetch_counts(report: TaggingReport, counts: FetchCounts, pages: LogPages) -
     report.fetched, report.without_id = counts.fetched + pages.duplicates, counts.without_id
     report.duplicates = counts.duplicates + pages.duplicates
     report.refused += counts.refused + counts.without_created + pages.unreadable
+    _list_refused(report, counts.refused_logs)
+    unlisted = report.refused - len(report.refused_logs)  # past the bound, or unreadable (no id to show)
+    if unlisted > 0:
+        report.refused_logs.append(
+            f"and {unlisted} more: their ids are in the log_refused, log_unstorable and log_row_unreadable events"
+        )
+
+
+def _list_refused(report: TaggingReport, entries: list[str]) -> None:
+    report.refused_logs.extend(entries[: max(0, MAX_REFUSED_LISTED - len(report.refused_logs))])
 
 
 def _newest_xact_seen(counts: FetchCounts, pages: LogPages) -> str | None:

@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError
 
 from braintrust_ops.models import TaggedLog
-from braintrust_ops.services.log_sync import FetchCounts, clean_rows, logs_store, newer_xact
+from braintrust_ops.services.log_sync import MAX_REFUSED_LISTED, FetchCounts, clean_rows, logs_store, newer_xact
 from braintrust_ops.storable import MAX_JSON_DEPTH, STRING_KEY, original_json
 
 CREATED = "2026-11-24T01:00:00.000000Z"
@@ -120,3 +120,31 @@ def test_ids_are_kept_exactly_and_one_that_is_not_a_string_is_refused_never_merg
     (rows,) = list(clean_rows([page], counts))
     assert [row.log_id for row in rows] == ["12345", " 12345", "12345 "]
     assert (counts.refused, counts.duplicates, counts.without_id) == (1, 1, 0)
+
+
+def test_refused_rows_are_listed_by_id_with_why_up_to_a_bound():
+    counts = FetchCounts()
+    page = [_row(f"{index:03d}" + "x" * 300) for index in range(MAX_REFUSED_LISTED + 5)]
+    page += [{"id": 7, "created": CREATED}, {"id": "no-time", "created": "yesterday"}]
+    list(clean_rows([page], counts))
+    assert counts.refused == MAX_REFUSED_LISTED + 6 and len(counts.refused_logs) == MAX_REFUSED_LISTED
+    assert counts.refused_logs[0].startswith('"000xxx') and counts.refused_logs[0].endswith("over 255")
+
+
+def test_a_row_without_a_time_and_one_the_database_refuses_are_listed_with_why(monkeypatch, db):
+    counts = FetchCounts()
+    list(clean_rows([[{"id": "no-time", "created": "yesterday"}, {"id": 7, "created": CREATED}]], counts))
+    assert counts.refused_logs == [
+        '"no-time": it has no readable created time',
+        "7: its id is a number, not a string (an id is a string: OpenAPI ProjectLogsEvent.id)",
+    ]
+    original = TaggedLog.objects.bulk_create
+
+    def refuse_poison(objs, *args, **kwargs):
+        if any(obj.log_id == "poison" for obj in objs):
+            raise DatabaseError("value refused\x00 by the database\nDETAIL: more")
+        return original(objs, *args, **kwargs)
+
+    monkeypatch.setattr(TaggedLog.objects, "bulk_create", refuse_poison)
+    _, (stored,) = _store([[_row("poison")]])
+    assert stored.refused_logs == ['"poison": the database refused it (value refused\\u0000 by the database)']

@@ -616,6 +616,9 @@ def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is
     assert original_json(nul.input) == "Shabbat question with a NUL\x00 inside" and nul.tag_names == ["halacha"]
     run = CommandRun.objects.get()
     assert run.outcome == "succeeded" and run.counters["refused"] == 2
+    too_long, unreadable = run.counters["refused_logs"]
+    assert too_long.startswith('"xxxx') and too_long.endswith("…: its id is 300 characters long, over 255")
+    assert unreadable == "and 1 more: their ids are in the log_refused, log_unstorable and log_row_unreadable events"
     assert run.xact_watermark == max((row["_xact_id"] for row in small_project.state.logs()), key=int)
 
 

@@ -259,7 +259,11 @@ def test_a_number_for_an_id_is_refused_with_its_reason_and_never_taken_for_the_s
     assert "Refused 1 logs" in result.stderr
     log = TaggedLog.objects.get()
     assert (log.log_id, log.input, log.tag_names) == ("12345", "Please translate this (a string id)", ["translation"])
-    assert CommandRun.objects.get().counters["refused"] == 1
+    counters = CommandRun.objects.get().counters
+    assert counters["refused"] == 1
+    assert counters["refused_logs"] == [
+        "12345: its id is a number, not a string (an id is a string: OpenAPI ProjectLogsEvent.id)"
+    ]
 
 
 NFC_ID = unicodedata.normalize("NFC", "log-café")
