@@ -1,19 +1,19 @@
 """Bring Braintrust root spans into the database as TaggedLog rows (status pending), and say where the
-next run starts: after the greatest ``_xact_id`` (ingestion order) the last successful run saw."""
+next run starts: after the ``_xact_id`` (ingestion order) watermarks of the successful runs before it
+(``watermarks``)."""
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from django.db import DatabaseError, transaction
-from django.db.models import Q
-from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.seen_ids import SeenIds
+from braintrust_ops.services.watermarks import newer_xact, run_start
 from braintrust_ops.shards import Shard
 from braintrust_ops.storable import (
     READABLE_ID_LENGTH,
@@ -55,17 +55,6 @@ class LogRow:
     input: object
     output: object
     metadata: object
-
-
-def xact_key(xact_id: str) -> tuple[int, str]:
-    """Sort key of an ``_xact_id``: a decimal number in a string (OpenAPI: "monotonically increasing");
-    compared as a number, whatever its length."""
-    return (len(xact_id.lstrip("0")), xact_id.lstrip("0"))
-
-
-def newer_xact(first: str | None, second: str | None) -> str | None:
-    candidates = [xact for xact in (first, second) if xact]
-    return max(candidates, key=xact_key, default=None)
 
 
 def _parse_created(value: object) -> datetime | None:
@@ -217,46 +206,18 @@ class LogWindow:
     incremental: bool = False
 
 
-def _successful_runs(shard: Shard | None):
-    """Successful tag_logs runs that covered this shard: its own and unsharded ones (which covered every
-    shard). One shard's success says nothing of another shard's logs."""
-    runs = CommandRun.objects.filter(command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED)
-    unsharded = ~Q(options__has_key="shard")
-    return runs.filter(unsharded if shard is None else unsharded | Q(options__shard=str(shard)))
-
-
-def last_xact_watermark(shard: Shard | None = None) -> str | None:
-    """Where the next run starts: the watermark of the successful run before the last one (of this shard).
-
-    One run of overlap, because nothing documented says a row becomes visible to BTQL in `_xact_id`
-    order (the SDK's own reads ask for `brainstore_realtime`: indexing can lag ingestion); re-reading a
-    night costs little, since stored logs are left as they are. Compared as numbers, by length first."""
-    runs = _successful_runs(shard).exclude(xact_watermark="").annotate(digits=Length("xact_watermark"))
-    newest = list(runs.order_by("-digits", "-xact_watermark").values_list("xact_watermark", flat=True).distinct()[:2])
-    return newest[-1] if newest else None
-
-
-def last_high_water_mark(shard: Shard | None = None) -> datetime | None:
-    """The newest log `created` a successful run (of this shard) saw."""
-    runs = _successful_runs(shard).filter(high_water_mark__isnull=False)
-    return runs.order_by("-high_water_mark").values_list("high_water_mark", flat=True).first()
-
-
 def incremental_window(
     *, now: datetime, default_hours: int, overlap_hours: int, lookback_days: int, shard: Shard | None = None
 ) -> LogWindow:
-    """Where the next default tag_logs run starts.
+    """Where the next default tag_logs run starts (``watermarks.run_start``, from every successful run of the
+    project, whatever its shard layout).
 
-    After the last successful run's watermark: a log flushed late (an old `created`, a new `_xact_id`)
-    is still found, as long as it was created within ``lookback_days`` (the retention: older logs would
-    be pruned anyway). A first run takes ``default_hours`` back. A run after one from before the
-    watermark existed starts at that run's newest log minus ``overlap_hours``, as it used to.
+    After the watermark: a log flushed late (an old `created`, a new `_xact_id`) is still found, as long as
+    it was created within ``lookback_days`` (the retention: older logs would be pruned anyway). A first
+    run takes ``default_hours`` back. A run after one from before the watermark existed starts at that
+    run's newest log minus ``overlap_hours``, as it used to.
     """
-    watermark = last_xact_watermark(shard)
-    if watermark is not None:
-        return LogWindow(since=now - timedelta(days=lookback_days), after_xact_id=watermark, incremental=True)
-    last = last_high_water_mark(shard)
-    if last is None:
-        return LogWindow(since=now - timedelta(hours=default_hours), incremental=True)
-    since = min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))
-    return LogWindow(since=since, incremental=True)
+    start = run_start(
+        shard, now=now, default_hours=default_hours, overlap_hours=overlap_hours, lookback_days=lookback_days
+    )
+    return LogWindow(since=start.since, after_xact_id=start.after_xact_id, incremental=True)

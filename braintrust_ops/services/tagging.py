@@ -34,7 +34,6 @@ from braintrust_ops.services.log_sync import (
     LogWindow,
     clean_rows,
     incremental_window,
-    last_high_water_mark,
     logs_store,
     newer_xact,
 )
@@ -452,9 +451,8 @@ def logs_tag(
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     if run is not None:
         run.window_start, run.window_end = report.window_start, report.window_end
-        run.high_water_mark = max(
-            filter(None, [counts.newest_created, last_high_water_mark(options.shard)]), default=window.since
-        )
+        # The newest log `created` this run saw: the start of a later run only when no watermark exists.
+        run.high_water_mark = counts.newest_created or window.since
         if window.incremental:
             # Every row seen counts, stored or refused: the next run starts after all of them.
             run.xact_watermark = newer_xact(_newest_xact_seen(counts, pages), window.after_xact_id) or ""
