@@ -495,21 +495,26 @@ def test_a_log_changed_in_braintrust_comes_back_but_is_not_sent_to_claude_again(
     assert small_project.count("messages") == calls
 
 
-def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(
-    small_project, run_command, ops_settings
-):
-    from braintrust_ops_sandbox import ANTHROPIC_KEY
+def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(small_project, run_command):
+    """A run failed by tag_logs' success rule has read its window and recorded the greatest _xact_id it saw:
+    its watermark must still count for nothing. The next run starts where the successful runs say (after
+    the run before last), and tags the log the failed night left."""
+    run_command("tag_logs")
+    small_project.state.add_log(input="Second night's question", created=_now() - timedelta(minutes=30))
+    run_command("tag_logs")
+    first, second = CommandRun.objects.order_by("started_at")
+    small_project.state.add_log(input="Late Shabbat question", created=_now() - timedelta(minutes=10))
+    small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})  # an unusable reply: 1 of 1 failed
+    with pytest.raises(CommandError, match="1 of 1 logs failed to tag"):
+        run_command("tag_logs")
+    failed = CommandRun.objects.get(outcome="failed")
+    assert int(failed.xact_watermark) > int(second.xact_watermark) > int(first.xact_watermark)
 
     run_command("tag_logs")
-    first = CommandRun.objects.get()
-    small_project.state.add_log(input="Late Shabbat question", created=_now() - timedelta(minutes=10))
-    ops_settings(ANTHROPIC_API_KEY="sk-wrong-key-for-tests-000000")
-    with pytest.raises(CommandError):
-        run_command("tag_logs")
-    ops_settings(ANTHROPIC_API_KEY=ANTHROPIC_KEY)
-    run_command("tag_logs")
-    last = CommandRun.objects.filter(outcome="succeeded").exclude(pk=first.pk).get()
-    assert last.window_start is not None and int(last.xact_watermark) > int(first.xact_watermark)
+    after = [
+        c for c in small_project.btql_bodies()[-1]["query"]["filter"]["children"] if c["left"]["name"] == ["_xact_id"]
+    ]
+    assert [condition["right"]["value"] for condition in after] == [first.xact_watermark]
     assert TaggedLog.objects.get(input="Late Shabbat question").tag_names == ["halacha"]
 
 
