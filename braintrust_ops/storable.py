@@ -16,9 +16,13 @@ is, and replaces what it refuses with a tagged wrapper, a JSON object with exact
   ``<escaped>`` is the string with each backslash doubled and each NUL or lone surrogate written as
   ``\\u`` and four lowercase hex digits. Backslashes are escaped too, so a user who typed the six
   characters ``\\u0000`` gets them back, never a NUL;
-- an object with such a key, or whose only key is one of the two wrapper keys (a user's look-alike),
+- an object with such a key, or whose only key is one of the wrapper keys (a user's look-alike),
   becomes ``{"$braintrust_ops:object": [[key, value], ...]}``, its keys encoded like strings, so two
-  keys never collide and a look-alike is never read back as a wrapper.
+  keys never collide and a look-alike is never read back as a wrapper;
+- a float of 1e16 or more (in magnitude) becomes ``{"$braintrust_ops:float": "<its JSON text>"}``:
+  ``jsonb`` keeps a number as ``numeric`` (PostgreSQL docs 8.14, table 8.23), which prints without an
+  exponent, so ``5.844065794252167e+16`` would come back as the integer 58440657942521670, another
+  type and another value than the float Braintrust sent. Smaller floats keep their decimal point.
 
 ``original_json`` undoes it: an object with exactly one key, and that key a wrapper key, is a wrapper;
 any other object is data. Every reader of stored content (the dataset push, the prompt text sent to
@@ -26,6 +30,7 @@ Claude) reads it through ``original_json``. The backup reads Braintrust, not the
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -40,7 +45,10 @@ READABLE_ID_LENGTH = 100
 
 STRING_KEY = "$braintrust_ops:string"
 OBJECT_KEY = "$braintrust_ops:object"
-WRAPPER_KEYS = frozenset({STRING_KEY, OBJECT_KEY})
+FLOAT_KEY = "$braintrust_ops:float"
+WRAPPER_KEYS = frozenset({STRING_KEY, OBJECT_KEY, FLOAT_KEY})
+#: From here up Python writes a float with a positive exponent and no decimal point (repr's rule).
+EXPONENT_FLOATS = 1e16
 
 # What escape_text writes: a backslash, NUL, or any surrogate (in a Python string a surrogate is always
 # lone: a pair decoded from JSON is one code point above U+FFFF).
@@ -83,6 +91,8 @@ def storable_json(value: Any, *, depth: int = 0) -> Any:
     Unstorable past MAX_JSON_DEPTH. A value PostgreSQL takes as it is comes back equal to itself."""
     if isinstance(value, str):
         return value if is_storable_text(value) else {STRING_KEY: escape_text(value)}
+    if isinstance(value, float) and math.isfinite(value) and abs(value) >= EXPONENT_FLOATS:
+        return {FLOAT_KEY: repr(value)}
     if isinstance(value, (dict, list)):
         if depth >= MAX_JSON_DEPTH:
             raise Unstorable(f"nested deeper than {MAX_JSON_DEPTH} levels")
@@ -112,6 +122,8 @@ def original_json(value: Any) -> Any:
         ((key, inner),) = value.items()
         if key == STRING_KEY and isinstance(inner, str):
             return unescape_text(inner)
+        if key == FLOAT_KEY and isinstance(inner, str):
+            return float(inner)
         if key == OBJECT_KEY and isinstance(inner, list):
             return {original_json(name): original_json(item) for name, item in inner}
     return {key: original_json(item) for key, item in value.items()}

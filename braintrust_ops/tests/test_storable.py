@@ -1,12 +1,15 @@
 """Every log row made storable on the way in, or refused with a reason (pure functions)."""
 
 import pytest
+from hypothesis import assume, given
 
 from braintrust_ops.storable import (
+    FLOAT_KEY,
     MAX_ID_LENGTH,
     MAX_JSON_DEPTH,
     OBJECT_KEY,
     STRING_KEY,
+    WRAPPER_KEYS,
     Unstorable,
     escape_text,
     is_storable_text,
@@ -14,7 +17,9 @@ from braintrust_ops.storable import (
     readable_id,
     storable_id,
     storable_json,
+    unescape_text,
 )
+from braintrust_ops.tests.strategies import json_values, text
 
 
 def test_text_postgresql_takes_is_stored_as_it_is():
@@ -51,9 +56,17 @@ def test_keys_that_only_differ_by_what_postgresql_refuses_both_keep_their_values
     assert original_json(stored) == value
 
 
+def test_a_float_postgresql_would_print_as_an_integer_comes_back_a_float():
+    value = {"big": 5.844065794252167e16, "small": 1.5e-7, "int": 58440657942521670}
+    stored = storable_json(value)
+    assert stored == {"big": {FLOAT_KEY: "5.844065794252167e+16"}, "small": 1.5e-7, "int": 58440657942521670}
+    assert original_json(stored) == value and type(original_json(stored)["big"]) is float
+
+
 @pytest.mark.parametrize(
     "look_alike",
     [
+        {FLOAT_KEY: "1e+16"},
         {STRING_KEY: "a\\u0000"},
         {OBJECT_KEY: [["k", "v"]]},
         {STRING_KEY: {STRING_KEY: "x"}},
@@ -146,3 +159,65 @@ def test_dicts_nested_just_under_the_limit_are_storable():
     for _ in range(MAX_JSON_DEPTH):
         value = {"k": value}
     assert storable_json(value) == value
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+
+@given(json_values)
+def test_any_json_value_is_stored_in_a_form_postgresql_takes_and_read_back_exactly(value):
+    stored = storable_json(value)
+    assert all(map(is_storable_text, _texts(stored)))
+    assert original_json(stored) == value
+
+
+@given(json_values)
+def test_a_value_postgresql_takes_as_it_is_is_stored_as_it_is(value):
+    if (
+        all(map(is_storable_text, _texts(value)))
+        and not any(map(_looks_like_a_wrapper, _objects(value)))
+        and not any(isinstance(item, float) and abs(item) >= 1e16 for item in _scalars(value))
+    ):
+        assert storable_json(value) == value
+
+
+@given(text)
+def test_escaping_text_is_reversible_and_gives_storable_text(value):
+    assert unescape_text(escape_text(value)) == value and is_storable_text(escape_text(value))
+
+
+@given(json_values, json_values)
+def test_two_different_values_are_never_stored_alike(first, second):
+    assume(first != second)
+    assert storable_json(first) != storable_json(second)
+
+
+@given(text)
+def test_any_text_is_an_id_exactly_or_refused_with_a_reason(raw):
+    try:
+        assert storable_id(raw, field="id") == raw
+    except Unstorable as exc:
+        assert str(exc).startswith("its id ")
+
+
+def _objects(value):
+    if isinstance(value, dict):
+        yield value
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _objects(item)
+
+
+def _scalars(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    else:
+        yield value
+
+
+def _looks_like_a_wrapper(value: dict) -> bool:
+    return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
