@@ -11,6 +11,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from braintrust_ops.btql_query import is_xact_id
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.seen_ids import SeenIds
 from braintrust_ops.services.watermarks import newer_xact, run_start
@@ -79,7 +80,7 @@ def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterat
             if not isinstance(row, dict):
                 counts.without_id += 1
                 continue
-            if isinstance(row.get("_xact_id"), str):
+            if is_xact_id(row.get("_xact_id")):  # anything else could never be asked for after
                 counts.newest_xact_id = newer_xact(counts.newest_xact_id, row["_xact_id"])
             raw_id = row.get("id")
             if raw_id is None or raw_id == "":

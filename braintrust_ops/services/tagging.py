@@ -18,6 +18,7 @@ import structlog
 from django.db.models import Q
 from django.utils import timezone
 
+from braintrust_ops.btql_query import is_xact_id
 from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
@@ -641,6 +642,6 @@ def _list_refused(report: TaggingReport, entries: list[str]) -> None:
 def _newest_xact_seen(counts: FetchCounts, pages: LogPages) -> str | None:
     """The greatest _xact_id of every row read, the unreadable ones included: the next run starts past them."""
     newest = counts.newest_xact_id
-    for xact_id in pages.unreadable_xact_ids:
+    for xact_id in filter(is_xact_id, pages.unreadable_xact_ids):
         newest = newer_xact(newest, xact_id)
     return newest

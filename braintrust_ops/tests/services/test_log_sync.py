@@ -1,13 +1,18 @@
 """Logs entering the database: one poison row never costs the rest of its page (SQLite and PostgreSQL)."""
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
 from django.db import DatabaseError
+from hypothesis import given
+from hypothesis import strategies as st
 
+from braintrust_ops.btql_query import is_xact_id
 from braintrust_ops.models import TaggedLog
 from braintrust_ops.services.log_sync import MAX_REFUSED_LISTED, FetchCounts, clean_rows, logs_store, newer_xact
-from braintrust_ops.storable import MAX_JSON_DEPTH, STRING_KEY, original_json
+from braintrust_ops.storable import MAX_JSON_DEPTH, STRING_KEY, is_storable_text, original_json
+from braintrust_ops.tests.strategies import json_values, text
 
 CREATED = "2026-11-24T01:00:00.000000Z"
 
@@ -148,3 +153,63 @@ def test_a_row_without_a_time_and_one_the_database_refuses_are_listed_with_why(m
     monkeypatch.setattr(TaggedLog.objects, "bulk_create", refuse_poison)
     _, (stored,) = _store([[_row("poison")]])
     assert stored.refused_logs == ['"poison": the database refused it (value refused\\u0000 by the database)']
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+_example_ids = itertools.count()
+
+
+@given(content=json_values, metadata=json_values)
+def test_any_content_comes_back_from_the_database_exactly(db, content, metadata):
+    """On SQLite and PostgreSQL alike (jsonb refuses NUL and lone surrogates): stored, then read back."""
+    log_id = f"property-{next(_example_ids)}"
+    _store([[_row(log_id, input=content, output=content, metadata=metadata)]])
+    log = TaggedLog.objects.get(log_id=log_id)
+    assert (original_json(log.input), original_json(log.output), original_json(log.metadata)) == (
+        content,
+        content,
+        metadata,
+    )
+
+
+BTQL_FIELDS = ["id", "created", "_xact_id", "root_span_id", "input", "output", "metadata", "is_root"]
+btql_rows = st.one_of(
+    st.dictionaries(
+        st.one_of(st.sampled_from(BTQL_FIELDS), text),
+        st.one_of(
+            json_values,
+            st.sampled_from([CREATED, "2026-11-24T01:00:00+02:00", "2026-11-24", "yesterday", "1000000000000000001"]),
+        ),
+        max_size=8,
+    ),
+    json_values,  # a row that is not an object at all
+)
+
+
+@given(st.lists(st.lists(btql_rows, max_size=8), max_size=3))
+def test_any_btql_rows_are_kept_or_counted_never_crashing_the_page(pages):
+    """Every row read is a stored row, or counted: without an id, a repeat, or refused with a reason."""
+    counts = FetchCounts()
+    kept = [row for rows in clean_rows(pages, counts) for row in rows]
+    accounted = len(kept) + counts.without_id + counts.duplicates + counts.without_created + counts.refused
+    assert accounted == counts.fetched == sum(map(len, pages))
+    assert len(counts.refused_logs) == min(counts.refused + counts.without_created, MAX_REFUSED_LISTED)
+    assert len({row.log_id for row in kept}) == len(kept)
+    assert counts.newest_xact_id is None or is_xact_id(counts.newest_xact_id)
+
+
+def test_an_xact_id_that_is_not_decimal_never_becomes_the_watermark():
+    counts = FetchCounts()
+    list(clean_rows([[_row("a", _xact_id="999"), _row("b", _xact_id="99999x"), _row("c", _xact_id="١٢٣٤٥")]], counts))
+    assert counts.newest_xact_id == "999"
+
+
+@given(st.lists(text, max_size=12))
+def test_distinct_ids_stay_distinct_rows_and_none_is_changed(ids):
+    """Ids that differ only by spaces, by a lone surrogate or by a backslash are different logs."""
+    counts = FetchCounts()
+    page = [_row(log_id) for log_id in ids]
+    kept = [row.log_id for rows in clean_rows([page], counts) for row in rows]
+    storable = [log_id for log_id in dict.fromkeys(ids) if log_id and is_storable_text(log_id) and len(log_id) <= 255]
+    assert kept == storable
