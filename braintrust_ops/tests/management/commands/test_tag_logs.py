@@ -753,6 +753,16 @@ def test_a_tag_that_cannot_be_offered_safely_is_named_in_a_warning_and_the_other
     assert "Sent to Claude: 3;" in result.stdout
 
 
+def test_a_tag_holding_half_an_emoji_is_left_out_instead_of_failing_every_request(small_project, run_command):
+    """Its name would go into every request's tool schema, which cannot be UTF-8 with a lone surrogate."""
+    small_project.state.add_tag("half \ud83d", "dataset-tagging")
+    small_project.state.add_tag("kosher", "Kashrut. dataset-tagging \udc4d")
+    result = run_command("tag_logs")
+    assert "Tag left out of tagging: 'half \\ud83d': its name or description holds half an emoji" in result.stderr
+    assert "Tag left out of tagging: 'kosher'" in result.stderr
+    assert "Sent to Claude: 3;" in result.stdout and CommandRun.objects.get().outcome == "succeeded"
+
+
 def test_each_run_reads_again_what_the_run_before_last_read_so_a_row_visible_late_is_not_lost(
     small_project, run_command
 ):
