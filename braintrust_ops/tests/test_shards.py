@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management.base import CommandError
 from django.db import connection
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.locks import tag_logs_lock
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.shards import Shard, parse_shard, shard_of
 from braintrust_ops.tests.concurrency import held_by_another_run
+from braintrust_ops.tests.strategies import text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,6 +52,28 @@ def test_the_split_is_the_same_in_every_process_whatever_pythons_hash_seed():
 def test_the_split_is_pinned_so_a_release_cannot_move_logs_between_shards():
     assert [shard_of(f"log-{number}", 2) for number in range(12)] == [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
     assert shard_of("e3e70682-c209-4cac-a29f-6fbed82c07cd", 4) == 1
+
+
+@given(log_id=text, count=st.integers(1, 64))
+def test_any_id_has_exactly_one_shard_of_n_the_same_every_time(log_id, count):
+    owners = [index for index in range(count) if Shard(index, count).owns(log_id)]
+    assert owners == [shard_of(log_id, count)] and shard_of(log_id, count) == shard_of(log_id, count)
+
+
+@given(index=st.integers(0, 99), extra=st.integers(1, 100))
+def test_a_shards_text_reads_back_as_the_same_shard(index, extra):
+    shard = Shard(index, index + extra)
+    assert parse_shard(str(shard)) == shard and parse_shard(f" {shard.index} / {shard.count} ") == shard
+
+
+@given(text)
+def test_any_shard_option_is_a_valid_shard_or_refused_saying_what_is_wanted(option):
+    try:
+        shard = parse_shard(option)
+    except ValueError as exc:
+        assert "I/N" in str(exc) or "0 to N-1" in str(exc)
+    else:
+        assert 0 <= shard.index < shard.count
 
 
 @pytest.mark.parametrize("text, shard", [("0/1", Shard(0, 1)), ("3/4", Shard(3, 4)), (" 1 / 2 ", Shard(1, 2))])
