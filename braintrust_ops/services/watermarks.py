@@ -67,10 +67,16 @@ class _Marks:
 
 
 def _history() -> dict[str, _Marks]:
-    """Each shard's marks, keyed by the shard's text ("I/N"), the unsharded runs' by ``UNSHARDED``."""
-    marks: dict[str, _Marks] = {}
+    """The marks of the project's successful tag_logs runs (``marks_of``)."""
     runs = CommandRun.objects.filter(command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED)
-    for options, xact, created in runs.values_list("options", "xact_watermark", "high_water_mark").iterator():
+    return marks_of(runs.values_list("options", "xact_watermark", "high_water_mark").iterator())
+
+
+def marks_of(runs: Iterable[tuple[object, str, datetime | None]]) -> dict[str, _Marks]:
+    """Each shard's marks from its runs' (options, watermark, newest created), keyed by the shard's text
+    ("I/N"), the unsharded runs' by ``UNSHARDED``."""
+    marks: dict[str, _Marks] = {}
+    for options, xact, created in runs:
         key = _shard_key(options)
         if key is not None:
             marks.setdefault(key, _Marks()).add(xact, created)
@@ -101,7 +107,26 @@ def run_start(
     shard: Shard | None, *, now: datetime, default_hours: int, overlap_hours: int, lookback_days: int
 ) -> Start:
     """Where the next incremental run of ``shard`` (None: unsharded) starts; see the module's docstring."""
-    marks = _history()
+    return start_from(
+        _history(),
+        shard,
+        now=now,
+        default_hours=default_hours,
+        overlap_hours=overlap_hours,
+        lookback_days=lookback_days,
+    )
+
+
+def start_from(
+    marks: dict[str, _Marks],
+    shard: Shard | None,
+    *,
+    now: datetime,
+    default_hours: int,
+    overlap_hours: int,
+    lookback_days: int,
+) -> Start:
+    """``run_start`` given the runs' marks (``marks_of``)."""
     classes = _classes(shard, counts={parse_shard(key).count for key in marks if key != UNSHARDED})
     if classes is None:
         logger.warning("tagging_window_widened", reason="too many shard layouts to tell each log's watermark")

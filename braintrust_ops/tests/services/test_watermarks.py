@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.models import CommandRun
 from braintrust_ops.services import watermarks
@@ -115,3 +117,40 @@ def test_too_many_layouts_to_tell_apart_read_the_whole_retention(monkeypatch):
     recorded("0/3", 10, 20)
     assert start() == Start(since=RETENTION)
     assert start("0/6") == after(10)  # lcm 6 over a count of 6: one class
+
+
+# --- property: any history of layouts, any run, no log is asked for from later than its own start ------
+
+COUNTS = [1, 2, 3, 4, 6]
+runs_history = st.lists(
+    st.tuples(st.sampled_from([None, *COUNTS]), st.integers(0, 11), st.integers(1, 40)).map(
+        lambda run: (None if run[0] is None else f"{run[1] % run[0]}/{run[0]}", run[2])
+    ),
+    max_size=12,
+)
+
+
+def _required(runs: list[tuple[str | None, int]], residue: int) -> int | None:
+    """The start a log of this residue needs, straight from the runs: after the run before last among
+    those that covered it (the only one's, if one), None if none did."""
+    covering = {
+        xact for shard, xact in runs if shard is None or residue % int(shard.split("/")[1]) == int(shard.split("/")[0])
+    }
+    ordered = sorted(covering, reverse=True)
+    return ordered[1] if len(ordered) > 1 else ordered[0] if ordered else None
+
+
+@given(runs=runs_history, count=st.sampled_from(COUNTS), index=st.integers(0, 5), sharded=st.booleans())
+def test_any_history_of_layouts_gives_a_start_no_log_of_the_run_needs_earlier(runs, count, index, sharded):
+    shard = Shard(index % count, count) if sharded else None
+    marks = watermarks.marks_of(({"shard": text} if text else {}, str(xact), None) for text, xact in runs)
+    got = watermarks.start_from(marks, shard, now=NOW, default_hours=24, overlap_hours=1, lookback_days=30)
+    # Every count here divides 12: the residues mod 12 are every way a log can fall across the layouts.
+    mine = [r for r in range(12) if shard is None or r % shard.count == shard.index]
+    needed = [_required(runs, residue) for residue in mine]
+    if all(start is not None for start in needed):
+        assert got == after(min(needed))  # the lowest start any of its logs needs: safe, and no lower
+    elif any(start is not None for start in needed):
+        assert got == Start(since=RETENTION)
+    else:
+        assert got == Start(since=NOW - timedelta(hours=24))
