@@ -134,3 +134,8 @@ def _decimal(value) -> bool:
 
 def test_a_time_of_year_one_is_written_with_four_digits():
     assert btql_time(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000000Z"
+
+
+def test_a_time_utc_cannot_hold_is_refused_saying_so():
+    with pytest.raises(ValueError, match=r"0001-01-01T00:00:00\+05:00 is out of the range of UTC times"):
+        btql_time(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))

@@ -221,3 +221,8 @@ def _scalars(value):
 
 def _looks_like_a_wrapper(value: dict) -> bool:
     return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
+
+
+def test_an_object_with_a_key_that_is_not_text_is_refused():
+    with pytest.raises(Unstorable, match="a key that is not text"):
+        storable_json({1: "a"})

@@ -255,8 +255,8 @@ def test_a_number_for_an_id_is_refused_with_its_reason_and_never_taken_for_the_s
     start = _now() - timedelta(hours=2)
     small_project.state.add_log(id=12345, input="Is it kosher? (a number for an id)", created=start)
     small_project.state.add_log(id="12345", input="Please translate this (a string id)", created=start)
-    result = run_command("tag_logs")
-    assert "Refused 1 logs" in result.stderr
+    result = run_command("tag_logs", verbosity=2)
+    assert "Refused 1 logs" in result.stderr and "  refused 12345: its id is a number, not a string" in result.stderr
     log = TaggedLog.objects.get()
     assert (log.log_id, log.input, log.tag_names) == ("12345", "Please translate this (a string id)", ["translation"])
     counters = CommandRun.objects.get().counters
