@@ -29,6 +29,12 @@ def _has_control_character(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    # Half an emoji (legal in JSON, no UTF-8 form): the name goes into every request's tool schema and each
+    # stored label, the description into the system prompt, and a request body is UTF-8 (RFC 8259 section 8.1).
+    return any(unicodedata.category(char) == "Cs" for char in text)
+
+
 def _refusal(name: str, description: str) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return f"its name is {len(name)} characters long, over {MAX_NAME_LENGTH}"
@@ -38,6 +44,8 @@ def _refusal(name: str, description: str) -> str | None:
     # Any replacement without a control character in it ("XX XX", mutmut) gives the same answer.
     if _has_control_character(description.replace("\n", " ").replace("\t", " ")):
         return "its description holds a control character other than a line break or a tab"
+    if _has_lone_surrogate(name) or _has_lone_surrogate(description):
+        return "its name or description holds half an emoji (a lone surrogate), which no request can carry"
     return None
 
 

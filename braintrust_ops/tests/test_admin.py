@@ -141,3 +141,10 @@ def test_logs_can_be_filtered_by_whether_their_label_is_of_the_latest_runs_tag_s
     assert "log-old-set" in stale and "log-abc" not in stale and "log-failed" not in stale
     assert "log-abc" in current and "log-old-set" not in current
     assert "current-set" in current  # each label's provenance is in the list
+
+
+def test_a_runs_page_lists_each_refused_log_with_why_one_a_line(admin_client, night):
+    night.counters = {"refused": 2, "refused_logs": ["12345: its id is a number", '"<b>x</b>": its id holds a NUL']}
+    night.save()
+    page = admin_client.get(reverse("admin:braintrust_ops_commandrun_change", args=[night.pk])).content.decode()
+    assert "<br>12345: its id is a number<br>&quot;&lt;b&gt;x&lt;/b&gt;&quot;: its id holds a NUL" in page
