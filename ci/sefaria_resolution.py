@@ -52,6 +52,11 @@ def resolve(python: str, args: list[str]) -> dict:
         sys.exit(0)
     with tempfile.TemporaryDirectory(prefix="sefaria-resolution.") as tmp:
         subprocess.run([python, "-m", "venv", f"{tmp}/venv"], check=True)
+        # The newest pip, as a fresh install would have: its resolver is also twice as fast as the one
+        # Python 3.12.1 bundles (23.2) on this list.
+        subprocess.run(
+            [f"{tmp}/venv/bin/pip", "install", "--quiet", "--upgrade", "pip"], check=True, capture_output=True
+        )
         report = Path(tmp) / "report.json"
         command = [f"{tmp}/venv/bin/pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
         command += ["--disable-pip-version-check", "--report", str(report), *args, "-r", str(pins)]
