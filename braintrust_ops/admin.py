@@ -150,6 +150,13 @@ HEADLINE_COUNTERS = (
 )
 
 
+def _counter(value):
+    """A list (the refused logs, "id: why") one item a line, so an operator can read which and why."""
+    if isinstance(value, list) and value:
+        return format_html_join("", "<br>{}", ((item,) for item in value))
+    return value
+
+
 @admin.register(CommandRun)
 class CommandRunAdmin(ReadOnlyAdmin):
     list_display = ("command", "started_at", "duration_display", "outcome", "headline", "error")
@@ -179,5 +186,5 @@ class CommandRunAdmin(ReadOnlyAdmin):
     def counters_table(self, obj):
         rows = sorted((obj.counters or {}).items())
         return format_html_join(
-            "", "<div><b>{}</b>: {}</div>", ((name.replace("_", " "), value) for name, value in rows)
+            "", "<div><b>{}</b>: {}</div>", ((name.replace("_", " "), _counter(value)) for name, value in rows)
         )

@@ -27,9 +27,10 @@ parsing the row); a test pins the two to identical output on every awkward value
 **JSON encoding.** Structures are encoded by ``orjson``, about three times faster than the standard
 library on a log's nested messages (the export's largest cost after parsing). What orjson refuses
 falls back to the standard library's encoder, so nothing is lost: an integer beyond 64 bits, a lone
-surrogate (see Encoding), a non-string key. One difference is accepted: a NaN or infinity *inside* a
-structure becomes ``null``, as in JavaScript's ``JSON.stringify``; standard JSON has no such values and
-Braintrust's API never sends them (a bare non-finite number in a cell is still written as its text).
+surrogate (see Encoding), a non-string key. A NaN or infinity *inside* a structure becomes ``null``,
+whichever encoder writes it (orjson does so itself, and the fallback is made to), as in JavaScript's
+``JSON.stringify``: standard JSON has no such values (jq and BigQuery refuse a line holding one), and
+Braintrust's API never sends them. A bare non-finite number in a CSV cell is still written as its text.
 
 **Formula injection (CSV).** Chat text is user input, and these files get opened in spreadsheets: a
 text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
@@ -54,17 +55,38 @@ when it opens the file, the file itself keeps it whole.
 then ``os.replace``-d over the final path (an existing file is replaced in one step). Any exception,
 ``KeyboardInterrupt`` included, removes the temporary file: an uploader never sees a half file.
 
+**A run killed mid-write.** ``kill -9`` or the out-of-memory killer gives no chance to remove the
+temporary file. The next backup into the same directory removes such leftovers before it starts its own:
+only names of this module's own pattern (``.<final name>.<8 random characters>.braintrust-backup.partial``),
+only regular files last written before that backup began, and only when no process holds the file's
+lock. A backup holds an exclusive ``flock`` on its temporary file from its creation to the rename, and the
+kernel drops it when the process dies, however it dies: a live backup's file is never taken for a stale
+one, however long it waits for a page. On a filesystem without ``flock`` nothing is removed.
+
+**Only a regular file is replaced.** The rename swaps the directory entry whatever it is: run as root,
+``--output /dev/null`` would turn the device into a regular file, and a symbolic link would be replaced
+instead of written through. So the path must be a regular file or not exist: anything else (a device, a
+FIFO, a socket, a directory, a symbolic link, judged by ``lstat``) is refused with one line before anything
+is written (``backup_logs`` asks before its first request), and looked at again just before the rename, in
+case one appeared meanwhile: only the microseconds between that look and the rename stay open, as ``rename``
+has no portable "replace only a regular file". The temporary file itself is created with ``O_EXCL``
+(``mkstemp``), which never follows a link.
+
 **gzip.** Either format can be compressed; the gzip header names the uncompressed file, not the
 temporary one.
 """
 
+import fcntl
 import gzip as gzip_module
 import io
 import json
 import json.encoder as json_encoder
 import math
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -117,6 +139,9 @@ UTF8_BOM = "\ufeff"
 FILE_MODE = 0o600
 WRITE_BUFFER_BYTES = 1 << 20
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
+TEMP_SUFFIX = ".braintrust-backup.partial"
+#: A temporary file of this module: "." + the final name + "." + mkstemp's 8 random characters + TEMP_SUFFIX.
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
 
 
 class _DiskFile(io.FileIO):
@@ -126,6 +151,90 @@ class _DiskFile(io.FileIO):
 
 class BackupFileError(BraintrustOpsError):
     """The backup file could not be written; no partial file is left behind."""
+
+
+#: How the refusal names each kind of file that is not a regular one (``stat`` tests, in the order tried).
+_SPECIAL_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, in words, when it is not a regular file; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for is_kind, kind in _SPECIAL_KINDS if is_kind(mode)), "a special file")
+
+
+def backup_target_check(path: Path) -> None:
+    """Refuse a backup path that exists and is not a regular file; a new path or a regular file passes.
+
+    ``lstat``, not ``stat``: a symbolic link is judged as itself, never by what it points to.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a new file (a missing directory is reported when the file is opened)
+    except OSError as exc:
+        raise _os_error("inspect", exc, path=path) from exc
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise BackupFileError(
+            f"The backup path {path} is {kind}, not a regular file; it was left untouched. Give --output the path "
+            "of a regular file or of a new one (or choose another BRAINTRUST_OPS_BACKUP_DIR).",
+            path=str(path),
+            kind=kind,
+        )
+
+
+def stale_temporaries_remove(directory: Path, *, older_than: float) -> list[str]:
+    """Remove the temporary files that backups killed mid-write left in ``directory``; return their names.
+
+    A file goes only if its name is of ``TEMP_NAME``'s pattern, it is a regular file last written before
+    ``older_than`` (a ``time.time()``), and no process holds its lock (see "A run killed mid-write").
+    Anything it cannot be sure of, or fails to remove, stays: the next run looks again.
+    """
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [name for name in names if TEMP_NAME.fullmatch(name) and _remove_if_stale(directory / name, older_than)]
+
+
+def _remove_if_stale(path: Path, older_than: float) -> bool:
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False  # a device, FIFO or link is never even opened
+        # O_NOFOLLOW and O_NONBLOCK: should the name become a link or a FIFO after the lstat, open neither.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        held = os.fstat(fd)  # every check is of the file held open, whatever the name points to meanwhile
+        if not stat.S_ISREG(held.st_mode) or held.st_mtime >= older_than:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while the backup writing it lives
+        if not os.path.samestat(held, os.lstat(path)):
+            return False  # the name now belongs to another file
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _lock_while_open(fd: int) -> None:
+    """Lock a new temporary file for as long as this process keeps it open: the sign that its writer lives."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a filesystem without flock: no reclaimer can lock the file either, so none removes it
 
 
 def neutralise_formula(text: str) -> str:
@@ -140,7 +249,7 @@ _c_make_encoder: "type[make_encoder] | None" = json_encoder.c_make_encoder  # ty
 # pragma: no mutate start
 # Called once, at import, before mutmut can switch a mutant on: its mutants would all "survive" untested.
 # test_backup_files pins the encoder's output to json.dumps instead (the csv_cell and fallback tests).
-def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]:
+def _encoder(*, item_separator: str, key_separator: str, allow_nan: bool = True) -> Callable[[Any], str]:
     """``json.dumps(value, ensure_ascii=False, separators=...)``, without its per-call set-up.
 
     ``json.dumps`` with a non-default option builds a ``JSONEncoder`` and then a C encoder on every
@@ -150,7 +259,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
     from parsed JSON and cannot be circular.
     """
     if _c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
-        fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator))
+        fallback = json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator), allow_nan=allow_nan)
         return fallback.encode
     encode_chunks = _c_make_encoder(
         None,  # markers: no circular-reference check
@@ -161,7 +270,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
         item_separator,
         False,  # sort_keys
         False,  # skipkeys
-        True,  # allow_nan, as json.dumps
+        allow_nan,  # False: a NaN or infinity raises ValueError instead of being written as NaN/Infinity
     )
     join = "".join
 
@@ -173,6 +282,7 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
 
 # pragma: no mutate end
 _stdlib_json = _encoder(item_separator=",", key_separator=":")
+_standard_json = _encoder(item_separator=",", key_separator=":", allow_nan=False)
 
 
 def structure_json(value: Any) -> str:
@@ -180,7 +290,26 @@ def structure_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError: a >64-bit integer, a lone surrogate, a non-string key
-        return _stdlib_json(value)
+        return _fallback_json(value)
+
+
+def _fallback_json(value: Any) -> str:
+    """The standard library's JSON of a value orjson refused, with NaN and infinities as null, as orjson
+    writes them: the same value comes out the same whichever encoder takes it (see JSON encoding)."""
+    try:
+        return _standard_json(value)
+    except ValueError:  # a NaN or an infinity somewhere inside: rare, so only then is the value walked
+        return _standard_json(_non_finite_as_null(value))
+
+
+def _non_finite_as_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _non_finite_as_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_non_finite_as_null(item) for item in value]
+    return value
 
 
 def csv_cell(value: Any) -> str:
@@ -258,6 +387,8 @@ class BackupFile:
         # The finished file's size, known after commit() and read only then: None or 1 here (mutmut) is equivalent.
         self.bytes = 0  # pragma: no mutate (see above)
         self.committed = False  # only ever tested for truth: None (mutmut) is equivalent
+        #: the stale temporary files (names) that opening this backup removed from its directory
+        self.reclaimed: list[str] = []
         self._temp_path: Path | None = None
         self._raw: io.BufferedWriter | None = None
         self._compressed: gzip_module.GzipFile | None = None
@@ -281,19 +412,20 @@ class BackupFile:
 
     def open(self) -> None:
         directory = self.path.parent
-        if self.path.is_dir():
-            raise BackupFileError(f"The backup path {self.path} is a directory; give a file name with --output.")
+        backup_target_check(self.path)
         if not directory.is_dir():
             raise BackupFileError(
                 f"The backup directory {directory} does not exist. Create it, or choose another place with "
                 "--output (or BRAINTRUST_OPS_BACKUP_DIR)."
             )
+        self.reclaimed = stale_temporaries_remove(directory, older_than=time.time())
         try:
-            fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=directory)
+            fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TEMP_SUFFIX, dir=directory)
         except OSError as exc:
             raise self._error("create a file in", exc, target=directory) from exc
         self._temp_path = Path(temp_name)
         try:
+            _lock_while_open(fd)
             os.fchmod(fd, FILE_MODE)
             disk_file = _DiskFile(fd, "wb")
         except BaseException:
@@ -348,8 +480,9 @@ class BackupFile:
             raw.flush()
             os.fsync(raw.fileno())
             self.bytes = os.fstat(raw.fileno()).st_size
-            raw.close()
+            backup_target_check(self.path)  # again: a device, FIFO or link may have appeared while rows were written
             os.replace(temp_path, self.path)
+            raw.close()  # after the rename: the lock marks the temporary file as live until it has its final name
 
         self._guarded(finish, action="finish")
         self.committed = True
@@ -389,13 +522,17 @@ class BackupFile:
             raise self._error(action, exc) from exc
 
     def _error(self, action: str, exc: OSError, *, target: Path | None = None) -> BackupFileError:
-        reason = exc.strerror or str(exc)
-        return BackupFileError(
-            f"Could not {action} the backup {target or self.path}: {reason}. Check that the directory exists, "
-            "is writable and has free space (or choose another place with --output); no partial file was left.",
-            path=str(self.path),
-            errno=exc.errno,
-        )
+        return _os_error(action, exc, path=self.path, target=target)
+
+
+def _os_error(action: str, exc: OSError, *, path: Path, target: Path | None = None) -> BackupFileError:
+    reason = exc.strerror or str(exc)
+    return BackupFileError(
+        f"Could not {action} the backup {target or path}: {reason}. Check that the directory exists, "
+        "is writable and has free space (or choose another place with --output); no partial file was left.",
+        path=str(path),
+        errno=exc.errno,
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -14,20 +14,35 @@ the service's default order is the one its cursors page through, and nothing her
 Values are literals inside a JSON structure, never spliced into query text, so nothing can inject.
 """
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 #: Braintrust's largest page (docs reference/sql: at most 1000 rows a page).
 MAX_PAGE_ROWS = 1000
+# ASCII digits only: str.isdigit and \d take other scripts' digits too.
+_DECIMAL = re.compile(r"[0-9]+")
 
 
 def btql_time(moment: datetime) -> str:
-    """A UTC ISO 8601 time with microseconds, as Braintrust writes ``created``."""
+    """A UTC ISO 8601 time with microseconds, as Braintrust writes ``created``; ValueError for a time UTC
+    cannot hold (the first hours of year 1, given east of Greenwich)."""
     if moment.tzinfo is None:
         # A programming error (--since/--until arrive aware, naive ones taken as UTC by iso_time): the
         # wording is for a developer's traceback, and its mutants (case, None) are not behaviour.
         raise ValueError("BTQL times must be timezone-aware")  # pragma: no mutate (see above)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of the range of UTC times") from None
+    # isoformat, not strftime: glibc's %Y writes the year 999 as "999", which no ISO 8601 reader takes.
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def is_xact_id(value: object) -> bool:
+    """Whether ``value`` is an ``_xact_id``: a string of decimal digits (OpenAPI ProjectLogsEvent:
+    "monotonically increasing over time"; the BTQL filter compares it as a number)."""
+    return isinstance(value, str) and _DECIMAL.fullmatch(value) is not None
 
 
 def _compare(op: str, field: str, value: Any) -> dict:
@@ -45,6 +60,8 @@ def logs_filter(
     if until is not None:
         conditions.append(_compare("lt", "created", btql_time(until)))
     if after_xact_id is not None:
+        if not is_xact_id(after_xact_id):
+            raise ValueError(f"{after_xact_id!r} is not a decimal transaction id (_xact_id)")
         # _xact_id is "monotonically increasing over time" (OpenAPI ProjectLogsEvent): a log ingested or
         # changed after the last run has a greater one, whatever its `created` says.
         conditions.append(_compare("gt", "_xact_id", after_xact_id))

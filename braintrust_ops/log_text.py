@@ -7,13 +7,24 @@ TRUNCATION_NOTE = " …[truncated]"
 
 
 def render(value: Any) -> str:
+    """The value as text that can be sent: a lone surrogate (half an emoji: legal in JSON, no UTF-8 form,
+    so no request body can carry it) is written as its escape, ``\\ud83d``. That is for reading only:
+    the stored log keeps the character itself (``braintrust_ops.storable``)."""
     if value is None:
         return "(empty)"
     if isinstance(value, str):
-        return value
+        return _sendable(value)
     # default=str keeps odd values (dates, decimals) readable instead of failing the whole log.
     # mutmut's ensure_ascii=None is equivalent: json.dumps only tests the flag's truth.
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _sendable(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _sendable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def truncate(text: str, limit: int) -> str:

@@ -6,8 +6,8 @@ bucket), and says where each limit stands on every reply: ``anthropic-ratelimit-
 on a 429 (SPEC.md; Anthropic's docs, "Rate limits"). So nothing is hard-coded: this keeps a local copy
 of each bucket, refilled at limit/60 per second, brought down to what the server says is left, and
 paused for ``retry-after`` after a 429. Before the first reply it knows nothing and lets requests go
-(the worker count bounds them). Every attempt goes through it, the SDK's retries included (it sits in
-the SDK's middleware, which runs once per attempt).
+(the worker count bounds them). Every attempt goes through it, the SDK's retries included (the client's
+per-attempt hooks: ``clients/claude.py``, ``_PacedAnthropic``).
 """
 
 import threading

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 from braintrust_ops.printable import printable
 
-# The body is the shortest text from "[" to a "]" that is followed by the closing "]]", so the
-# array's own "]" is not mistaken for the marker's end.
-_MARKER_RE = re.compile(r"\[\[\s*relevant_tags\s*:\s*(?P<body>\[.*?\])\s*\]\]", re.DOTALL)
+# The opening, up to the "[" of the list; the list itself is read by the JSON parser, which knows where it
+# ends whatever the names hold ("]]" included, which a pattern for the body would take for the marker's end).
+_MARKER_START_RE = re.compile(r"\[\[\s*relevant_tags\s*:\s*(?=\[)")
+_MARKER_END_RE = re.compile(r"\s*\]\]")
 _LOOKS_LIKE_MARKER_RE = re.compile(r"relevant_tags", re.IGNORECASE)
+_JSON = json.JSONDecoder()
 
 
 class MalformedMarker(ValueError):
@@ -29,20 +31,22 @@ def parse_relevant_tags(description: object) -> frozenset[str] | None:
     has one that is not a JSON array of non-empty strings."""
     if not isinstance(description, str) or not description:
         return None
-    bodies = [match.group("body") for match in _MARKER_RE.finditer(description)]
-    if not bodies:
+    starts = [match.end() for match in _MARKER_START_RE.finditer(description)]
+    if not starts:
         if _LOOKS_LIKE_MARKER_RE.search(description):
             raise MalformedMarker(
                 'mentions relevant_tags but has no marker of the form [[relevant_tags: ["tag", ...]]]'
             )
         return None
     tags: set[str] = set()
-    for body in bodies:
+    for start in starts:
         try:
-            value = json.loads(body)
+            value, end = _JSON.raw_decode(description, start)
         except json.JSONDecodeError as exc:
             raise MalformedMarker(f"the tag list is not valid JSON ({exc.msg})") from None
-        # Unreachable, kept as a guard: the body runs from "[" to "]", so valid JSON there is a list.
+        if not _MARKER_END_RE.match(description, end):
+            raise MalformedMarker("the tag list is not closed by ]] (or is followed by more than spaces before it)")
+        # Unreachable, kept as a guard: the value starts at "[", so valid JSON there is a list.
         # Hence its mutants (no raise, another message) cannot be told apart: equivalent.
         if not isinstance(value, list):  # pragma: no mutate
             raise MalformedMarker("the marker does not hold a list")  # pragma: no mutate

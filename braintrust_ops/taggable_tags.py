@@ -30,8 +30,8 @@ def _has_control_character(text: str) -> bool:
 
 
 def _has_lone_surrogate(text: str) -> bool:
-    # Half an emoji: no UTF-8 form, so it can be neither stored (LogTag.name) nor hashed into the tag set's
-    # fingerprint, nor sent; a name is a key, so it is not rewritten either.
+    # Half an emoji (legal in JSON, no UTF-8 form): the name goes into every request's tool schema and each
+    # stored label, the description into the system prompt, and a request body is UTF-8 (RFC 8259 section 8.1).
     return any(unicodedata.category(char) == "Cs" for char in text)
 
 
@@ -41,13 +41,11 @@ def _refusal(name: str, description: str) -> str | None:
     if _has_control_character(name):
         # The test pins the sentence's start; its letter case further on ("nul...", mutmut) is not behaviour.
         return "its name holds a control character (a line break, a tab, NUL...)"
-    if _has_lone_surrogate(name):
-        return "its name holds half an emoji (a lone surrogate), which cannot be stored"
-    if _has_lone_surrogate(description):
-        return "its description holds half an emoji (a lone surrogate), which cannot be sent"
     # Any replacement without a control character in it ("XX XX", mutmut) gives the same answer.
     if _has_control_character(description.replace("\n", " ").replace("\t", " ")):
         return "its description holds a control character other than a line break or a tab"
+    if _has_lone_surrogate(name) or _has_lone_surrogate(description):
+        return "its name or description holds half an emoji (a lone surrogate), which no request can carry"
     return None
 
 

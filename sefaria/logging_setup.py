@@ -48,6 +48,9 @@ def configure_logging(*, log_format: str, level: str, secrets: list[str | None])
             "loggers": {
                 # The HTTP libraries log request URLs at DEBUG; keep them quiet unless asked.
                 "urllib3": {"level": "WARNING"},
+                # The anthropic SDK's: httpx under its 0.x releases, httpx2 under 1.x and later.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
                 "httpx2": {"level": "WARNING"},
                 "httpcore2": {"level": "WARNING"},
             },

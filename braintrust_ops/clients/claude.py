@@ -1,22 +1,23 @@
 """The Anthropic boundary: one forced tool call per log, through the official SDK.
 
 The SDK retries 429, 5xx and 529 itself and honours retry-after; this module sets its bounds, paces
-every attempt through the run's shared ``RateLimiter`` (in the SDK's middleware, which runs once per
-attempt: ``anthropic/_middleware.py``), and translates what is left into the app's exceptions, split
+every attempt through the run's shared ``RateLimiter`` (``_PacedAnthropic``: the same hooks in anthropic
+0.x and 2.x), and translates what is left into the app's exceptions, split
 the way the run needs them: the service failing (``TransientServiceError``: it says nothing about the
 log), the log's own request refused (``LogRefused``: a 400 on its content), and the run's setup wrong
 (``AuthenticationFailed``, ``PermanentServiceError`` 404: every other call would fail the same way).
 """
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import anthropic
-from anthropic import Middleware
 from anthropic.types import Message, ToolParam
 
 from braintrust_ops.conf import OpsConfig, secret_values
@@ -41,8 +42,21 @@ class LogRefused(PermanentServiceError):
 
 
 class RunStopping(Exception):
-    """Raised in the middleware instead of starting an attempt once the run is stopping. Not one of the
-    SDK's retryable errors, so it ends the call at once (``_should_retry_exception``)."""
+    """Raised instead of starting an attempt once the run is stopping. Raised before the SDK sends, not
+    inside its HTTP client, so neither SDK retries it or wraps it in APIConnectionError (``_PacedAnthropic``)."""
+
+
+def _sdk_http_library() -> ModuleType:
+    """The HTTP library the installed SDK is built on: httpx under anthropic 0.x, httpx2 under 1.x and later
+    (each release's Requires-Dist). ``anthropic.DefaultHttpxClient`` subclasses that library's ``Client``
+    (``anthropic/_base_client.py``, ``class _DefaultHttpxClient(httpx.Client)`` or ``(httpx2.Client)``), and
+    the package is the first part of its module, as the SDK's own ``_reject_httpx_object`` reads it."""
+    client = next(cls for cls in anthropic.DefaultHttpxClient.__mro__ if cls.__name__ == "Client")
+    return sys.modules[client.__module__.partition(".")[0]]
+
+
+#: httpx or httpx2, whichever the installed SDK uses: its errors surface as they are mid-stream.
+SDK_HTTP = _sdk_http_library()
 
 
 @dataclass(frozen=True)
@@ -55,21 +69,45 @@ class ToolReply:
     output_tokens: int
 
 
-class _Pacing(Middleware):
-    """Every attempt waits its turn at the shared limiter, and tells it what the reply said."""
+class _PacedAnthropic(anthropic.Anthropic):
+    """The SDK's client, where every attempt, the SDK's retries included, waits its turn at the run's
+    shared limiter, and every reply tells the limiter what it said. The same two hooks in anthropic 0.x
+    and 2.x (``anthropic/_base_client.py``, ``SyncAPIClient``):
 
-    def __init__(self, limiter: RateLimiter, stop: threading.Event):
+    - ``_prepare_request`` runs once per attempt, after the request is built and before it is sent: in
+      0.x in ``request()``'s retry loop, outside its ``try`` around ``self._client.send``; in 2.x in
+      ``_attempt_request``, also before that ``try``, and its retry loop retries only the SDK's own
+      connection and status errors (``_should_retry_exception``). So RunStopping raised here ends the call
+      at once on both. It is the hook the SDK's Bedrock and Vertex clients sign each attempt in
+      (``anthropic/lib/bedrock/_client.py``, ``lib/vertex/_client.py``).
+    - the HTTP client's ``response`` event hook runs once per response received (httpx and httpx2
+      ``_client.py``, ``Client._send_handling_redirects``), 429s and 5xx included. It is installed on
+      ``anthropic.DefaultHttpxClient``, the SDK's own client class with its defaults (limits, keep-alive,
+      redirects); the SDK's ``timeout`` and ``max_retries`` still apply, per request, in its own loop.
+    """
+
+    def __init__(self, *, limiter: RateLimiter, stop: threading.Event, **options: Any):
         self._limiter = limiter
         self._stop = stop
+        http_client = anthropic.DefaultHttpxClient(event_hooks={"response": [self._observe]})
+        super().__init__(http_client=http_client, **options)
 
-    def handle(self, request, call_next):
-        body = request.json if isinstance(request.json, dict) else {}
-        estimate = (len(str(body.get("system", ""))) + len(str(body.get("messages", "")))) / CHARS_PER_TOKEN
-        if not self._limiter.acquire(estimate, stop=self._stop):
+    def _prepare_request(self, request: Any) -> None:
+        if not self._limiter.acquire(_input_token_estimate(request.content), stop=self._stop):
             raise RunStopping("the run is stopping")
-        response = call_next(request)
+
+    def _observe(self, response: Any) -> None:
         self._limiter.observe(response.status_code, response.headers)
-        return response
+
+
+def _input_token_estimate(content: bytes) -> float:
+    """About how many input tokens a Messages request carries: its system prompt and messages."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return 0.0
+    body = body if isinstance(body, dict) else {}
+    return (len(str(body.get("system", ""))) + len(str(body.get("messages", "")))) / CHARS_PER_TOKEN
 
 
 class ClaudeClient:
@@ -90,12 +128,13 @@ class ClaudeClient:
         self.limiter = limiter or RateLimiter()
         self.stop = stop or threading.Event()
         self._max_retries = max_retries
-        self._sdk = anthropic.Anthropic(
+        self._sdk = _PacedAnthropic(
+            limiter=self.limiter,
+            stop=self.stop,
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            middleware=[_Pacing(self.limiter, self.stop)],
         )
 
     @classmethod

@@ -15,9 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import anthropic
-import httpx2  # the HTTP client the anthropic SDK is built on: its errors surface mid-stream
 
-from braintrust_ops.clients.claude import SERVICE, ToolReply, anthropic_errors, tool_reply
+from braintrust_ops.clients.claude import SDK_HTTP, SERVICE, ToolReply, anthropic_errors, tool_reply
 from braintrust_ops.conf import secret_values
 from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
 from braintrust_ops.printable import printable
@@ -95,7 +94,7 @@ class BatchClient:
             with anthropic_errors(self.model):
                 for line in self._sdk.messages.batches.results(batch_id):
                     yield _outcome(line, tool_name)
-        except (httpx2.HTTPError, ValueError) as exc:
+        except (SDK_HTTP.HTTPError, ValueError) as exc:
             # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). What was read is stored;
             # the batch stays open and the next run reads its results again.
             raise TransientServiceError(

@@ -18,13 +18,18 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import IncompleteRead, MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import RequestHistory, Retry
+
+if TYPE_CHECKING:
+    # For the annotations only: urllib3 2.x names the response type Retry takes BaseHTTPResponse
+    # (urllib3/response.py); 1.26, which Sefaria pins, has no such name, only HTTPResponse.
+    from urllib3 import BaseHTTPResponse
 
 RATE_LIMITED = 429
 # Worth another attempt: time-outs and the server's own failures. 429 is handled apart (a time budget).
@@ -59,8 +64,14 @@ class Attempts:
 class _BudgetedRetry(Retry):
     """urllib3's Retry, where 429s draw on a wait budget in seconds instead of the retry count."""
 
+    # The longest exponential backoff. urllib3 1.26 reads it from this class attribute, 2.x from the
+    # instance's ``backoff_max``, a constructor argument 1.26 does not take (``Retry.get_backoff_time``
+    # in urllib3/util/retry.py of each), so both are set here and the argument is never passed.
+    DEFAULT_BACKOFF_MAX = MAX_BACKOFF_SECONDS
+
     def __init__(self, *args, rate_limit_budget: float = 300.0, rate_limited_seconds: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.backoff_max = MAX_BACKOFF_SECONDS
         self.rate_limit_budget = rate_limit_budget
         self.rate_limited_seconds = rate_limited_seconds
 
@@ -69,16 +80,16 @@ class _BudgetedRetry(Retry):
         kwargs.setdefault("rate_limited_seconds", self.rate_limited_seconds)
         return super().new(**kwargs)
 
-    def sleep_for_retry(self, response: urllib3.BaseHTTPResponse) -> bool:
+    def sleep_for_retry(self, response: "BaseHTTPResponse") -> bool:
         """A 5xx's Retry-After, at most MAX_BACKOFF_SECONDS: it draws on no budget, so it is bounded here
-        (urllib3 caps it at 6 hours, and older 2.x releases not at all)."""
+        (urllib3 caps it at 6 hours, and 1.26 and older 2.x releases not at all)."""
         retry_after = self.get_retry_after(response)
         if retry_after is None:
             return False
         time.sleep(min(retry_after, MAX_BACKOFF_SECONDS))
         return True
 
-    def rate_limit_wait(self, response: urllib3.BaseHTTPResponse) -> float:
+    def rate_limit_wait(self, response: "BaseHTTPResponse") -> float:
         """Seconds to wait before the next attempt after this 429: the server's Retry-After, or an
         exponential backoff over the 429s of this request so far."""
         retry_after = self.get_retry_after(response)
@@ -114,6 +125,21 @@ def _urllib3_error(exc: requests.RequestException) -> Exception:
         return ReadTimeoutError(None, None, str(exc))  # type: ignore[arg-type]  # no pool, as in after_rate_limit
     # A dropped connection or a body cut short: a read error (the request may have reached the server).
     return ProtocolError(str(exc))
+
+
+def _check_whole_body(response: requests.Response) -> None:
+    """A body shorter than its Content-Length was cut off: the same error on urllib3 1.26 as on 2.x.
+
+    urllib3 2.x raises it while the body is read (``HTTPResponse(enforce_content_length=True)``, the default
+    since 2.0); 1.26, which Sefaria pins, defaults to False and hands back the short body as if whole
+    (urllib3/response.py of each, ``HTTPResponse.__init__`` and ``read``). Both count the bytes still owed in
+    ``length_remaining`` (None without a Content-Length, 0 for HEAD, 204 and 304), so after the read it is
+    checked here as 2.x checks it, and raised as requests raises 2.x's (``Response.iter_content``:
+    ``ProtocolError`` becomes ``ChunkedEncodingError``)."""
+    remaining = getattr(response.raw, "length_remaining", None)
+    if remaining is not None and remaining > 0:
+        error = IncompleteRead(response.raw.tell(), remaining)
+        raise requests.exceptions.ChunkedEncodingError(ProtocolError(f"Connection broken: {error!r}", error))
 
 
 def _parse_body(response: requests.Response) -> None:
@@ -156,7 +182,6 @@ class RetryingSession(requests.Session):
             other=0,
             redirect=0,
             backoff_factor=backoff_seconds,
-            backoff_max=MAX_BACKOFF_SECONDS,
             status_forcelist=RETRY_STATUSES,
             # Every request this app sends is safe to repeat: BTQL is a read, dataset inserts upsert by id.
             allowed_methods=None,
@@ -185,6 +210,7 @@ class RetryingSession(requests.Session):
             try:
                 response = super().send(request, **kwargs)
                 _ = response.content  # read the whole body here: a body cut off mid-way fails inside the loop
+                _check_whole_body(response)
                 _parse_body(response)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=_urllib3_error(exc))

@@ -66,7 +66,7 @@ class OpsCommand(BaseCommand):
     # import (sso/adapters.py -> sefaria/model -> sefaria/system/database.py), so a CronJob pod without
     # MongoDB would wait, then fail, before this app ran (../shared/reference/sefaria-host.md). The host's
     # deploy runs `manage.py check` for the host; each command here checks only this app's models.
-    requires_system_checks: list[str] = []  # type: ignore[assignment]
+    requires_system_checks: list[str] = []
     #: settings this command cannot start without (OpsConfig field names)
     required_settings: tuple[str, ...] = ()
     #: what a person should know when a run of this command was interrupted

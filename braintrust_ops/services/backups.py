@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 from django.utils import timezone
 
-from braintrust_ops.backup_files import BackupFile, default_backup_name
+from braintrust_ops.backup_files import BackupFile, backup_target_check, default_backup_name
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import BraintrustOpsError
@@ -103,6 +103,7 @@ def logs_backup(
     window = backup_window(since=since, until=until, days=days, config=config, now=timezone.now())
     report = BackupReport(window_start=window[0], window_end=window[1], format=fmt, gzip=gzip, root_only=root_only)
     path = backup_path(output=output, config=config, window_end=window[1], fmt=fmt, gzip=gzip)
+    backup_target_check(path)  # a device, FIFO, link or directory is refused before any request, logs or not
     if run is not None:
         run.window_start, run.window_end = window
     project_id = config.project_id
@@ -118,6 +119,10 @@ def logs_backup(
         all_pages = itertools.chain([first_page], pages)
         del first_page
         with BackupFile(path, fmt=fmt, gzip=gzip) as backup:
+            if backup.reclaimed:
+                logger.info(
+                    "logs_backup_stale_temporaries_removed", count=len(backup.reclaimed), directory=str(path.parent)
+                )
             for page in all_pages:
                 report.rows += backup.write_rows(page)
                 report.pages += 1

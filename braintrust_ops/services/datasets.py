@@ -27,6 +27,7 @@ from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
 from braintrust_ops.printable import printable
 from braintrust_ops.stopping import Interrupted
+from braintrust_ops.storable import original_json
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
 
@@ -128,11 +129,13 @@ class PushReport:
 
 
 def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
-    """A dataset row as Braintrust's own "add to dataset" makes it, with provenance in metadata."""
+    """A dataset row as Braintrust's own "add to dataset" makes it, with provenance in metadata. The content
+    goes out as the log held it: decoded from storable's encoding (requests writes a NUL or a lone surrogate
+    as its JSON escape, which Braintrust reads back as that character)."""
     return {
         "id": dataset_row_id(log.log_id),
-        "input": log.input,
-        "expected": log.output,
+        "input": original_json(log.input),
+        "expected": original_json(log.output),
         "tags": tags,
         # The SDK's generated Metadata type keeps only "model"; the API's metadata is any JSON object with
         # string keys (the same field's docstring says so), which a TypedDict cannot spell.
@@ -143,7 +146,7 @@ def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
             "assigned_tags": tags,
             "tagging_model": log.model,
             "tagging_prompt_version": log.prompt_version,
-            "source_metadata": log.metadata,
+            "source_metadata": original_json(log.metadata),
         },
     }
 

@@ -1,23 +1,34 @@
 """Bring Braintrust root spans into the database as TaggedLog rows (status pending), and say where the
-next run starts: after the greatest ``_xact_id`` (ingestion order) the last successful run saw."""
+next run starts: after the ``_xact_id`` (ingestion order) watermarks of the successful runs before it
+(``watermarks``)."""
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 from django.db import DatabaseError, transaction
-from django.db.models import Q
-from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from braintrust_ops.btql_query import is_xact_id
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.seen_ids import SeenIds
+from braintrust_ops.services.watermarks import newer_xact, run_start
 from braintrust_ops.shards import Shard
-from braintrust_ops.storable import Unstorable, storable_id, storable_json
+from braintrust_ops.storable import (
+    READABLE_ID_LENGTH,
+    Unstorable,
+    escape_text,
+    readable_id,
+    storable_id,
+    storable_json,
+)
 
 logger = structlog.get_logger(__name__)
+
+#: How many refused logs a run record lists by id (each has its log event all the same).
+MAX_REFUSED_LISTED = 50
 
 
 @dataclass
@@ -28,6 +39,8 @@ class FetchCounts:
     duplicates: int = 0
     #: rows that cannot be stored as they are (an over-long id, JSON nested too deep): reported, skipped
     refused: int = 0
+    #: "id: why" of the refused rows and of those without a time, the first MAX_REFUSED_LISTED
+    refused_logs: list[str] = field(default_factory=list)
     newest_created: datetime | None = None
     #: the greatest _xact_id among the rows seen, stored or not
     newest_xact_id: str | None = None
@@ -43,17 +56,6 @@ class LogRow:
     input: object
     output: object
     metadata: object
-
-
-def xact_key(xact_id: str) -> tuple[int, str]:
-    """Sort key of an ``_xact_id``: a decimal number in a string (OpenAPI: "monotonically increasing");
-    compared as a number, whatever its length."""
-    return (len(xact_id.lstrip("0")), xact_id.lstrip("0"))
-
-
-def newer_xact(first: str | None, second: str | None) -> str | None:
-    candidates = [xact for xact in (first, second) if xact]
-    return max(candidates, key=xact_key, default=None)
 
 
 def _parse_created(value: object) -> datetime | None:
@@ -78,43 +80,53 @@ def clean_rows(pages: Iterable[Sequence[object]], counts: FetchCounts) -> Iterat
             if not isinstance(row, dict):
                 counts.without_id += 1
                 continue
-            if isinstance(row.get("_xact_id"), str):
+            if is_xact_id(row.get("_xact_id")):  # anything else could never be asked for after
                 counts.newest_xact_id = newer_xact(counts.newest_xact_id, row["_xact_id"])
             raw_id = row.get("id")
-            log_id = str(raw_id).strip() if raw_id is not None else ""
-            if not log_id:
+            if raw_id is None or raw_id == "":
                 counts.without_id += 1
                 continue
-            if not seen.add(log_id):
+            # Ids are compared exactly as sent: " abc" and "abc" are two logs. One that is not a string is
+            # refused below (storable_id), so it is never merged with the string it would print as.
+            if isinstance(raw_id, str) and not seen.add(raw_id):
                 counts.duplicates += 1
                 continue
             created = _parse_created(row.get("created"))
             if created is None:
                 counts.without_created += 1
-                logger.warning("log_without_created_skipped", log_id=_loggable_id(log_id))
+                logger.warning("log_without_created_skipped", log_id=_event_id(raw_id))
+                list_refused(counts.refused_logs, raw_id, "it has no readable created time")
                 continue
             if counts.newest_created is None or created > counts.newest_created:
                 counts.newest_created = created
             try:
-                cleaned.append(_storable_row(row, log_id=log_id, created=created))
+                cleaned.append(_storable_row(row, created=created))
             except Unstorable as exc:
                 counts.refused += 1
-                logger.warning("log_refused", log_id=_loggable_id(log_id), reason=str(exc))
+                logger.warning("log_refused", log_id=_event_id(raw_id), reason=str(exc))
+                list_refused(counts.refused_logs, raw_id, str(exc))
         if cleaned:
             yield cleaned
     if counts.without_id:
         logger.warning("logs_without_id_skipped", count=counts.without_id)
 
 
-def _loggable_id(log_id: str) -> str:
-    """A log id as it may appear in a log line: bounded, whatever the row held."""
-    return log_id[:100]
+def list_refused(listed: list[str], raw_id: object, reason: str) -> None:
+    """Keep "id: why" for the run record, so the admin shows which logs were refused; bounded, since a
+    night of bad rows must not make the record huge (every one is in its log event)."""
+    if len(listed) < MAX_REFUSED_LISTED:
+        listed.append(f"{readable_id(raw_id)}: {reason}")
 
 
-def _storable_row(row: dict, *, log_id: str, created: datetime) -> LogRow:
+def _event_id(raw_id: object) -> str:
+    """A log id as a log event shows it: a string id bounded, anything else as its JSON text."""
+    return raw_id[:READABLE_ID_LENGTH] if isinstance(raw_id, str) else readable_id(raw_id)
+
+
+def _storable_row(row: dict, *, created: datetime) -> LogRow:
     try:
         return LogRow(
-            log_id=storable_id(log_id, field="id"),
+            log_id=storable_id(row["id"], field="id"),
             root_span_id=storable_id(row.get("root_span_id"), field="root_span_id"),
             logged_at=created,
             input=storable_json(row.get("input")),
@@ -131,6 +143,8 @@ class StoreCounts:
     already_tagged: int = 0
     #: rows the database still refused, one by one: reported, the rest of the page stored
     unstorable: int = 0
+    #: "id: why" of those
+    refused_logs: list[str] = field(default_factory=list)
 
 
 def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
@@ -159,22 +173,23 @@ def logs_store(rows: list[LogRow], *, run: CommandRun | None) -> StoreCounts:
             TaggedLog.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
     except DatabaseError:
         # One row the database refuses must not cost the rest of the page: store them one by one.
-        counts.unstorable = _store_one_by_one(new)
+        _store_one_by_one(new, counts)
         counts.new -= counts.unstorable
     return counts
 
 
-def _store_one_by_one(logs: list[TaggedLog]) -> int:
-    refused = 0
+def _store_one_by_one(logs: list[TaggedLog], counts: StoreCounts) -> None:
     for log in logs:
         try:
             with transaction.atomic():
                 TaggedLog.objects.bulk_create([log], ignore_conflicts=True)
         except DatabaseError as exc:
-            refused += 1
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            logger.warning("log_unstorable", log_id=_loggable_id(log.log_id), reason=reason)
-    return refused
+            counts.unstorable += 1
+            first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            # The database's words, which may quote the value: made storable for the run record.
+            reason = escape_text(first_line)
+            logger.warning("log_unstorable", log_id=_event_id(log.log_id), reason=reason)
+            list_refused(counts.refused_logs, log.log_id, f"the database refused it ({reason})")
 
 
 @dataclass(frozen=True)
@@ -192,46 +207,18 @@ class LogWindow:
     incremental: bool = False
 
 
-def _successful_runs(shard: Shard | None):
-    """Successful tag_logs runs that covered this shard: its own and unsharded ones (which covered every
-    shard). One shard's success says nothing of another shard's logs."""
-    runs = CommandRun.objects.filter(command="tag_logs", outcome=CommandRun.Outcome.SUCCEEDED)
-    unsharded = ~Q(options__has_key="shard")
-    return runs.filter(unsharded if shard is None else unsharded | Q(options__shard=str(shard)))
-
-
-def last_xact_watermark(shard: Shard | None = None) -> str | None:
-    """Where the next run starts: the watermark of the successful run before the last one (of this shard).
-
-    One run of overlap, because nothing documented says a row becomes visible to BTQL in `_xact_id`
-    order (the SDK's own reads ask for `brainstore_realtime`: indexing can lag ingestion); re-reading a
-    night costs little, since stored logs are left as they are. Compared as numbers, by length first."""
-    runs = _successful_runs(shard).exclude(xact_watermark="").annotate(digits=Length("xact_watermark"))
-    newest = list(runs.order_by("-digits", "-xact_watermark").values_list("xact_watermark", flat=True).distinct()[:2])
-    return newest[-1] if newest else None
-
-
-def last_high_water_mark(shard: Shard | None = None) -> datetime | None:
-    """The newest log `created` a successful run (of this shard) saw."""
-    runs = _successful_runs(shard).filter(high_water_mark__isnull=False)
-    return runs.order_by("-high_water_mark").values_list("high_water_mark", flat=True).first()
-
-
 def incremental_window(
     *, now: datetime, default_hours: int, overlap_hours: int, lookback_days: int, shard: Shard | None = None
 ) -> LogWindow:
-    """Where the next default tag_logs run starts.
+    """Where the next default tag_logs run starts (``watermarks.run_start``, from every successful run of the
+    project, whatever its shard layout).
 
-    After the last successful run's watermark: a log flushed late (an old `created`, a new `_xact_id`)
-    is still found, as long as it was created within ``lookback_days`` (the retention: older logs would
-    be pruned anyway). A first run takes ``default_hours`` back. A run after one from before the
-    watermark existed starts at that run's newest log minus ``overlap_hours``, as it used to.
+    After the watermark: a log flushed late (an old `created`, a new `_xact_id`) is still found, as long as
+    it was created within ``lookback_days`` (the retention: older logs would be pruned anyway). A first
+    run takes ``default_hours`` back. A run after one from before the watermark existed starts at that
+    run's newest log minus ``overlap_hours``, as it used to.
     """
-    watermark = last_xact_watermark(shard)
-    if watermark is not None:
-        return LogWindow(since=now - timedelta(days=lookback_days), after_xact_id=watermark, incremental=True)
-    last = last_high_water_mark(shard)
-    if last is None:
-        return LogWindow(since=now - timedelta(hours=default_hours), incremental=True)
-    since = min(last - timedelta(hours=overlap_hours), now - timedelta(hours=overlap_hours))
-    return LogWindow(since=since, incremental=True)
+    start = run_start(
+        shard, now=now, default_hours=default_hours, overlap_hours=overlap_hours, lookback_days=lookback_days
+    )
+    return LogWindow(since=start.since, after_xact_id=start.after_xact_id, incremental=True)

@@ -18,6 +18,7 @@ import structlog
 from django.db.models import Q
 from django.utils import timezone
 
+from braintrust_ops.btql_query import is_xact_id
 from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
@@ -29,12 +30,12 @@ from braintrust_ops.printable import printable
 from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.services.log_sync import (
+    MAX_REFUSED_LISTED,
     FetchCounts,
     LogRow,
     LogWindow,
     clean_rows,
     incremental_window,
-    last_high_water_mark,
     logs_store,
     newer_xact,
 )
@@ -50,6 +51,7 @@ from braintrust_ops.services.tagging_batches import (
 from braintrust_ops.services.tagging_dispatch import Call, Dispatcher, Job, Tally
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
+from braintrust_ops.storable import original_json
 from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import PROMPT_VERSION, build_system_prompt, build_tool, build_user_message
 
@@ -95,6 +97,8 @@ class TaggingReport:
     duplicates: int = 0
     #: rows that cannot be stored (an over-long id, JSON nested too deep, one the database refused)
     refused: int = 0
+    #: "id: why" of the refused rows (the first MAX_REFUSED_LISTED), for the run record and the admin
+    refused_logs: list[str] = field(default_factory=list)
     new_logs: int = 0
     already_tagged: int = 0
     #: logs of earlier runs still to tag (pending, or failed with attempts left) that this run queued
@@ -275,10 +279,16 @@ def _jobs(
     candidates: Iterable, *, system_prompt: str, config: OpsConfig, options: TaggingOptions, report: TaggingReport
 ) -> Generator[Job, None, None]:  # a generator, which _send closes early
     """The logs to send, in order, until the --limit or the run's budget is reached; the rest is counted
-    as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output."""
+    as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output (stored:
+    ``storable_json``'s encoding)."""
     max_logs = min(options.limit or config.tagging_max_logs_per_run, config.tagging_max_logs_per_run)
     for count, row in enumerate(candidates):
-        user_text = build_user_message(log_input=row.input, log_output=row.output, text_limit=config.tagging_text_limit)
+        # Stored content is in storable's encoding: Claude reads the log as it was written.
+        user_text = build_user_message(
+            log_input=original_json(row.input),
+            log_output=original_json(row.output),
+            text_limit=config.tagging_text_limit,
+        )
         estimate = _estimate_tokens(system_prompt, user_text)
         if count >= max_logs or report.estimated_input_tokens + estimate > config.tagging_max_input_tokens_per_run:
             report.over_budget += 1
@@ -464,9 +474,8 @@ def logs_tag(
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     if run is not None:
         run.window_start, run.window_end = report.window_start, report.window_end
-        run.high_water_mark = max(
-            filter(None, [counts.newest_created, last_high_water_mark(options.shard)]), default=window.since
-        )
+        # The newest log `created` this run saw: the start of a later run only when no watermark exists.
+        run.high_water_mark = counts.newest_created or window.since
         if window.incremental:
             # Every row seen counts, stored or refused: the next run starts after all of them.
             run.xact_watermark = newer_xact(_newest_xact_seen(counts, pages), window.after_xact_id) or ""
@@ -497,6 +506,7 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
         stored = logs_store(rows, run=run)
         report.new_logs += stored.new
         report.refused += stored.unstorable
+        _list_refused(report, stored.refused_logs)
         if not options.retag:
             report.already_tagged += stored.already_tagged
     _fetch_counts(report, counts, pages)
@@ -647,11 +657,21 @@ def _fetch_counts(report: TaggingReport, counts: FetchCounts, pages: LogPages) -
     report.fetched, report.without_id = counts.fetched + pages.duplicates, counts.without_id
     report.duplicates = counts.duplicates + pages.duplicates
     report.refused += counts.refused + counts.without_created + pages.unreadable
+    _list_refused(report, counts.refused_logs)
+    unlisted = report.refused - len(report.refused_logs)  # past the bound, or unreadable (no id to show)
+    if unlisted > 0:
+        report.refused_logs.append(
+            f"and {unlisted} more: their ids are in the log_refused, log_unstorable and log_row_unreadable events"
+        )
+
+
+def _list_refused(report: TaggingReport, entries: list[str]) -> None:
+    report.refused_logs.extend(entries[: max(0, MAX_REFUSED_LISTED - len(report.refused_logs))])
 
 
 def _newest_xact_seen(counts: FetchCounts, pages: LogPages) -> str | None:
     """The greatest _xact_id of every row read, the unreadable ones included: the next run starts past them."""
     newest = counts.newest_xact_id
-    for xact_id in pages.unreadable_xact_ids:
+    for xact_id in filter(is_xact_id, pages.unreadable_xact_ids):
         newest = newer_xact(newest, xact_id)
     return newest

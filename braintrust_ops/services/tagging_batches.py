@@ -20,6 +20,8 @@ from datetime import timedelta
 
 import structlog
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
@@ -85,9 +87,19 @@ class BatchSpec:
 
 
 def _unsettled(shard: Shard | None):
-    return TagBatch.objects.filter(
-        shard=str(shard or ""), state__in=[TagBatch.State.SUBMITTING, TagBatch.State.OPEN]
-    ).order_by("created_at", "pk")
+    """The open batches this run settles. Batches belong to the project, not to a shard layout: an
+    unsharded run settles all of them (it excludes every other tag_logs run, locks.tag_logs_lock). A shard
+    run settles its own shard's, and hands over those opened under another layout (unsharded, or another
+    count), each to exactly one shard of its count, ``pk mod N``: shard runs of one count work side by
+    side, so two of them must never collect the same batch, and runs of another count never overlap them.
+    A batch is collected whole, whichever shard's logs it holds."""
+    unsettled = TagBatch.objects.filter(state__in=[TagBatch.State.SUBMITTING, TagBatch.State.OPEN])
+    if shard is not None:
+        other_layout = ~Q(shard__endswith=f"/{shard.count}")  # "" and "I/M" for M != N; "1/12" ends "/12"
+        unsettled = unsettled.alias(pk_mod=Mod("pk", shard.count)).filter(
+            Q(shard=str(shard)) | (other_layout & Q(pk_mod=shard.index))
+        )
+    return unsettled.order_by("created_at", "pk")
 
 
 def has_unsettled(shard: Shard | None) -> bool:
@@ -154,6 +166,7 @@ def batches_wait(
 
 
 def still_open(shard: Shard | None) -> int:
+    """The open batches this run answers for (``_unsettled``), stranded ones of another layout included."""
     return _unsettled(shard).count()
 
 

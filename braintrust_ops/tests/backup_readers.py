@@ -29,7 +29,10 @@ def read_csv_header(path: Path) -> list[str]:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in read_backup_bytes(path).decode("utf-8").splitlines()]
+    # Lines end at "\n" alone (JSON lines); str.splitlines would also cut at U+2028, U+0085 and other
+    # characters that JSON text holds unescaped inside a string.
+    text = read_backup_bytes(path).decode("utf-8")
+    return [json.loads(line) for line in text.split("\n")[:-1]]
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from braintrust_ops.tests import hypothesis_profiles  # noqa: F401  (the ci profile, under CI=true)
+from braintrust_ops.tests import hypothesis_profiles  # noqa: F401 - registers and loads the profile
 from braintrust_ops.tests.secret_guard import _no_api_key_left_behind, assert_no_key, pytest_runtest_makereport  # noqa: F401
 from braintrust_ops_sandbox.pytest_plugin import empty_sandbox, sandbox, sandbox_env  # noqa: F401
 

@@ -2,17 +2,19 @@ import pytest
 from django.urls import reverse
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
-from braintrust_ops.tests.admin_urls import ADMIN_MIDDLEWARE
+from braintrust_ops.tests.admin_urls import ADMIN_MIDDLEWARE, ADMIN_TEMPLATES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("braintrust_ops.tests.admin_urls")]
 
 
 @pytest.fixture(autouse=True)
 def admin_request_pipeline(settings):
-    """The middleware the admin needs, and no more: a host's own routes each request its way (Sefaria's
-    django-hosts middleware sends it to the URLconf of the host it names, where the admin sits at
-    ``ADMIN_PATH``), and its other middleware may need its services."""
+    """The middleware and templates the admin needs, and no more: a host's own routes each request its
+    way (Sefaria's django-hosts middleware sends it to the URLconf of the host it names, where the admin
+    sits at ``ADMIN_PATH``), and its other middleware and its template context processors may need its
+    services (Sefaria's load its models, which connect to MongoDB)."""
     settings.MIDDLEWARE = ADMIN_MIDDLEWARE
+    settings.TEMPLATES = ADMIN_TEMPLATES
 
 
 @pytest.fixture
@@ -139,3 +141,10 @@ def test_logs_can_be_filtered_by_whether_their_label_is_of_the_latest_runs_tag_s
     assert "log-old-set" in stale and "log-abc" not in stale and "log-failed" not in stale
     assert "log-abc" in current and "log-old-set" not in current
     assert "current-set" in current  # each label's provenance is in the list
+
+
+def test_a_runs_page_lists_each_refused_log_with_why_one_a_line(admin_client, night):
+    night.counters = {"refused": 2, "refused_logs": ["12345: its id is a number", '"<b>x</b>": its id holds a NUL']}
+    night.save()
+    page = admin_client.get(reverse("admin:braintrust_ops_commandrun_change", args=[night.pk])).content.decode()
+    assert "<br>12345: its id is a number<br>&quot;&lt;b&gt;x&lt;/b&gt;&quot;: its id holds a NUL" in page

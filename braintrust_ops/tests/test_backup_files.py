@@ -2,13 +2,21 @@
 
 import csv
 import errno
+import fcntl
 import gzip
 import io
 import json
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -18,16 +26,23 @@ from braintrust_ops.backup_files import (
     CSV_HEADER,
     EXCEL_CELL_LIMIT,
     FORMULA_PREFIXES,
-    LOG_COLUMNS,
+    TEMP_NAME,
     BackupFile,
     BackupFileError,
+    backup_target_check,
     csv_cell,
     csv_line,
     csv_record,
     default_backup_name,
+    jsonl_line,
     neutralise_formula,
+    special_file_kind,
+    stale_temporaries_remove,
+    structure_json,
 )
 from braintrust_ops.tests.backup_readers import leftovers, read_backup_bytes, read_csv, read_csv_header, read_jsonl
+from braintrust_ops.tests.paths import HOST_ROOT
+from braintrust_ops.tests.special_files import SPECIAL_KINDS, make_special_file, snapshot
 
 HEBREW = "מה ההלכה לגבי נטילת ידיים? 🙏"
 
@@ -91,6 +106,21 @@ def test_nested_values_are_json_never_python_repr():
     assert json.loads(cell) == value
     assert "False" not in cell and "None" not in cell and "'" not in cell
     assert HEBREW in cell  # ensure_ascii=False: readable, not \\u escapes
+
+
+@pytest.mark.parametrize(
+    "beside",
+    [None, 2**64, -(2**63) - 1, "half an emoji \ud83d"],
+    ids=["orjson", "integer_over_64_bits", "integer_under_64_bits", "lone_surrogate"],
+)
+def test_nan_and_infinity_inside_a_structure_are_null_whichever_encoder_writes_it(beside):
+    # Beside a value orjson refuses, the standard library's encoder writes the row: it must not write NaN or
+    # Infinity, which are not JSON (jq and BigQuery refuse the line), where orjson writes null.
+    value = {"scores": {"a": float("nan"), "b": [float("inf"), float("-inf"), 0.5]}, "beside": beside}
+    text = structure_json(value)
+    assert json.loads(text) == {"scores": {"a": None, "b": [None, None, 0.5]}, "beside": beside}
+    assert "NaN" not in text and "Infinity" not in text
+    assert jsonl_line(value) == text + "\n"
 
 
 def test_json_list_starting_with_formula_text_is_not_prefixed():
@@ -159,13 +189,21 @@ def test_default_name_carries_date_format_and_compression():
 # --- the CSV file ---------------------------------------------------------------------------------
 
 
+# The README's column list (backup_logs, "Columns"), written out here rather than read from LOG_COLUMNS: a
+# renamed, dropped or reordered column would change every weekly file, and must fail a test.
+DOCUMENTED_COLUMNS = [
+    *("id", "created", "root_span_id", "span_id", "span_parents", "is_root", "input", "output", "expected"),
+    *("error", "metadata", "tags", "scores", "metrics", "context", "span_attributes", "origin", "comments"),
+    *("audit_data", "facets", "classifications", "org_id", "project_id", "log_id", "_xact_id", "_pagination_key"),
+    "extra",
+]
+
+
 def test_csv_header_is_the_documented_fixed_order_with_extra_last(tmp_path):
     path = tmp_path / "backup.csv"
     write(path, [log()])
-    header = read_csv_header(path)
-    assert header[: len(LOG_COLUMNS)] == list(LOG_COLUMNS)
-    assert header[:8] == ["id", "created", "root_span_id", "span_id", "span_parents", "is_root", "input", "output"]
-    assert header[-1] == "extra"
+    assert read_csv_header(path) == DOCUMENTED_COLUMNS
+    assert list(CSV_HEADER) == DOCUMENTED_COLUMNS
 
 
 def test_csv_starts_with_a_utf8_bom_for_spreadsheets(tmp_path):
@@ -264,8 +302,8 @@ def test_rows_written_across_several_pages_all_land_in_order(tmp_path):
             backup.write_rows(log(id=f"{page}-{index}") for index in range(500))
         backup.commit()
     ids = [row["id"] for row in read_csv(path)]
-    assert len(ids) == backup.rows == 1500
-    assert ids[0] == "0-0" and ids[-1] == "2-499"
+    assert backup.rows == 1500
+    assert ids == [f"{page}-{index}" for page in range(3) for index in range(500)]
 
 
 # --- JSON lines and gzip --------------------------------------------------------------------------
@@ -498,10 +536,11 @@ def test_oversized_cells_are_counted_across_pages(tmp_path):
     assert backup.oversized_cells == 2
 
 
-def test_temporary_file_is_hidden_and_named_after_the_backup(tmp_path):
-    with BackupFile(tmp_path / "backup.csv"):
+def test_temporary_file_is_hidden_and_named_after_the_backup_in_the_pattern_a_later_run_reclaims(tmp_path):
+    with BackupFile(tmp_path / "logs_backup_2026-11-29.csv.gz", gzip=True):
         [temporary] = leftovers(tmp_path)
-    assert temporary.startswith(".backup.csv.")
+    assert temporary.startswith(".logs_backup_2026-11-29.csv.gz.")
+    assert TEMP_NAME.fullmatch(temporary)
 
 
 @pytest.mark.parametrize("method", ["write_rows", "commit"])
@@ -533,3 +572,202 @@ def test_unwritable_directory_error_names_the_directory_and_carries_the_backup_p
     ) as caught:
         BackupFile(path).open()
     assert caught.value.context["path"] == str(path)
+
+
+# --- only a regular file is replaced --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_output_path_that_is_not_a_regular_file_is_refused_in_one_line_and_left_untouched(tmp_path, monkeypatch, kind):
+    path = tmp_path / "backup.csv"
+    make_special_file(kind, path, monkeypatch)
+    before = snapshot(path)
+    with pytest.raises(BackupFileError) as caught:
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+            backup.commit()
+    message = str(caught.value)
+    assert message.startswith(f"The backup path {path} is {SPECIAL_KINDS[kind]}, not a regular file; ")
+    assert "Give --output the path of a regular file or of a new one" in message and "\n" not in message
+    assert snapshot(path) == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "char_device", "socket"])
+def test_special_file_that_appears_while_rows_are_written_is_not_replaced_by_the_commit(tmp_path, monkeypatch, kind):
+    path = tmp_path / "backup.csv"
+    with pytest.raises(BackupFileError, match=f"is {re.escape(SPECIAL_KINDS[kind])}, not a regular file"):
+        with BackupFile(path) as backup:
+            backup.write_rows([log()])
+            make_special_file(kind, path, monkeypatch)
+            before = snapshot(path)
+            backup.commit()
+    assert snapshot(path) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_regular_file_and_new_path_pass_the_output_check(tmp_path):
+    existing = tmp_path / "existing.csv"
+    existing.write_text("old")
+    backup_target_check(existing)
+    backup_target_check(tmp_path / "new.csv")
+    backup_target_check(tmp_path / "missing-directory" / "new.csv")  # reported when the file is opened
+
+
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        (stat.S_IFCHR | 0o666, "a character device"),
+        (stat.S_IFBLK | 0o660, "a block device"),
+        (stat.S_IFIFO | 0o644, "a named pipe (FIFO)"),
+        (stat.S_IFSOCK | 0o755, "a socket"),
+        (stat.S_IFLNK | 0o777, "a symbolic link"),
+        (stat.S_IFDIR | 0o755, "a directory"),
+        (stat.S_IFREG | 0o600, None),
+        (0o600, "a special file"),  # no type bits at all: not a regular file either
+    ],
+)
+def test_every_kind_of_file_but_a_regular_one_is_named_for_refusal(mode, words):
+    assert special_file_kind(mode) == words
+
+
+def test_output_path_that_cannot_be_inspected_is_a_clear_error(tmp_path, monkeypatch):
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(os, "lstat", refused)
+    with pytest.raises(BackupFileError, match=r"Could not inspect the backup .*backup.csv: Permission denied\. Check"):
+        backup_target_check(tmp_path / "backup.csv")
+
+
+# --- what a run killed mid-write leaves, the next one removes -------------------------------------
+
+# A backup in a process of its own: it writes a page larger than its buffers (so bytes reach the disk), says
+# so, then waits, as a run waits for its next BTQL page, until it is killed.
+_BACKUP_WAITING_FOR_A_PAGE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from braintrust_ops.backup_files import BackupFile
+    with BackupFile(Path(sys.argv[1])) as backup:
+        backup.write_rows({"id": str(index), "input": "x" * 1000} for index in range(2000))
+        print("waiting for the next page", flush=True)
+        time.sleep(120)
+""")
+
+
+@contextmanager
+def backup_in_another_process(path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Yield the process and the name of its temporary file, once part of its rows is on disk."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BACKUP_WAITING_FOR_A_PAGE, str(path)],
+        cwd=HOST_ROOT,
+        env={**os.environ, "PYTHONPATH": str(HOST_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line == "waiting for the next page\n", process.stderr.read()
+        [temporary] = leftovers(path.parent)
+        assert (path.parent / temporary).stat().st_size >= 1 << 20
+        yield process, temporary
+    finally:
+        process.kill()
+        process.wait(30)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_temporary_file_of_a_backup_killed_mid_write_is_removed_by_the_next_backup(tmp_path):
+    with backup_in_another_process(tmp_path / "logs_backup_2026-11-22.csv") as (process, temporary):
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(30) == -signal.SIGKILL
+    assert leftovers(tmp_path) == [temporary]  # kill -9 gave it no chance to clean up
+    backup = write(tmp_path / "logs_backup_2026-11-29.csv", [log()])  # next week's run
+    assert os.listdir(tmp_path) == ["logs_backup_2026-11-29.csv"]
+    assert backup.reclaimed == [temporary]
+
+
+def test_temporary_file_of_a_backup_still_running_is_left_alone_however_old(tmp_path):
+    with backup_in_another_process(tmp_path / "a.csv") as (process, temporary):
+        an_hour_ago = time.time() - 3600
+        os.utime(tmp_path / temporary, (an_hour_ago, an_hour_ago))  # a run waiting that long for a page
+        backup = write(tmp_path / "b.csv", [log()])
+        assert backup.reclaimed == [] and leftovers(tmp_path) == [temporary]
+        assert process.poll() is None
+
+
+def test_only_stale_regular_files_of_the_backup_s_own_naming_are_removed(tmp_path):
+    an_hour_ago, in_an_hour = time.time() - 3600, time.time() + 3600
+    others = [
+        "notes.partial",
+        ".backup.csv.partial",
+        ".backup.csv.abcdefgh.partial",  # another program's naming, or this one's before it had its own suffix
+        "backup.csv.abcdefgh.braintrust-backup.partial",  # not hidden
+        ".backup.csv.ABCDEFGH.braintrust-backup.partial",  # not mkstemp's characters
+        ".backup.csv.abcdefg.braintrust-backup.partial",  # seven of them
+        "logs_backup_2026-11-22.csv",
+        "link-target.csv",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("someone's data")
+    newer = tmp_path / ".w.csv.newer000.braintrust-backup.partial"  # ours, but written after this run began
+    newer.write_text("rows")
+    os.utime(newer, (in_an_hour, in_an_hour))
+    os.mkfifo(tmp_path / ".x.csv.fifo0000.braintrust-backup.partial")
+    (tmp_path / ".y.csv.link0000.braintrust-backup.partial").symlink_to(tmp_path / "link-target.csv")
+    (tmp_path / ".z.csv.dir00000.braintrust-backup.partial").mkdir()
+    stale = ".v.csv.stale000.braintrust-backup.partial"
+    (tmp_path / stale).write_text("rows of a killed run")
+    for name in os.listdir(tmp_path):
+        if name != newer.name:
+            os.utime(tmp_path / name, (an_hour_ago, an_hour_ago), follow_symlinks=False)
+    before = set(os.listdir(tmp_path))
+
+    backup = write(tmp_path / "backup.csv", [log()])
+    assert backup.reclaimed == [stale]
+    assert set(os.listdir(tmp_path)) == before - {stale} | {"backup.csv"}
+    assert all((tmp_path / name).read_text() == "someone's data" for name in others)
+
+
+def test_a_directory_that_cannot_be_listed_reclaims_nothing(tmp_path):
+    assert stale_temporaries_remove(tmp_path / "missing", older_than=time.time()) == []
+
+
+def stale_temporary(directory: Path, name: str = ".v.csv.stale000.braintrust-backup.partial") -> Path:
+    """A temporary file as a run killed an hour ago left it."""
+    path = directory / name
+    path.write_text("rows of a killed run")
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
+    return path
+
+
+def test_a_file_swapped_in_under_a_stale_temporary_name_is_not_removed(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+    someone_else = tmp_path / "someone-else.txt"
+    someone_else.write_text("someone's data")
+    real_open = os.open
+
+    def open_then_swap(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if os.fspath(path) == os.fspath(stale):
+            os.replace(someone_else, stale)  # between the reclaimer's checks of the file it holds and the unlink
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_swap)
+    assert stale_temporaries_remove(tmp_path, older_than=time.time()) == []
+    assert stale.read_text() == "someone's data"
+
+
+def test_without_flock_no_temporary_is_removed_and_the_backup_is_still_written(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))  # a filesystem without flock
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    backup = write(tmp_path / "backup.csv", [log()])
+    assert backup.reclaimed == [] and stale.exists()
+    assert [row["id"] for row in read_csv(tmp_path / "backup.csv")] == ["log-1"]

@@ -1,7 +1,11 @@
 import json
 import re
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from braintrust_ops.batch_requests import MAX_REQUESTS, chunked, custom_id, request_bytes
+from braintrust_ops.tests.strategies import json_values, text
 
 # platform.claude.com/docs/en/api/messages/batches/create: custom_id
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -50,3 +54,34 @@ def test_the_weights_of_a_batchs_requests_cover_its_body_even_for_the_smallest_r
         body = json.dumps({"requests": requests}, separators=(",", ":"))
         envelope = len('{"requests":[]}')
         assert sum(request_bytes(request) for request in requests) >= len(body) - envelope
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+
+@given(text, text)
+def test_any_log_id_gets_a_custom_id_the_api_accepts_and_two_ids_never_share_one(first, second):
+    assert CUSTOM_ID.fullmatch(custom_id(first)) and custom_id(first) == custom_id(first)
+    assert (custom_id(first) == custom_id(second)) == (first == second)
+
+
+@given(st.dictionaries(text, json_values, max_size=4))
+def test_a_requests_share_of_the_body_is_never_less_than_what_the_sdk_sends(params):
+    request = {"custom_id": custom_id("log"), "params": params}
+    sent = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    assert request_bytes(request) >= len(sent) + 1
+
+
+@given(
+    weights=st.lists(st.integers(0, 50), max_size=40),
+    max_requests=st.integers(1, MAX_REQUESTS + 5),
+    max_bytes=st.integers(1, 120),
+)
+def test_chunks_hold_every_item_once_in_order_within_both_caps(weights, max_requests, max_bytes):
+    chunks = list(
+        chunked(list(enumerate(weights)), weigh=lambda item: item[1], max_requests=max_requests, max_bytes=max_bytes)
+    )
+    assert [item for chunk in chunks for item in chunk] == list(enumerate(weights))
+    for chunk in chunks:
+        assert 1 <= len(chunk) <= min(max_requests, MAX_REQUESTS)
+        assert len(chunk) == 1 or sum(weight for _, weight in chunk) <= max_bytes

@@ -4,8 +4,14 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.btql_query import btql_time, logs_filter, logs_query, next_page_rows
+from braintrust_ops.tests.strategies import text
+from braintrust_ops_sandbox import PROJECT_ID
+from braintrust_ops_sandbox.btql_model import normalise_time
+from braintrust_ops_sandbox.btql_structured import parse_structured
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -79,3 +85,57 @@ def test_the_query_carries_the_project_the_limit_and_the_cursor_inside_it():
 )
 def test_the_next_page_size_follows_the_bytes_per_row_seen(rows, body_bytes, expected):
     assert next_page_rows(rows=rows, body_bytes=body_bytes, target_bytes=8 * 2**20, max_rows=1000) == expected
+
+
+# --- properties: any input is a query the sandbox's parser accepts, or a clear error ----------------
+
+aware_times = st.datetimes(timezones=st.timezones() | st.just(UTC))
+decimal_xact_ids = st.from_regex(r"\A[0-9]{1,20}\Z")
+
+
+@given(
+    since=aware_times,
+    until=st.none() | aware_times,
+    after=st.none() | decimal_xact_ids,
+    root_only=st.booleans(),
+    limit=st.integers(1, 5000),
+    cursor=st.none() | text,
+)
+def test_any_times_watermark_and_cursor_make_a_query_the_parser_reads_back_as_meant(
+    since, until, after, root_only, limit, cursor
+):
+    try:
+        filter_ = logs_filter(since=since, until=until, after_xact_id=after, root_only=root_only)
+    except ValueError as exc:  # a time UTC cannot hold (year 1 east of Greenwich): said, not a traceback
+        assert "out of the range" in str(exc)
+        return
+    query = parse_structured(logs_query(project_id=PROJECT_ID, filter_=filter_, limit=limit, cursor=cursor))
+    conditions = {(c.field, c.op): c.value for c in query.conditions}
+    assert conditions[("created", "ge")] == normalise_time(btql_time(since))
+    assert datetime.fromisoformat(btql_time(since)) == since.astimezone(UTC)  # the same instant, fold included
+    assert (("created", "lt") in conditions) == (until is not None)
+    assert conditions.get(("_xact_id", "gt")) == (int(after) if after is not None else None)
+    assert (("is_root", "eq") in conditions) == root_only
+    assert query.cursor == (cursor or None) and query.limit == min(limit, 1000)
+
+
+@given(st.one_of(text, st.integers(), st.none(), st.booleans()).filter(lambda value: not _decimal(value)))
+def test_a_watermark_that_is_not_a_decimal_transaction_id_is_refused_by_name(after):
+    if after is None:
+        assert logs_filter(since=SINCE, after_xact_id=after)["children"][-1]["left"]["name"] == ["is_root"]
+        return
+    with pytest.raises(ValueError, match="is not a decimal transaction id"):
+        logs_filter(since=SINCE, after_xact_id=after)
+
+
+def _decimal(value) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit()
+
+
+def test_a_time_of_year_one_is_written_with_four_digits():
+    assert btql_time(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000000Z"
+
+
+def test_a_time_utc_cannot_hold_is_refused_saying_so():
+    with pytest.raises(ValueError, match=r"0001-01-01T00:00:00\+05:00 is out of the range of UTC times"):
+        btql_time(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))

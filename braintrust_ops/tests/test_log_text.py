@@ -36,3 +36,8 @@ def test_values_json_cannot_hold_are_rendered_as_their_text_instead_of_failing()
 
 def test_hebrew_in_a_structure_stays_readable_not_escaped():
     assert render(["שבת"]) == '["שבת"]'
+
+
+def test_half_an_emoji_anywhere_in_a_structure_is_rendered_as_its_escape_so_the_text_can_be_sent():
+    text = render({"question": "half \ud83d an emoji", "\udc4d": [1]})
+    assert text.encode("utf-8") and "half \\ud83d an emoji" in text and '"\\udc4d": [1]' in text

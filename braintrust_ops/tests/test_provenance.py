@@ -1,3 +1,6 @@
+import re
+
+from braintrust_ops.models import TagBatch, TaggedLog
 from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.taggable_tags import TaggableTag
 
@@ -26,9 +29,13 @@ def test_a_name_and_meaning_cannot_be_shifted_into_each_other():
     )
 
 
-def test_the_fingerprint_fits_its_column_and_is_hex():
+def test_the_fingerprint_fills_its_column_with_lowercase_hex_digits():
+    """The columns that keep it are varchar(32), compared as text: a longer value would not fit, a shorter
+    or upper-case one would never equal the fingerprints already stored."""
     fingerprint = tagset_fingerprint([HALACHA])
-    assert len(fingerprint) == 32 and int(fingerprint, 16) >= 0
+    columns = {model._meta.get_field("tagset_fingerprint").max_length for model in (TaggedLog, TagBatch)}
+    assert columns == {len(fingerprint)} == {32}
+    assert re.fullmatch(r"[0-9a-f]{32}", fingerprint)
 
 
 def test_a_sets_fingerprint_is_the_same_from_one_release_to_the_next():

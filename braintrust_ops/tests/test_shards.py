@@ -1,5 +1,6 @@
 """tag_logs --shard I/N: N runs side by side, each with its own share of the logs, none sent twice."""
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -8,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management.base import CommandError
 from django.db import connection
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.locks import tag_logs_lock
-from braintrust_ops.models import CommandRun, TaggedLog
+from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.shards import Shard, parse_shard, shard_of
 from braintrust_ops.tests.concurrency import held_by_another_run
+from braintrust_ops.tests.strategies import text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +52,28 @@ def test_the_split_is_the_same_in_every_process_whatever_pythons_hash_seed():
 def test_the_split_is_pinned_so_a_release_cannot_move_logs_between_shards():
     assert [shard_of(f"log-{number}", 2) for number in range(12)] == [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
     assert shard_of("e3e70682-c209-4cac-a29f-6fbed82c07cd", 4) == 1
+
+
+@given(log_id=text, count=st.integers(1, 64))
+def test_any_id_has_exactly_one_shard_of_n_the_same_every_time(log_id, count):
+    owners = [index for index in range(count) if Shard(index, count).owns(log_id)]
+    assert owners == [shard_of(log_id, count)] and shard_of(log_id, count) == shard_of(log_id, count)
+
+
+@given(index=st.integers(0, 99), extra=st.integers(1, 100))
+def test_a_shards_text_reads_back_as_the_same_shard(index, extra):
+    shard = Shard(index, index + extra)
+    assert parse_shard(str(shard)) == shard and parse_shard(f" {shard.index} / {shard.count} ") == shard
+
+
+@given(text)
+def test_any_shard_option_is_a_valid_shard_or_refused_saying_what_is_wanted(option):
+    try:
+        shard = parse_shard(option)
+    except ValueError as exc:
+        assert "I/N" in str(exc) or "0 to N-1" in str(exc)
+    else:
+        assert 0 <= shard.index < shard.count
 
 
 @pytest.mark.parametrize("text, shard", [("0/1", Shard(0, 1)), ("3/4", Shard(3, 4)), (" 1 / 2 ", Shard(1, 2))])
@@ -176,5 +202,78 @@ def test_a_shard_run_starting_never_marks_a_live_shard_run_abandoned(sharded_pro
         assert alive.outcome == "running" and dead.outcome == "failed" and "Abandoned" in dead.error
 
 
-def test_an_id_holding_half_an_emoji_still_has_a_shard():
-    assert shard_of("log-\ud83d", 4) in range(4)
+# --- changing the shard layout: watermarks and open batches belong to the project ----------------
+
+LAYOUTS = {"unsharded": [None], "2 shards": ["0/2", "1/2"], "3 shards": ["0/3", "1/3", "2/3"]}
+CHANGES = [("2 shards", "unsharded"), ("unsharded", "3 shards"), ("2 shards", "3 shards"), ("3 shards", "2 shards")]
+LATE_IDS = [f"late-{number}" for number in range(12)]
+
+
+def run_layout(run_command, layout: str, *args: str) -> list[str]:
+    """One run of each shard of the layout, in order; their outputs."""
+    shards = LAYOUTS[layout]
+    return [run_command("tag_logs", *(["--shard", shard] if shard else []), *args).stdout for shard in shards]
+
+
+def add_late_logs(sandbox, log_ids=LATE_IDS) -> None:
+    """Logs flushed late: ingested now, created 30 hours ago, before a first run's 24-hour window."""
+    for log_id in log_ids:
+        sandbox.state.add_log(id=log_id, input=question(log_id), created=hours_ago(30))
+
+
+def tagged_ids() -> set[str]:
+    return set(TaggedLog.objects.filter(status="tagged").values_list("log_id", flat=True))
+
+
+@pytest.mark.parametrize("before, after", CHANGES)
+def test_a_layout_change_starts_from_the_old_layouts_watermarks_so_a_log_flushed_late_is_tagged(
+    sharded_project, run_command, before, after
+):
+    run_layout(run_command, before)
+    add_late_logs(sharded_project)
+    run_layout(run_command, after)
+    assert tagged_ids() == {*LOG_IDS, *LATE_IDS}
+
+
+def test_shards_that_last_succeeded_at_different_times_hand_over_the_oldest_watermark(sharded_project, run_command):
+    """Shard 0/2 kept running after shard 1/2's last success: an unsharded run must start from shard 1/2's
+    watermark for shard 1/2's logs, the lowest of the two, not from shard 0/2's."""
+    run_layout(run_command, "2 shards")
+    late_of_shard_1 = [log_id for log_id in LATE_IDS if shard_of(log_id, 2) == 1]
+    add_late_logs(sharded_project, late_of_shard_1)
+    for _ in range(3):  # shard 0/2's watermark, and the one before it, move past the late logs
+        run_command("tag_logs", "--shard", "0/2")
+        sharded_project.state.add_log(input="Is it kosher?", created=hours_ago(1))
+    assert not set(late_of_shard_1) & tagged_ids()
+    run_command("tag_logs")
+    assert set(late_of_shard_1) <= tagged_ids()
+
+
+@pytest.mark.parametrize("before, after", CHANGES)
+def test_a_layout_change_hands_open_batches_over_and_each_is_collected_once(
+    sharded_project, run_command, ops_settings, before, after
+):
+    """Batches opened under the old layout are counted as still processing by the new one, then collected,
+    each by exactly one run, and their logs labelled: none is stranded, none sent again."""
+    ops_settings(CLAUDE_BATCH_POLL_SECONDS="0.05")
+    sharded_project.batches.processing_seconds = 3600
+    run_layout(run_command, before, "--batch")
+    opened = sharded_project.batches.all()
+    assert TagBatch.objects.filter(state="open").count() == len(opened) >= 1
+
+    waiting = run_layout(run_command, after, "--batch")
+    assert sum(int(re.search(r"batches still processing: (\d+)", out).group(1)) for out in waiting) == len(opened)
+    for batch in opened:
+        sharded_project.batches.end_processing(batch["id"])
+    run_layout(run_command, after, "--batch")
+    assert set(TagBatch.objects.values_list("state", flat=True)) == {"collected"}
+    assert sharded_project.count("batches_results") == len(opened)
+    assert sharded_project.count("batches_create") == len(opened) and sharded_project.count("messages") == 0
+    assert tagged_ids() == set(LOG_IDS)
+
+
+def test_ids_holding_half_an_emoji_are_split_like_any_other_and_the_split_is_pinned():
+    """Each lone surrogate is hashed as itself (UTF-8 with surrogatepass): replaced by one placeholder ("?",
+    U+FFFD), every such id would land in one shard; written as its escape, it would share the shard of the
+    id a user typed as six characters."""
+    assert [shard_of(f"log-{chr(0xD800 + number)}", 4) for number in range(12)] == [2, 2, 3, 2, 1, 2, 3, 3, 3, 2, 3, 3]

@@ -1,32 +1,104 @@
 """Every log row made storable on the way in, or refused with a reason (pure functions)."""
 
 import pytest
+from hypothesis import assume, given
 
-from braintrust_ops.storable import MAX_ID_LENGTH, MAX_JSON_DEPTH, Unstorable, storable_id, storable_json, storable_text
+from braintrust_ops.storable import (
+    FLOAT_KEY,
+    MAX_ID_LENGTH,
+    MAX_JSON_DEPTH,
+    OBJECT_KEY,
+    STRING_KEY,
+    WRAPPER_KEYS,
+    Unstorable,
+    escape_text,
+    is_storable_text,
+    original_json,
+    readable_id,
+    storable_id,
+    storable_json,
+    unescape_text,
+)
+from braintrust_ops.tests.strategies import json_values, text
 
 
-def test_a_nul_character_is_kept_as_its_escape():
-    assert storable_text("before\x00after") == "before\\u0000after"
+def test_text_postgresql_takes_is_stored_as_it_is():
+    value = {"text": "שבת שלום 🕯️ \\u0000 as typed, a \\ backslash", "n": 1, "f": 0.5, "t": True, "none": None}
+    assert storable_json(value) == value
 
 
-def test_a_lone_surrogate_is_kept_as_its_escape():
-    assert storable_text("half an emoji \ud83d") == "half an emoji \\ud83d"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "before\x00after",
+        "half an emoji \ud83d",
+        "\udc4d tail",
+        "a NUL\x00 and a typed \\u0000 and a typed \\\\u0000",
+        "\\ud83d typed, \ud83d real",
+    ],
+)
+def test_text_postgresql_refuses_is_wrapped_and_comes_back_exactly(text):
+    stored = storable_json(text)
+    assert stored == {STRING_KEY: escape_text(text)} and is_storable_text(stored[STRING_KEY])
+    assert original_json(stored) == text
 
 
-def test_ordinary_text_hebrew_and_emoji_are_untouched():
-    text = "שבת שלום 🕯️ \\u0000 as typed"
-    assert storable_text(text) is text
+def test_a_nul_and_the_six_characters_a_user_typed_for_it_stay_two_different_texts():
+    real, typed = "a\x00b", "a\\u0000b"
+    assert storable_json(typed) == typed
+    assert original_json(storable_json(real)) == real and original_json(storable_json(typed)) == typed
 
 
-def test_json_strings_and_keys_are_made_storable_at_every_level():
-    value = {"a\x00": ["x\x00", {"b": "\ud83d"}], "n": 1, "f": 0.5, "t": True, "none": None}
-    assert storable_json(value) == {
-        "a\\u0000": ["x\\u0000", {"b": "\\ud83d"}],
-        "n": 1,
-        "f": 0.5,
-        "t": True,
-        "none": None,
-    }
+def test_keys_that_only_differ_by_what_postgresql_refuses_both_keep_their_values():
+    value = {"a\x00": 1, "a\\u0000": 2, "a": 3}
+    stored = storable_json(value)
+    assert set(stored) == {OBJECT_KEY}
+    assert original_json(stored) == value
+
+
+def test_a_float_postgresql_would_print_as_an_integer_comes_back_a_float():
+    value = {"big": 5.844065794252167e16, "small": 1.5e-7, "int": 58440657942521670}
+    stored = storable_json(value)
+    assert stored == {"big": {FLOAT_KEY: "5.844065794252167e+16"}, "small": 1.5e-7, "int": 58440657942521670}
+    assert original_json(stored) == value and type(original_json(stored)["big"]) is float
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        {FLOAT_KEY: "1e+16"},
+        {STRING_KEY: "a\\u0000"},
+        {OBJECT_KEY: [["k", "v"]]},
+        {STRING_KEY: {STRING_KEY: "x"}},
+        [{OBJECT_KEY: []}],
+    ],
+)
+def test_a_users_object_that_looks_like_a_wrapper_is_never_read_back_as_one(look_alike):
+    assert original_json(storable_json(look_alike)) == look_alike
+
+
+def test_an_object_with_a_wrapper_key_beside_others_is_data_and_stored_as_it_is():
+    value = {STRING_KEY: "x", "other": 1}
+    assert storable_json(value) == value and original_json(value) == value
+
+
+def test_wrappers_nest_at_every_level():
+    value = {"a\x00": ["x\x00", {"b": "\ud83d"}], "list": [[{"c\ud83d": None}]]}
+    stored = storable_json(value)
+    assert all(map(is_storable_text, _texts(stored))) and original_json(stored) == value
+
+
+def _texts(value):
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _texts(item)
 
 
 def _nested(depth: int):
@@ -45,10 +117,30 @@ def test_json_nested_past_the_limit_is_refused_saying_so():
         storable_json({"input": _nested(MAX_JSON_DEPTH)})
 
 
-def test_an_id_is_kept_exactly_trimmed_of_spaces():
-    assert storable_id(" abc-123 ", field="id") == "abc-123"
+def test_an_id_is_kept_exactly_as_sent_surrounding_spaces_included():
+    assert [storable_id(raw, field="id") for raw in (" abc-123 ", "abc-123", "   ")] == [" abc-123 ", "abc-123", "   "]
     assert storable_id(None, field="root_span_id") == ""
     assert storable_id("x" * MAX_ID_LENGTH, field="id") == "x" * MAX_ID_LENGTH
+
+
+@pytest.mark.parametrize(
+    "raw, kind",
+    [(12345, "a number"), (1.5, "a number"), (True, "a boolean"), ({"id": "a"}, "an object"), (["a"], "an array")],
+)
+def test_an_id_that_is_not_a_string_is_refused_saying_what_it_is(raw, kind):
+    with pytest.raises(Unstorable, match=f"its id is {kind}, not a string"):
+        storable_id(raw, field="id")
+
+
+def test_an_id_is_read_by_people_as_its_json_text_so_type_and_spaces_show():
+    assert [readable_id(raw) for raw in (12345, "12345", " a ", "שבת", "a\x00\ud83d")] == [
+        "12345",
+        '"12345"',
+        '" a "',
+        '"שבת"',
+        '"a\\u0000\\ud83d"',
+    ]
+    assert len(readable_id("x" * 500)) == 100
 
 
 def test_an_id_too_long_to_store_is_refused_naming_the_field_and_the_length():
@@ -67,3 +159,70 @@ def test_dicts_nested_just_under_the_limit_are_storable():
     for _ in range(MAX_JSON_DEPTH):
         value = {"k": value}
     assert storable_json(value) == value
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+
+@given(json_values)
+def test_any_json_value_is_stored_in_a_form_postgresql_takes_and_read_back_exactly(value):
+    stored = storable_json(value)
+    assert all(map(is_storable_text, _texts(stored)))
+    assert original_json(stored) == value
+
+
+@given(json_values)
+def test_a_value_postgresql_takes_as_it_is_is_stored_as_it_is(value):
+    if (
+        all(map(is_storable_text, _texts(value)))
+        and not any(map(_looks_like_a_wrapper, _objects(value)))
+        and not any(isinstance(item, float) and abs(item) >= 1e16 for item in _scalars(value))
+    ):
+        assert storable_json(value) == value
+
+
+@given(text)
+def test_escaping_text_is_reversible_and_gives_storable_text(value):
+    assert unescape_text(escape_text(value)) == value and is_storable_text(escape_text(value))
+
+
+@given(json_values, json_values)
+def test_two_different_values_are_never_stored_alike(first, second):
+    assume(first != second)
+    assert storable_json(first) != storable_json(second)
+
+
+@given(text)
+def test_any_text_is_an_id_exactly_or_refused_with_a_reason(raw):
+    try:
+        assert storable_id(raw, field="id") == raw
+    except Unstorable as exc:
+        assert str(exc).startswith("its id ")
+
+
+def _objects(value):
+    if isinstance(value, dict):
+        yield value
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _objects(item)
+
+
+def _scalars(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    else:
+        yield value
+
+
+def _looks_like_a_wrapper(value: dict) -> bool:
+    return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
+
+
+def test_an_object_with_a_key_that_is_not_text_is_refused():
+    with pytest.raises(Unstorable, match="a key that is not text"):
+        storable_json({1: "a"})

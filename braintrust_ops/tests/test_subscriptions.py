@@ -1,4 +1,8 @@
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.subscriptions import (
     MalformedMarker,
@@ -7,6 +11,7 @@ from braintrust_ops.subscriptions import (
     parse_relevant_tags,
     subscriptions_from_datasets,
 )
+from braintrust_ops.tests.strategies import json_values, text
 
 
 @pytest.mark.parametrize(
@@ -53,7 +58,8 @@ def test_description_without_marker_has_no_subscription(description):
     [
         ('[[relevant_tags: ["tag1", ]]]', "not valid JSON"),
         ("[[relevant_tags: [1, 2, 3]]]", "holds 1, which is not a tag name"),
-        ('[[relevant_tags: [["tag1"]]]]', "not valid JSON"),
+        ('[[relevant_tags: [["tag1"]]]]', r'holds \["tag1"\], which is not a tag name'),
+        ('[[relevant_tags: ["tag1"] and more]]', "not closed by ]]"),
         ('[[relevant_tags: ["tag1", null]]]', "holds null, which is not a tag name"),
         ('[[relevant_tags: ["", "tag"]]]', "empty tag name"),
         ('[[relevant_tags: ["   "]]]', "empty tag name"),
@@ -66,6 +72,7 @@ def test_description_without_marker_has_no_subscription(description):
         "trailing_comma",
         "numbers",
         "nested_arrays",
+        "text_after_the_list",
         "null_item",
         "empty_string",
         "blank_string",
@@ -137,10 +144,17 @@ def test_a_tag_string_is_never_split_into_characters():
     [
         (r'[[relevant_tags: ["say \"hi\"", "plain"]]]', {'say "hi"', "plain"}),
         ('[[relevant_tags: ["a]]b", "c"]]]', {"a]]b", "c"}),
+        ('[[relevant_tags: ["a] ]]", "]]]"]]]', {"a] ]]", "]]]"}),
         (r'[[relevant_tags: ["\u05d4\u05dc\u05db\u05d4"]]]', {"הלכה"}),
         ('Notes with [brackets] and "quotes".\n[[relevant_tags: ["halacha"]]]', {"halacha"}),
     ],
-    ids=["escaped_quotes", "closing_brackets_inside_a_name", "json_unicode_escapes", "brackets_and_quotes_around"],
+    ids=[
+        "escaped_quotes",
+        "closing_brackets_inside_a_name",
+        "a_name_ending_like_the_marker",
+        "json_unicode_escapes",
+        "brackets_and_quotes_around",
+    ],
 )
 def test_marker_holding_json_escapes_and_brackets_is_read_as_json(description, expected):
     assert parse_relevant_tags(description) == frozenset(expected)
@@ -203,3 +217,42 @@ def test_datasets_without_an_id_or_with_a_bad_marker_do_not_stop_the_ones_after_
     )
     assert subscriptions == [Subscription(dataset_id="d-good", dataset_name="good", tags=frozenset({"a"}))]
     assert [(skip.dataset_id, skip.dataset_name) for skip in skipped] == [("d-bad", "bad")]
+
+
+# --- properties -------------------------------------------------------------------------------------
+
+tag_names = text.filter(lambda name: name.strip())
+spaces = st.text(" \n\t", max_size=3)
+around = text.filter(lambda words: "relevant_tags" not in words.lower())
+
+
+@given(st.lists(tag_names, min_size=1, max_size=4), around, around, spaces, spaces, spaces)
+def test_a_marker_written_any_way_gives_back_its_tags(tags, before, after, gap1, gap2, gap3):
+    """Any tag names (lone surrogates, brackets, quotes included: the list is JSON), any spacing
+    inside the marker, any text around it."""
+    marker = f"[[{gap1}relevant_tags{gap2}:{gap1}{json.dumps(tags, ensure_ascii=False)}{gap3}]]"
+    assert parse_relevant_tags(before + marker + after) == frozenset(tag.strip() for tag in tags)
+
+
+@given(st.one_of(text, json_values))
+def test_any_description_gives_tags_none_or_a_malformed_marker_never_anything_else(description):
+    try:
+        tags = parse_relevant_tags(description)
+    except MalformedMarker as exc:
+        assert str(exc)
+        return
+    assert tags is None or all(isinstance(tag, str) and tag and tag == tag.strip() for tag in tags)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"id": st.one_of(st.none(), text), "name": st.none() | text, "description": st.none() | text}
+        )
+    )
+)
+def test_any_dataset_listing_is_split_into_subscriptions_and_skipped_ones_never_raising(datasets):
+    subscriptions, skipped = subscriptions_from_datasets(datasets)
+    assert len(subscriptions) + len(skipped) <= len(datasets)
+    assert all(subscription.tags and subscription.dataset_id for subscription in subscriptions)
+    assert all(item.reason for item in skipped)

@@ -1,6 +1,11 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.taggable_tags import TaggableTag, select_taggable_tags
+from braintrust_ops.tagging_prompt import build_system_prompt
+from braintrust_ops.tests.strategies import json_values, text
 
 
 def test_only_tags_marked_dataset_tagging_in_any_case_are_offered():
@@ -51,8 +56,17 @@ def test_empty_tag_list_offers_nothing():
         ("two\nlines", "dataset-tagging", "its name holds a control character"),
         ("tab\tname", "dataset-tagging", "its name holds a control character"),
         ("bell", "dataset-tagging\x07 ring", "its description holds a control character"),
+        ("half \ud83d", "dataset-tagging", "its name or description holds half an emoji"),
+        ("emoji", "dataset-tagging \udc4d", "its name or description holds half an emoji"),
     ],
-    ids=["name_too_long", "newline_in_name", "tab_in_name", "control_in_description"],
+    ids=[
+        "name_too_long",
+        "newline_in_name",
+        "tab_in_name",
+        "control_in_description",
+        "half_an_emoji_in_name",
+        "half_an_emoji_in_description",
+    ],
 )
 def test_a_marked_tag_that_cannot_be_offered_safely_is_left_out_and_named(name, description, reason):
     refused = []
@@ -91,18 +105,28 @@ def test_the_meaning_keeps_its_own_letters_at_either_end():
     assert tag.meaning == "XML questions about X"
 
 
-@pytest.mark.parametrize(
-    "name, description, reason",
-    [
-        ("half\ud83demoji", "dataset-tagging", "its name holds half an emoji (a lone surrogate)"),
-        ("fine", "dataset-tagging \udc00 broken", "its description holds half an emoji (a lone surrogate)"),
-    ],
-    ids=["in_name", "in_description"],
+# --- properties -------------------------------------------------------------------------------------
+
+marked = text.map(lambda words: words + " dataset-tagging")
+#: mostly marked tags with text names (what reaches the checks), sometimes any JSON at all
+tag_objects = st.one_of(
+    st.fixed_dictionaries({"name": text, "description": marked}),
+    st.fixed_dictionaries({"name": st.one_of(text, json_values), "description": st.one_of(marked, json_values)}),
 )
-def test_a_tag_with_half_an_emoji_is_left_out_and_named_and_the_others_are_offered(name, description, reason):
+
+
+@given(st.lists(tag_objects, max_size=6))
+def test_any_tags_give_offered_tags_that_can_be_sent_and_stored_and_the_rest_named(objects):
+    """Whatever a project tag's name and description hold (lone surrogates included), what is offered can
+    go into a request (UTF-8) and a stored label (no NUL, 255 characters), and its fingerprint be taken."""
     refused = []
-    tags = select_taggable_tags(
-        [{"name": name, "description": description}, {"name": "good", "description": "dataset-tagging"}], refused
-    )
-    assert [tag.name for tag in tags] == ["good"]
-    assert [(tag.name, tag.reason.startswith(reason)) for tag in refused] == [(name, True)]
+    tags = select_taggable_tags(objects, refused)
+    for tag in tags:
+        assert tag.name == tag.name.strip() and 0 < len(tag.name) <= 255
+        for value in (tag.name, tag.meaning):
+            value.encode("utf-8")  # no lone surrogate: a request body is UTF-8
+            assert "\x00" not in value
+    assert len({tag.name for tag in tags}) == len(tags)
+    tagset_fingerprint(tags)
+    build_system_prompt(tags).encode("utf-8")
+    assert all(item.reason and len(item.name) <= 100 for item in refused)

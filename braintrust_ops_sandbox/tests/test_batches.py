@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import anthropic
 import freezegun
-import httpx2
 import pytest
 import requests
 
+from braintrust_ops.clients.claude import SDK_HTTP
 from braintrust_ops_sandbox import ANTHROPIC_KEY
 from braintrust_ops_sandbox.batches import MAX_BATCH_BYTES, MAX_REQUESTS
 from braintrust_ops_sandbox.tests.test_fake_claude import MODEL, TAGS, tag_tool
@@ -416,8 +416,10 @@ def test_a_wrong_key_gets_401_authentication_error_on_every_batches_route(empty_
 
 def test_a_529_fault_on_create_answers_overloaded_and_the_sdk_retries_it(empty_sandbox):
     empty_sandbox.faults.add("batches_create", "status", status=529)
-    with pytest.raises(anthropic.OverloadedError):
+    # anthropic.OverloadedError from SDK 1.0 on; 0.x exports only its base, APIStatusError.
+    with pytest.raises(anthropic.APIStatusError) as raised:
         create(empty_sandbox)
+    assert raised.value.status_code == 529
     empty_sandbox.faults.add("batches_create", "status", status=529, retry_after=0)
     batch = client(empty_sandbox, max_retries=1).messages.batches.create(requests=batch_of(TEXTS))
     assert batch.processing_status == "in_progress"
@@ -450,7 +452,7 @@ def test_a_partial_results_stream_breaks_off_mid_way(empty_sandbox):
     ended(empty_sandbox, batch_id)
     empty_sandbox.faults.add("batches_results", "partial")
     got, api = [], client(empty_sandbox)
-    with pytest.raises((httpx2.HTTPError, ValueError)):
+    with pytest.raises((SDK_HTTP.HTTPError, ValueError)):
         for line in api.messages.batches.results(batch_id):
             got.append(line.custom_id)
     assert len(got) < len(TEXTS)

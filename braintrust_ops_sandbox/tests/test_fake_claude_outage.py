@@ -18,10 +18,12 @@ def control(sandbox, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, f"{sandbox.url}/_sandbox/{path}", timeout=5, **kwargs)
 
 
+# A 529 is anthropic.OverloadedError from SDK 1.0 on; 0.x has that class only in anthropic._exceptions, so
+# these tests name its base, APIStatusError, and check the status and the body the sandbox answers.
 @pytest.mark.parametrize(
     "kind, error, status, error_type",
     [
-        ("overloaded", anthropic.OverloadedError, 529, "overloaded_error"),
+        ("overloaded", anthropic.APIStatusError, 529, "overloaded_error"),
         ("server_error", anthropic.InternalServerError, 500, "api_error"),
     ],
 )
@@ -47,8 +49,9 @@ def test_an_unreachable_anthropic_closes_the_connection_without_an_answer(empty_
 
 def test_the_sdks_retries_all_meet_the_outage_and_are_counted(empty_sandbox):
     empty_sandbox.claude_outage("overloaded")
-    with pytest.raises(anthropic.OverloadedError):
+    with pytest.raises(anthropic.APIStatusError) as raised:
         ask(empty_sandbox, max_retries=2)
+    assert raised.value.status_code == 529
     assert empty_sandbox.claude_outage_requests == 3 and empty_sandbox.count("messages") == 3
 
 
@@ -73,8 +76,9 @@ def test_put_and_get_claude_outage(empty_sandbox):
         "kind": "overloaded",
         "requests": 0,
     }
-    with pytest.raises(anthropic.OverloadedError):
+    with pytest.raises(anthropic.APIStatusError) as raised:
         ask(empty_sandbox)
+    assert raised.value.status_code == 529
     assert control(empty_sandbox, "GET", "claude_outage").json() == {"kind": "overloaded", "requests": 1}
     assert control(empty_sandbox, "PUT", "claude_outage", json={"kind": None}).json()["kind"] is None
     assert ask(empty_sandbox).type == "message"

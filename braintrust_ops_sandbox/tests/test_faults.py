@@ -1,5 +1,6 @@
 """Fault injection and the /_sandbox/ control API, seen from a client over real HTTP."""
 
+import http.client
 import json
 import socket
 import time
@@ -41,8 +42,10 @@ def test_a_429_status_fault_answers_429_with_retry_after_once(empty_sandbox):
 
 def test_a_529_fault_on_messages_answers_an_overloaded_error_body(empty_sandbox):
     empty_sandbox.faults.add("messages", "status", status=529)
-    with pytest.raises(anthropic.OverloadedError) as raised:
+    # anthropic.OverloadedError from SDK 1.0 on; 0.x exports only its base, APIStatusError.
+    with pytest.raises(anthropic.APIStatusError) as raised:
         ask_claude(empty_sandbox)
+    assert raised.value.status_code == 529
     assert raised.value.response.json()["error"]["type"] == "overloaded_error"
 
 
@@ -154,8 +157,17 @@ def test_get_dataset_rows_returns_the_rows_insert_stored(empty_sandbox):
 def test_a_partial_fault_announces_the_full_body_sends_half_and_closes(sandbox, route, method, path, body):
     whole = requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5)
     sandbox.faults.add(route, "partial")
-    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
-        requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5)
+    # Read with the standard library, which holds a reply to its Content-Length whatever the urllib3: 2.x
+    # does too, 1.26 hands back the short body (the app checks it itself: clients/http.py, _check_whole_body).
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request(method, path, body=json.dumps(body) if body else None, headers=AUTH)
+    reply = connection.getresponse()
+    with pytest.raises(http.client.IncompleteRead) as raised:
+        reply.read()
+    connection.close()
+    assert int(reply.headers["Content-Length"]) == len(whole.content)
+    assert 0 < len(raised.value.partial) < len(whole.content) and whole.content.startswith(raised.value.partial)
     # The next request, on a new connection, is whole again.
     assert requests.request(method, sandbox.url + path, headers=AUTH, json=body, timeout=5).content == whole.content
 

@@ -39,7 +39,8 @@ class Command(OpsCommand):
         parser.add_argument(
             "--output",
             metavar="PATH",
-            help="The file to write (replaced if it exists). Default: <BRAINTRUST_OPS_BACKUP_DIR>/"
+            help="The file to write: a new path, or a regular file, which is replaced (a device, FIFO, socket, "
+            "directory or symbolic link is refused). Default: <BRAINTRUST_OPS_BACKUP_DIR>/"
             "logs_backup_YYYY-MM-DD.csv, the UTC date of the window's end; .jsonl for JSON lines, "
             ".gz appended with --gzip.",
         )

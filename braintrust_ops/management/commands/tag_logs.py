@@ -100,6 +100,7 @@ class Command(OpsCommand):
         )
 
     def handle(self, *args, **opts):
+        self.verbosity = opts["verbosity"]
         if opts["wait"] and not opts["batch"]:
             raise CommandError("--wait goes with --batch: it waits for the run's Message Batches to end.")
         if opts["shard"] is not None and opts["push"]:
@@ -183,10 +184,13 @@ class Command(OpsCommand):
         if report.refused:
             self.stderr.write(
                 self.style.WARNING(
-                    f"{prefix}Refused {report.refused} logs that cannot be stored (see the log_refused and "
-                    "log_unstorable events for their ids and reasons); the rest were stored."
+                    f"{prefix}Refused {report.refused} logs that cannot be stored (their ids and why: the run's "
+                    "refused logs in the admin, and the log_refused and log_unstorable events); the rest were stored."
                 )
             )
+            if self.verbosity > 1:
+                for line in report.refused_logs:
+                    self.stderr.write(f"  refused {line}")
         if report.stale_tagged:
             self.say(
                 f"{prefix}Labelled under another set of taggable tags: {report.stale_tagged}"

@@ -3,15 +3,20 @@ into the app's error that tells the run what to do (``services/tagging_dispatch.
 log's own fault; AuthenticationFailed and the other PermanentServiceErrors, a setup that fails every call;
 TransientServiceError (InvalidReply among them), the service failing, which says nothing about the log."""
 
+import threading
+import time
+
+import anthropic
 import pytest
 
-from braintrust_ops.clients.claude import ClaudeClient, LogRefused
+from braintrust_ops.clients.claude import SDK_HTTP, ClaudeClient, LogRefused, RunStopping, _input_token_estimate
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
     PermanentServiceError,
     TransientServiceError,
 )
+from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import build_tool
 from braintrust_ops_sandbox import ANTHROPIC_KEY
@@ -100,3 +105,79 @@ def test_a_reply_that_stays_garbled_is_invalid_reply_after_the_retry_bound(empty
     assert isinstance(raised.value, TransientServiceError)  # the service's failure, not the log's
     assert str(raised.value) == "Anthropic's reply could not be read as a Message."
     assert empty_sandbox.count("messages") == 2
+
+
+# --- pacing: every attempt through the run's limiter (_PacedAnthropic, the same hooks in anthropic 0.x and 2.x)
+
+
+def test_every_attempt_the_sdks_retries_included_tells_the_limiter_what_its_reply_said(empty_sandbox):
+    empty_sandbox.faults.add("messages", "status", status=429, retry_after=0, times=1)
+    limiter = RateLimiter()
+    assert ask(client_for(empty_sandbox, limiter=limiter)).tool_input == {"tags": ["halacha"]}
+    assert empty_sandbox.count("messages") == 2  # the 429, then the SDK's retry
+    assert limiter.refused == 1  # seen on the attempt the SDK retried, not only on the last one
+
+
+def test_a_run_already_stopping_sends_nothing_and_the_call_raises_run_stopping(empty_sandbox):
+    client = client_for(empty_sandbox)
+    client.stop.set()
+    with pytest.raises(RunStopping):
+        ask(client)
+    assert empty_sandbox.count("messages") == 0
+
+
+def test_a_retry_waits_its_turn_at_the_limiter_and_a_stop_meanwhile_ends_the_call_without_another_attempt(
+    empty_sandbox,
+):
+    """A 429 without retry-after pauses the limiter for a second (rate_limiter.BASE_PAUSE_SECONDS); the SDK's own
+    backoff is shorter, so its retry waits at the limiter, where the stop finds it: RunStopping at once, neither
+    retried by the SDK nor turned into a connection error."""
+    empty_sandbox.faults.add("messages", "status", status=429, times=None)
+    client = client_for(empty_sandbox, max_retries=5)
+
+    def stop_after_the_first_attempt() -> None:
+        while empty_sandbox.count("messages") < 1:
+            time.sleep(0.01)
+        client.stop.set()
+
+    stopper = threading.Thread(target=stop_after_the_first_attempt)
+    stopper.start()
+    started = time.monotonic()
+    with pytest.raises(RunStopping):
+        ask(client)
+    stopper.join()
+    assert empty_sandbox.count("messages") == 1
+    assert time.monotonic() - started < 3  # not the SDK's five backoffs
+
+
+def test_the_sdks_retries_still_apply_through_the_paced_http_client(empty_sandbox):
+    empty_sandbox.faults.add("messages", "status", status=500, times=2)
+    assert ask(client_for(empty_sandbox, max_retries=2)).tool_input == {"tags": ["halacha"]}
+    assert empty_sandbox.count("messages") == 3
+    empty_sandbox.faults.add("messages", "status", status=500, times=None)
+    with pytest.raises(TransientServiceError, match="HTTP 500"):
+        ask(client_for(empty_sandbox, max_retries=1))
+    assert empty_sandbox.count("messages") == 5
+
+
+@pytest.mark.parametrize(
+    "content, estimate",
+    [
+        (b'{"system": "abcd", "messages": "efgh", "tools": "not counted"}', 2.0),
+        (b'{"model": "m"}', 0.0),
+        (b'["not", "an", "object"]', 0.0),
+        (b"not json", 0.0),
+    ],
+)
+def test_the_limiters_token_estimate_counts_the_system_prompt_and_messages_of_the_body_sent(content, estimate):
+    assert _input_token_estimate(content) == estimate
+
+
+def test_the_http_library_read_from_the_sdk_is_the_one_its_client_is_built_on():
+    """httpx under anthropic 0.x, httpx2 under 1.x and later: the errors a results stream raises mid-way."""
+    http_client = anthropic.DefaultHttpxClient()
+    try:
+        assert isinstance(http_client, SDK_HTTP.Client)
+    finally:
+        http_client.close()
+    assert issubclass(SDK_HTTP.RemoteProtocolError, SDK_HTTP.HTTPError)

@@ -1,10 +1,14 @@
 """The one retry layer every Braintrust request goes through, seen through the client against the sandbox."""
 
+import io
 import time
 
 import pytest
+import requests
+import urllib3
 
 from braintrust_ops.clients.braintrust import BraintrustClient
+from braintrust_ops.clients.http import _check_whole_body
 from braintrust_ops.exceptions import InvalidReply, TransientServiceError
 from braintrust_ops_sandbox import BRAINTRUST_KEY, PROJECT_ID
 
@@ -16,7 +20,7 @@ def client_for(sandbox, **overrides) -> BraintrustClient:
 
 @pytest.mark.parametrize(
     "kind, options",
-    [("status", {"status": 500}), ("status", {"status": 503}), ("drop", {}), ("invalid_json", {})],
+    [("status", {"status": 500}), ("status", {"status": 503}), ("drop", {}), ("invalid_json", {}), ("partial", {})],
 )
 def test_a_transient_failure_is_retried_and_the_request_succeeds(empty_sandbox, kind, options):
     empty_sandbox.state.add_tag("t", "dataset-tagging")
@@ -31,6 +35,8 @@ def test_a_transient_failure_is_retried_and_the_request_succeeds(empty_sandbox, 
         ("status", {"status": 503}, "kept failing with HTTP 503 after 3 attempts"),
         ("drop", {}, "could not connect after 3 attempts"),
         ("invalid_json", {}, "was not JSON after 3 attempts"),
+        # A body shorter than its Content-Length: urllib3 2.x says so itself, 1.26 through _check_whole_body.
+        ("partial", {}, "kept being cut off mid-reply after 3 attempts"),
     ],
 )
 def test_one_layer_of_retries_whatever_the_failure_and_the_message_counts_the_real_attempts(
@@ -118,9 +124,42 @@ def test_a_5xx_asking_for_a_long_retry_after_waits_at_most_a_minute(empty_sandbo
     assert slept == [http.MAX_BACKOFF_SECONDS]
 
 
+def test_the_exponential_backoff_between_attempts_is_capped_at_a_minute(empty_sandbox, monkeypatch):
+    """urllib3 1.26 caps it with a class attribute, 2.x with a constructor argument (_BudgetedRetry sets both)."""
+    from braintrust_ops.clients import http
+
+    slept = []
+    monkeypatch.setattr(http.time, "sleep", slept.append)
+    empty_sandbox.faults.add("project_tag", "status", status=503, times=3)
+    assert client_for(empty_sandbox, max_retries=3, backoff_seconds=50).list_project_tags(PROJECT_ID) == []
+    # The first retry goes at once (urllib3's backoff starts at the second); then 100 s and 200 s, capped.
+    assert slept == [http.MAX_BACKOFF_SECONDS, http.MAX_BACKOFF_SECONDS]
+
+
 def test_failures_of_every_kind_share_one_count_of_retries(empty_sandbox):
     for kind, options in (("drop", {}), ("status", {"status": 503}), ("invalid_json", {})):
         empty_sandbox.faults.add("project_tag", kind, times=2, **options)
     with pytest.raises(TransientServiceError, match="after 3 attempts"):
         client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
     assert empty_sandbox.count("project_tag") == 3
+
+
+def _read(body: bytes, content_length: int) -> requests.Response:
+    """A reply read the way urllib3 1.26 reads one by default: without holding it to its Content-Length."""
+    response = requests.Response()
+    response.status_code = 200
+    response.raw = urllib3.HTTPResponse(
+        body=io.BytesIO(body),
+        headers={"Content-Length": str(content_length)},
+        status=200,
+        preload_content=False,
+        enforce_content_length=False,
+    )
+    _ = response.content
+    return response
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_off_even_when_urllib3_hands_it_back():
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match=r"IncompleteRead\(4 bytes read, 6 more"):
+        _check_whole_body(_read(b'{"a"', content_length=10))
+    _check_whole_body(_read(b'{"a": 1}', content_length=8))  # whole: nothing to say

@@ -13,7 +13,7 @@ from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, PROJECT_ID, Sa
 class Command(BaseCommand):
     # Not the host's system checks: Sefaria-Project's need MongoDB (braintrust_ops.management.base says more),
     # and the sandbox needs nothing of the host but its settings.
-    requires_system_checks: list[str] = []  # type: ignore[assignment]
+    requires_system_checks: list[str] = []
     help = (
         "Serve a local emulation of the Braintrust and Anthropic APIs, seeded with sample Sefaria chatbot "
         "logs, on 127.0.0.1. Development and tests only: it accepts only its own fake keys."

@@ -47,6 +47,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The host's own, which load its models (sefaria.model: MongoDB at import).
+                "sefaria.system.context_processors.global_settings",
             ]
         },
     }

@@ -4,11 +4,13 @@ import json
 import os
 import signal
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
+from structlog.testing import capture_logs
 
 from braintrust_ops.btql_query import logs_filter
 from braintrust_ops.clients.braintrust import BraintrustClient
@@ -17,6 +19,7 @@ from braintrust_ops.exceptions import AuthenticationFailed, TransientServiceErro
 from braintrust_ops.models import CommandRun
 from braintrust_ops.services.backups import logs_backup
 from braintrust_ops.tests.backup_readers import leftovers, read_csv, read_jsonl
+from braintrust_ops.tests.special_files import SPECIAL_KINDS, make_special_file, snapshot
 from braintrust_ops_sandbox import PROJECT_ID
 
 pytestmark = pytest.mark.django_db
@@ -249,10 +252,14 @@ def test_gzip_default_name_and_round_trip(empty_project, backup_dir, run_command
 
 
 def test_backup_file_is_private_and_no_temporary_file_remains(empty_project, backup_dir, run_command):
-    empty_project.state.add_log(created=ago(hours=1))
-    run_backup(run_command)
-    [name] = os.listdir(backup_dir)
-    assert stat.S_IMODE((backup_dir / name).stat().st_mode) == 0o600
+    with freeze_time(NOW):
+        empty_project.state.add_log(id="only", created=NOW - timedelta(hours=1))
+        run_backup(run_command)
+    # The one file is the finished backup under its final name, not a temporary one left un-renamed.
+    assert os.listdir(backup_dir) == ["logs_backup_2026-11-29.csv"]
+    path = backup_dir / "logs_backup_2026-11-29.csv"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [row["id"] for row in read_csv(path)] == ["only"]
 
 
 def test_existing_output_file_is_replaced_by_the_new_backup(empty_project, tmp_path, run_command):
@@ -262,6 +269,20 @@ def test_existing_output_file_is_replaced_by_the_new_backup(empty_project, tmp_p
     run_backup(run_command, "--output", str(output))
     assert [row["id"] for row in read_csv(output)] == ["this-week"]
     assert leftovers(tmp_path) == []
+
+
+def test_temporary_file_left_by_a_killed_run_is_removed_and_logged_by_the_next(empty_project, backup_dir, run_command):
+    stale = backup_dir / ".logs_backup_2026-11-22.csv.k1ll3d00.braintrust-backup.partial"
+    stale.write_text("half of last week's rows")
+    last_week = (NOW - timedelta(days=7)).timestamp()  # the run killed then; "now" is NOW below
+    os.utime(stale, (last_week, last_week))
+    with freeze_time(NOW):
+        empty_project.state.add_log(created=NOW - timedelta(hours=1))
+        with capture_logs() as events:
+            run_backup(run_command)
+    assert os.listdir(backup_dir) == ["logs_backup_2026-11-29.csv"]
+    [removed] = [event for event in events if event["event"] == "logs_backup_stale_temporaries_removed"]
+    assert removed["count"] == 1 and removed["directory"] == str(backup_dir)
 
 
 def test_no_logs_in_range_says_so_writes_no_file_and_succeeds(empty_project, backup_dir, run_command):
@@ -275,16 +296,24 @@ def test_no_logs_in_range_says_so_writes_no_file_and_succeeds(empty_project, bac
 
 def test_run_is_recorded_with_rows_bytes_path_pages_and_elapsed(empty_project, tmp_path, run_command):
     empty_project.state.add_logs(5, created=lambda i: ago(hours=i + 1))
+    # The first page takes at least `delay` to arrive, so a timer that measures the export cannot read less.
+    delay = 0.4
+    empty_project.faults.add("btql", "latency", delay=delay, times=1)
     output = tmp_path / "run.csv"
+    started = time.monotonic()
     result = run_backup(run_command, "--output", str(output), "--gzip")
+    wall = time.monotonic() - started
     run = only_run()
     assert run.outcome == "succeeded" and run.finished_at is not None
     counters = run.counters
     assert (counters["rows"], counters["pages"], counters["path"]) == (5, 1, str(output))
-    assert counters["bytes"] == output.stat().st_size and counters["elapsed_seconds"] >= 0
+    assert counters["bytes"] == output.stat().st_size
+    # Seconds, measured across the export: at least the slow page, at most the whole command.
+    assert delay <= counters["elapsed_seconds"] <= wall
     assert run.options == {"output": str(output), "format": "csv", "gzip": True}
     assert run.window_end - run.window_start == timedelta(days=7)
-    assert f"{counters['bytes']:,} bytes" in result.stdout and "s\n" in result.stdout
+    assert f"{counters['bytes']:,} bytes" in result.stdout
+    assert f"in {counters['elapsed_seconds']:.1f}s\n" in result.stdout
 
 
 # --- failures leave nothing behind ----------------------------------------------------------------
@@ -410,6 +439,36 @@ def test_output_directory_that_does_not_exist_is_a_clear_error(empty_project, tm
     empty_project.state.add_log(created=ago(hours=1))
     with pytest.raises(CommandError, match="does not exist. Create it"):
         run_backup(run_command, "--output", str(tmp_path / "missing" / "backup.csv"))
+
+
+@pytest.mark.parametrize("kind", SPECIAL_KINDS)
+def test_output_that_is_not_a_regular_file_is_refused_in_one_line_before_any_request_and_left_untouched(
+    empty_project, tmp_path, run_command, monkeypatch, kind
+):
+    empty_project.state.add_log(created=ago(hours=1))
+    path = tmp_path / "backup.csv"
+    make_special_file(kind, path, monkeypatch)
+    before = snapshot(path)
+    with pytest.raises(CommandError) as raised:
+        run_backup(run_command, "--output", str(path))
+    message = str(raised.value)
+    assert message.startswith(f"The backup path {path} is {SPECIAL_KINDS[kind]}, not a regular file; it was left")
+    assert "Give --output" in message and "\n" not in message
+    assert raised.value.returncode == 1
+    assert empty_project.requests == {}  # nothing asked of Braintrust
+    assert snapshot(path) == before and leftovers(tmp_path) == []
+    assert only_run().outcome == "failed"
+
+
+def test_default_backup_path_that_is_a_link_is_refused_even_when_the_window_holds_no_logs(
+    empty_project, backup_dir, run_command, monkeypatch
+):
+    with freeze_time(NOW):
+        path = backup_dir / "logs_backup_2026-11-29.csv"
+        make_special_file("symlink", path, monkeypatch)
+        with pytest.raises(CommandError, match="is a symbolic link, not a regular file.*BRAINTRUST_OPS_BACKUP_DIR"):
+            run_backup(run_command)
+    assert path.is_symlink() and empty_project.requests == {}
 
 
 @pytest.mark.parametrize("retry_after", [True, False], ids=["with_retry_after", "without_retry_after"])

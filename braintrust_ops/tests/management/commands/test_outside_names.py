@@ -20,7 +20,7 @@ def test_a_tag_named_with_half_an_emoji_is_left_out_by_name_and_the_others_are_t
 ):
     small_project.state.add_tag(f"emoji{HALF_EMOJI}", "dataset-tagging: broken")
     result = run_command("tag_logs", *(["--dry-run"] if dry_run else []))
-    assert "Tag left out of tagging: 'emoji\\ud83d': its name holds half an emoji" in result.stderr
+    assert "Tag left out of tagging: 'emoji\\ud83d': its name or description holds half an emoji" in result.stderr
     if dry_run:
         assert "[dry run] Would send 3 logs to Claude" in result.stdout
     else:

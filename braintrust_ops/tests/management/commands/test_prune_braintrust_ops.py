@@ -6,7 +6,7 @@ import pytest
 from django.core.management.base import CommandError
 from freezegun import freeze_time
 
-from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
+from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
 from braintrust_ops.tests.concurrency import lock_held_by_another_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,3 +95,43 @@ def test_prune_refuses_while_tag_logs_is_running(run_command):
         with pytest.raises(CommandError, match="Another tag_logs run is in progress"):
             run_command("prune_braintrust_ops")
     assert TaggedLog.objects.count() == 1
+
+
+def stored(log_id: str, age: timedelta, **fields) -> TaggedLog:
+    return TaggedLog.objects.create(
+        log_id=log_id, root_span_id=log_id, logged_at=NOW - age, input=f"Shabbat question {log_id}", **fields
+    )
+
+
+def test_logs_never_labelled_are_kept_however_old_and_the_report_says_how_many(run_command):
+    """After a long outage the queue is older than the retention: deleting it would lose those logs for good
+    (the next run's window starts after them). Given-up and labelled logs go as before."""
+    old = timedelta(days=45)
+    batch = TagBatch.objects.create(
+        batch_id="msgbatch_open", state="open", request_count=2, model="m", prompt_version="v", tagset_fingerprint="f"
+    )
+    stored("pending", old)
+    stored("failed-retryable", old, status="failed", attempts=2, last_error="a 400 on its content")
+    stored("in-open-batch", old, batch=batch, custom_id="log-1")
+    tagged("relabel-in-open-batch", old, "halacha")  # --retag-stale sent it again
+    TaggedLog.objects.filter(log_id="relabel-in-open-batch").update(batch=batch, custom_id="log-2")
+    stored("given-up", old, status="failed", attempts=3, last_error="a 400 on its content")
+    tagged("labelled", old, "halacha")
+    with freeze_time(NOW):
+        dry = run_command("prune_braintrust_ops", "--dry-run")
+        result = run_command("prune_braintrust_ops")
+    kept = {"pending", "failed-retryable", "in-open-batch", "relabel-in-open-batch"}
+    assert set(TaggedLog.objects.values_list("log_id", flat=True)) == kept
+    assert "Would delete 2 tagged logs older than 2026-10-25 02:30 UTC; would keep 4 never labelled" in dry.stdout
+    assert "Deleted 2 tagged logs" in result.stdout and "kept 4 never labelled" in result.stdout
+    run = CommandRun.objects.get(command="prune_braintrust_ops")
+    assert (run.counters["deleted"], run.counters["kept_never_labelled"]) == (2, 4)
+
+
+def test_a_pending_log_kept_past_the_retention_is_tagged_by_the_next_run(small_project, run_command):
+    stored("from-before-the-outage", timedelta(days=45))
+    with freeze_time(NOW):
+        run_command("prune_braintrust_ops")
+    run_command("tag_logs")
+    log = TaggedLog.objects.get(log_id="from-before-the-outage")
+    assert log.status == "tagged" and log.tag_names == ["halacha"]

@@ -13,6 +13,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TaggedLog
+from braintrust_ops.storable import original_json
 from braintrust_ops.tests.concurrency import lock_held_by_another_run, process_settings_environment
 from braintrust_ops.tests.paths import HOST_ROOT
 from braintrust_ops_sandbox import ANTHROPIC_KEY, BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
@@ -495,21 +496,26 @@ def test_a_log_changed_in_braintrust_comes_back_but_is_not_sent_to_claude_again(
     assert small_project.count("messages") == calls
 
 
-def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(
-    small_project, run_command, ops_settings
-):
-    from braintrust_ops_sandbox import ANTHROPIC_KEY
+def test_a_failed_run_does_not_move_the_watermark_so_the_next_one_covers_its_logs(small_project, run_command):
+    """A run failed by tag_logs' success rule has read its window and recorded the greatest _xact_id it saw:
+    its watermark must still count for nothing. The next run starts where the successful runs say (after
+    the run before last), and tags the log the failed night left."""
+    run_command("tag_logs")
+    small_project.state.add_log(input="Second night's question", created=_now() - timedelta(minutes=30))
+    run_command("tag_logs")
+    first, second = CommandRun.objects.order_by("started_at")
+    small_project.state.add_log(input="Late Shabbat question", created=_now() - timedelta(minutes=10))
+    small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})  # an unusable reply: 1 of 1 failed
+    with pytest.raises(CommandError, match="1 of 1 logs failed to tag"):
+        run_command("tag_logs")
+    failed = CommandRun.objects.get(outcome="failed")
+    assert int(failed.xact_watermark) > int(second.xact_watermark) > int(first.xact_watermark)
 
     run_command("tag_logs")
-    first = CommandRun.objects.get()
-    small_project.state.add_log(input="Late Shabbat question", created=_now() - timedelta(minutes=10))
-    ops_settings(ANTHROPIC_API_KEY="sk-wrong-key-for-tests-000000")
-    with pytest.raises(CommandError):
-        run_command("tag_logs")
-    ops_settings(ANTHROPIC_API_KEY=ANTHROPIC_KEY)
-    run_command("tag_logs")
-    last = CommandRun.objects.filter(outcome="succeeded").exclude(pk=first.pk).get()
-    assert last.window_start is not None and int(last.xact_watermark) > int(first.xact_watermark)
+    after = [
+        c for c in small_project.btql_bodies()[-1]["query"]["filter"]["children"] if c["left"]["name"] == ["_xact_id"]
+    ]
+    assert [condition["right"]["value"] for condition in after] == [first.xact_watermark]
     assert TaggedLog.objects.get(input="Late Shabbat question").tag_names == ["halacha"]
 
 
@@ -582,6 +588,26 @@ def test_lone_surrogate_in_a_log_is_sent_escaped_and_the_log_is_tagged(small_pro
     assert "Shabbat question \\ud83d" in small_project.claude_requests[0]["messages"][0]["content"]
 
 
+def test_a_nul_and_half_an_emoji_reach_claude_and_the_dataset_as_sent_never_as_the_text_a_user_typed(
+    small_project, run_command
+):
+    """Stored in storable's encoding (PostgreSQL refuses both characters), read back exactly: the dataset
+    row holds the log's own characters, and a user who typed the six characters \\u0000 keeps them."""
+    small_project.state.clear_logs()
+    real = {"question": "Shabbat question\x00 with a NUL", "emoji": "half \ud83d", "k\x00": 1}
+    typed = {"question": "Shabbat question\\u0000 typed", "emoji": "half \\ud83d", "k\\u0000": 1}
+    for index, content in enumerate((real, typed)):
+        small_project.state.add_log(input=content, output="answer\x00", created=_now() - timedelta(hours=1 + index))
+    run_command("tag_logs", "--push")
+    (halacha,) = [dataset for dataset in small_project.state.datasets(PROJECT_ID) if dataset["name"] == "Halacha evals"]
+    rows = small_project.state.dataset_rows(halacha["id"])
+    by_question = {row["input"]["question"]: (row["input"], row["expected"]) for row in rows}
+    assert by_question == {real["question"]: (real, "answer\x00"), typed["question"]: (typed, "answer\x00")}
+    prompts = [request["messages"][0]["content"] for request in small_project.claude_requests]
+    assert any("Shabbat question\\u0000 with a NUL" in prompt for prompt in prompts)  # the JSON of a NUL
+    assert any("Shabbat question\\\\u0000 typed" in prompt for prompt in prompts)  # a typed backslash
+
+
 def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is_tagged(small_project, run_command):
     from braintrust_ops_sandbox.state import RawJSON
 
@@ -593,9 +619,12 @@ def test_poison_rows_are_refused_on_their_own_and_every_other_log_of_the_page_is
     assert "Refused 2 logs that cannot be stored" in result.stderr
     assert TaggedLog.objects.filter(status="tagged").count() == 4  # small_project's three and the NUL one
     nul = next(log for log in TaggedLog.objects.all() if "NUL" in str(log.input))
-    assert nul.input == "Shabbat question with a NUL\\u0000 inside" and nul.tag_names == ["halacha"]
+    assert original_json(nul.input) == "Shabbat question with a NUL\x00 inside" and nul.tag_names == ["halacha"]
     run = CommandRun.objects.get()
     assert run.outcome == "succeeded" and run.counters["refused"] == 2
+    too_long, unreadable = run.counters["refused_logs"]
+    assert too_long.startswith('"xxxx') and too_long.endswith("…: its id is 300 characters long, over 255")
+    assert unreadable == "and 1 more: their ids are in the log_refused, log_unstorable and log_row_unreadable events"
     assert run.xact_watermark == max((row["_xact_id"] for row in small_project.state.logs()), key=int)
 
 
@@ -723,6 +752,16 @@ def test_a_tag_that_cannot_be_offered_safely_is_named_in_a_warning_and_the_other
     result = run_command("tag_logs")
     assert "Tag left out of tagging: 'two\\nlines': its name holds a control character" in result.stderr
     assert "Sent to Claude: 3;" in result.stdout
+
+
+def test_a_tag_holding_half_an_emoji_is_left_out_instead_of_failing_every_request(small_project, run_command):
+    """Its name would go into every request's tool schema, which cannot be UTF-8 with a lone surrogate."""
+    small_project.state.add_tag("half \ud83d", "dataset-tagging")
+    small_project.state.add_tag("kosher", "Kashrut. dataset-tagging \udc4d")
+    result = run_command("tag_logs")
+    assert "Tag left out of tagging: 'half \\ud83d': its name or description holds half an emoji" in result.stderr
+    assert "Tag left out of tagging: 'kosher'" in result.stderr
+    assert "Sent to Claude: 3;" in result.stdout and CommandRun.objects.get().outcome == "succeeded"
 
 
 def test_each_run_reads_again_what_the_run_before_last_read_so_a_row_visible_late_is_not_lost(

@@ -216,19 +216,54 @@ def test_untrusted_tls_certificate_fails_the_run_and_the_key_is_never_sent(
 # --- 2C / 4.1: log ids ------------------------------------------------------------------------
 
 
-def test_empty_and_blank_log_ids_are_skipped_and_counted(small_project, run_command):
+def test_an_empty_log_id_is_skipped_and_a_blank_one_is_a_log_of_its_own(small_project, run_command):
+    """An id is any string (OpenAPI ProjectLogsEvent.id); only a missing or empty one names no log."""
     recent = _now() - timedelta(hours=1)
     small_project.state.add_log(id="", input="Shabbat question with an empty id", created=recent)
     small_project.state.add_log(
         id="   ", input="Shabbat question with a blank id", created=recent + timedelta(seconds=1)
     )
     result = run_command("tag_logs")
-    assert "Logs fetched: 5 (without id: 2, duplicates: 0)" in result.stdout
-    assert TaggedLog.objects.count() == 3
-    assert not TaggedLog.objects.filter(log_id__in=["", "   "]).exists()
-    assert not {"Shabbat question with an empty id", "Shabbat question with a blank id"} & set(
-        TaggedLog.objects.values_list("input", flat=True)
-    )
+    assert "Logs fetched: 5 (without id: 1, duplicates: 0)" in result.stdout
+    assert TaggedLog.objects.count() == 4 and not TaggedLog.objects.filter(log_id="").exists()
+    blank = TaggedLog.objects.get(log_id="   ")
+    assert blank.input == "Shabbat question with a blank id" and blank.tag_names == ["halacha"]
+
+
+def test_ids_differing_only_by_surrounding_spaces_are_distinct_logs_each_labelled_from_its_own_text(
+    small_project, run_command
+):
+    small_project.state.clear_logs()
+    start = _now() - timedelta(hours=2)
+    texts = {"abc": "Please translate this", " abc": "Is it kosher?", "abc ": "Where is this in the Talmud?"}
+    for index, (log_id, text) in enumerate(texts.items()):
+        small_project.state.add_log(id=log_id, input=text, created=start + timedelta(minutes=index))
+    result = run_command("tag_logs")
+    assert "duplicates: 0" in result.stdout
+    stored = {log.log_id: (log.input, log.tag_names) for log in TaggedLog.objects.prefetch_related("tags")}
+    assert stored == {
+        "abc": ("Please translate this", ["translation"]),
+        " abc": ("Is it kosher?", ["halacha"]),
+        "abc ": ("Where is this in the Talmud?", ["sources"]),
+    }
+
+
+def test_a_number_for_an_id_is_refused_with_its_reason_and_never_taken_for_the_string_id(small_project, run_command):
+    """Braintrust's ids are strings (OpenAPI ProjectLogsEvent.id): the number 12345 names no log, and must
+    not become the log "12345", whose own text it would overwrite or be mistaken for."""
+    small_project.state.clear_logs()
+    start = _now() - timedelta(hours=2)
+    small_project.state.add_log(id=12345, input="Is it kosher? (a number for an id)", created=start)
+    small_project.state.add_log(id="12345", input="Please translate this (a string id)", created=start)
+    result = run_command("tag_logs", verbosity=2)
+    assert "Refused 1 logs" in result.stderr and "  refused 12345: its id is a number, not a string" in result.stderr
+    log = TaggedLog.objects.get()
+    assert (log.log_id, log.input, log.tag_names) == ("12345", "Please translate this (a string id)", ["translation"])
+    counters = CommandRun.objects.get().counters
+    assert counters["refused"] == 1
+    assert counters["refused_logs"] == [
+        "12345: its id is a number, not a string (an id is a string: OpenAPI ProjectLogsEvent.id)"
+    ]
 
 
 NFC_ID = unicodedata.normalize("NFC", "log-café")
@@ -236,16 +271,16 @@ NFD_ID = unicodedata.normalize("NFD", "log-café")
 ODD_IDS = ['quote"and\\backslash', "line\nbreak", '{"json": [1, 2]}', "שאלה-🙂-1", NFC_ID, NFD_ID]
 
 
-def test_log_ids_with_special_characters_unicode_and_numbers_reach_datasets_exactly_once(small_project, run_command):
+def test_log_ids_with_special_characters_and_unicode_reach_datasets_exactly_once(small_project, run_command):
     small_project.state.clear_logs()
     dataset = small_project.state.add_dataset("Halacha evals", '[[relevant_tags: ["halacha"]]]')["id"]
     start = _now() - timedelta(hours=3)
-    for index, log_id in enumerate([*ODD_IDS, 12345]):
+    for index, log_id in enumerate(ODD_IDS):
         small_project.state.add_log(
             id=log_id, input=f"Shabbat question {index}", created=start + timedelta(minutes=index)
         )
     run_command("tag_logs", "--push")
-    expected = {*ODD_IDS, "12345"}
+    expected = set(ODD_IDS)
     assert set(TaggedLog.objects.values_list("log_id", flat=True)) == expected
     # Two spellings of one name are two Braintrust ids: each keeps its own log, here and in the dataset.
     nfc, nfd = (f"Shabbat question {ODD_IDS.index(log_id)}" for log_id in (NFC_ID, NFD_ID))
