@@ -34,7 +34,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
-from braintrust_ops.services.log_sync import last_xact_watermark
+from braintrust_ops.services.watermarks import run_start
 from braintrust_ops_sandbox.server import Sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,6 +75,14 @@ TRANSIENT = {
     "partial": {"kind": "partial"},
 }
 ALL = tuple(TRANSIENT)
+
+
+def next_run_start():
+    """Where the next unsharded run would start (services.watermarks), at one fixed moment."""
+    return run_start(None, now=START_CHECKED_AT, default_hours=24, overlap_hours=1, lookback_days=30)
+
+
+START_CHECKED_AT = datetime.now(UTC)
 
 
 def _but(*left_out: str) -> tuple[str, ...]:
@@ -254,7 +262,7 @@ class Night:
             run_command("push_to_datasets")
             DatasetInsertion.objects.all().delete()  # the ledger lost
             self.inserts = sandbox.count("dataset_insert")
-        self.watermark = last_xact_watermark()
+        self.watermark = next_run_start()
 
     def _add_logs(self, labels: dict[str, list[str]]) -> None:
         for text in labels:
@@ -304,7 +312,7 @@ class Night:
             return
         # Under tag_logs --push, a failed push leaves the tagging's success and the watermark it set.
         if failing == self.command:
-            assert last_xact_watermark() == self.watermark
+            assert next_run_start() == self.watermark
         for log in TaggedLog.objects.prefetch_related("tags"):
             if log.status == TaggedLog.Status.TAGGED:
                 assert sorted(log.tag_names) == self.labels[log.input]
