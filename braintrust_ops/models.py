@@ -129,6 +129,9 @@ class TaggedLog(TimestampedModel):
     metadata = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Relabellings of the current label that failed on their own (--retag, --retag-stale): --retag-stale tries
+    # a stale label at most TAGGING_MAX_ATTEMPTS times, then it keeps its label. A new label starts at 0.
+    relabel_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True)
     prompt_version = models.CharField(max_length=32, blank=True)

@@ -235,7 +235,7 @@ def _queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWi
         # Capped like every other try: a label whose relabelling keeps failing on its own keeps its label.
         queued |= (
             _stale(tagset)
-            & Q(attempts__lt=config.tagging_max_attempts)
+            & Q(relabel_failures__lt=config.tagging_max_attempts)
             & Q(logged_at__gte=now - timedelta(days=config.retention_days))
         )
     return TaggedLog.objects.filter(queued, batch__isnull=True).order_by("logged_at", "pk")
@@ -260,7 +260,7 @@ def _count_stale(report: "TaggingReport", tagset: str, config: OpsConfig, shard:
     """How many stored labels are stale, and how many of those --retag-stale no longer tries (at the cap)."""
     stale = TaggedLog.objects.filter(_stale(tagset))
     report.stale_tagged = _count_own(stale.values_list("log_id", flat=True), shard)
-    at_cap = stale.filter(attempts__gte=config.tagging_max_attempts)
+    at_cap = stale.filter(relabel_failures__gte=config.tagging_max_attempts)
     report.stale_given_up = _count_own(at_cap.values_list("log_id", flat=True), shard) if report.stale_tagged else 0
 
 

@@ -124,13 +124,13 @@ def store_result(
             # A failure is never stored as "no tags". Under --retag an earlier label is kept.
             if log.status != TaggedLog.Status.TAGGED:
                 log.status = TaggedLog.Status.FAILED
+            else:
+                log.relabel_failures += 1
             log.last_error = without_secrets(result.error)[:2000]
             log.save()
             return log
         log.status = TaggedLog.Status.TAGGED
-        # Attempts count the failures since the last label: a label starts afresh, so relabelling it (a stale
-        # label under --retag-stale) gets the same number of tries as a first labelling.
-        log.attempts = 0
+        log.relabel_failures = 0  # a new label: relabelling it gets its own TAGGING_MAX_ATTEMPTS tries
         log.last_error = ""
         log.model = model
         log.prompt_version = prompt_version

@@ -137,4 +137,4 @@ def test_a_stale_label_whose_relabelling_keeps_failing_is_tried_as_often_as_any_
         "reached the attempt limit relabelling and keep their label" in last.stdout
     )
     assert {log.log_id: log.tag_names for log in TaggedLog.objects.prefetch_related("tags")} == labels
-    assert set(TaggedLog.objects.values_list("status", "attempts")) == {("tagged", 2)}
+    assert set(TaggedLog.objects.values_list("status", "relabel_failures")) == {("tagged", 2)}

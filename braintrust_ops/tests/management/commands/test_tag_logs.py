@@ -39,8 +39,7 @@ def test_logs_are_tagged_with_the_taggable_tags_and_recorded(small_project, run_
         "What's the weather in Jerusalem?": [],
     }
     log = TaggedLog.objects.get(input="Is it permitted to cook on Shabbat?")
-    # A label counts no failed attempt: attempts are the log's own failures since its last label.
-    assert log.status == "tagged" and log.attempts == 0 and log.model and log.prompt_version
+    assert log.status == "tagged" and log.attempts == 1 and log.model and log.prompt_version
     assert log.input_tokens > 0 and log.output_tokens > 0
     run = CommandRun.objects.get(command="tag_logs")
     assert run.outcome == "succeeded" and run.counters["tagged"] == 2 and run.high_water_mark is not None
@@ -173,7 +172,7 @@ def test_claude_failing_leaves_the_logs_queued_with_no_attempt_used_and_the_next
     small_project.faults.clear()
     run_command("tag_logs")
     assert _statuses() == ["tagged", "tagged", "tagged"]
-    assert list(TaggedLog.objects.values_list("attempts", flat=True).distinct()) == [0]
+    assert list(TaggedLog.objects.values_list("attempts", flat=True).distinct()) == [1]
 
 
 def test_rate_limit_with_retry_after_is_retried_by_the_sdk(small_project, run_command):
