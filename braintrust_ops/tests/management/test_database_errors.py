@@ -137,6 +137,10 @@ def test_postgresql_refusing_connections_says_check_the_settings_and_that_it_run
         (OperationalError('connection failed: FATAL:  database "braintrust_ops" does not exist'), "Cannot connect"),
         (OperationalError('FATAL:  password authentication failed for user "ops"'), "Cannot connect"),
         (OperationalError("cannot execute INSERT in a read-only transaction"), "The database is read-only"),
+        (OperationalError("database is locked"), "The database is locked by another process"),
+        (OperationalError("unable to open database file"), "Cannot open the SQLite database file"),
+        (OperationalError("attempt to write a readonly database"), "The database is read-only"),
+        (OperationalError("no such table: braintrust_ops_commandrun"), "The database lacks"),
         (OperationalError("disk I/O error"), "The database failed (OperationalError: disk I/O error)"),
     ],
 )
