@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpcore2
 import pytest
 from django.core.management.base import CommandError
 
@@ -188,12 +187,20 @@ def _names_what_failed(case: Case, message: str) -> bool:
     return ENDPOINTS[route] in message
 
 
-_default_ssl_context = httpcore2.default_ssl_context
+# Where anthropic 2.x's HTTP stack builds its TLS context (httpcore2); anthropic 0.x's (httpx) builds it
+# elsewhere and is left as it is: sharing the context only saves time.
+try:
+    import httpcore2 as _tls_home
+except ImportError:
+    _tls_home = None
 
 
 @functools.cache
 def _ssl_context(**options):
     return _default_ssl_context(**options)
+
+
+_default_ssl_context = getattr(_tls_home, "default_ssl_context", None)
 
 
 @pytest.fixture
@@ -221,7 +228,8 @@ def world(small_project, datasets_project, ops_settings, tmp_path, monkeypatch):
     )
     # Every Anthropic client loads the CA bundle (70 ms), for a sandbox spoken to in plain HTTP, several
     # times a case: one context for the module.
-    monkeypatch.setattr(httpcore2, "default_ssl_context", _ssl_context)
+    if _tls_home is not None:
+        monkeypatch.setattr(_tls_home, "default_ssl_context", _ssl_context)
     return small_project
 
 
