@@ -113,8 +113,14 @@ STAGES = [
     Stage(TAG, "messages", permanent=(400, 401, 404)),
     Stage(TAG_PUSH, "dataset_list", permanent=(401,)),
     Stage(TAG_PUSH, "dataset_insert", permanent=(400, 401, 404)),
-    Stage(BATCH, "batches_create", once=_but("latency", "partial", "invalid_json"), always=(), permanent=(401,)),
-    Stage(BATCH, "batches_retrieve", once=_but("invalid_json"), always=(), permanent=(401,)),
+    Stage(
+        BATCH,
+        "batches_create",
+        once=_but("latency", "partial", "invalid_json", "drop"),
+        always=("latency", "partial", "invalid_json", "drop"),
+        permanent=(401,),
+    ),
+    Stage(BATCH, "batches_retrieve", once=_but("invalid_json"), always=("invalid_json",), permanent=(401,)),
     Stage(
         BATCH,
         "batches_results",
