@@ -218,8 +218,12 @@ class RetryingSession(requests.Session):
     def last_attempts(self) -> Attempts:
         return getattr(self._local, "attempts", Attempts())
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = self.timeout
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, read_timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Every request gets the session's time-out; ``read_timeout`` gives one route a longer wait for its
+        answer (BTQL's), the connect time-out staying the session's."""
+        kwargs["timeout"] = self.timeout if read_timeout is None else (self.timeout, read_timeout)
         return super().request(method, url, *args, **kwargs)
 
     def send(self, request, **kwargs):
