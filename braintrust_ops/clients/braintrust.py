@@ -449,8 +449,38 @@ class BraintrustClient:
                 status=status,
             )
         return PermanentServiceError(
-            f"Braintrust rejected {endpoint} with HTTP {status}: {detail}", service=SERVICE, status=status
+            f"Braintrust rejected {endpoint} with HTTP {status}; {_advice(endpoint, status)} Braintrust said: {detail}",
+            service=SERVICE,
+            status=status,
         )
+
+
+# What to do about a request Braintrust refuses for good, by route and status. The OpenAPI spec
+# (reference/braintrust-openapi.json) answers 400 "The request was unacceptable, often due to missing a
+# required parameter"; the only parameter of ours a user sets is the project id, a UUID (``ProjectIdParam``,
+# ``ProjectIdQuery``: ``format: uuid``). A 404 on a listing or on /btql means the route itself is missing
+# there: the API URL points somewhere else than a Braintrust API (EU and self-hosted ones differ, SPEC.md).
+_CHECK_PROJECT = "check BRAINTRUST_PROJECT_ID (the project's id, a UUID, not its name), then run again."
+_CHECK_URL = "check BRAINTRUST_API_URL (EU and self-hosted deployments have their own), then run again."
+_ADVICE = {
+    ("GET /v1/project/{id}", 400): _CHECK_PROJECT,
+    ("GET /v1/project_tag", 400): _CHECK_PROJECT,
+    ("GET /v1/dataset", 400): _CHECK_PROJECT,
+    ("POST /btql", 400): "check BRAINTRUST_PROJECT_ID, then run again; if it is right, the query is this app's: "
+    "report this message.",
+    ("POST /v1/dataset/{id}/fetch", 400): "check BRAINTRUST_API_URL, then run again; if it is right, report this "
+    "message.",
+    ("POST /v1/dataset/{id}/fetch", 404): "the dataset was deleted or moved since it was listed: check the "
+    "project's datasets, then run again.",
+}
+
+
+def _advice(endpoint: str, status: int) -> str:
+    if (endpoint, status) in _ADVICE:
+        return _ADVICE[endpoint, status]
+    if status == 404:
+        return _CHECK_URL
+    return "check BRAINTRUST_PROJECT_ID and BRAINTRUST_API_URL, then run again; if both are right, report this message."
 
 
 class _TooDeep(Exception):

@@ -24,6 +24,9 @@ from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, Trans
 
 # The longest wait between two create attempts (a 429's retry-after included).
 CREATE_BACKOFF_MAX_SECONDS = 60.0
+# What becomes of the work when a batch call fails for a while, as the failure's message says it.
+CREATE_FAILED = "its logs stay queued and the next run submits them again."
+STAYS_OPEN = "the batch stays open and the next run asks again."
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class BatchClient:
         while True:
             try:
                 with _garbled_reply("create", "the next run looks for the batch and adopts it"):
-                    with anthropic_errors(self.model):
+                    with anthropic_errors(self.model, batch=CREATE_FAILED):
                         return _state(self._create_once.messages.batches.create(requests=requests))  # type: ignore[arg-type]
             except InvalidReply:
                 raise
@@ -105,7 +108,7 @@ class BatchClient:
         """Where the batch stands; None when Anthropic knows no such batch (deleted, or never ours)."""
         try:
             with _garbled_reply("retrieve", "the batch stays open and the next run asks again"):
-                with anthropic_errors(self.model):
+                with anthropic_errors(self.model, batch=STAYS_OPEN):
                     return _state(self._sdk.messages.batches.retrieve(batch_id))
         except PermanentServiceError as exc:
             if exc.status == 404:
@@ -114,7 +117,7 @@ class BatchClient:
 
     def created_since(self, since: datetime) -> Iterator[BatchState]:
         """The account's batches created at or after ``since``, newest first (the list's own order)."""
-        with anthropic_errors(self.model):
+        with anthropic_errors(self.model, batch=STAYS_OPEN):
             for batch in self._sdk.messages.batches.list(limit=100):
                 if batch.created_at < since:
                     return
@@ -123,7 +126,7 @@ class BatchClient:
     def results(self, batch_id: str, *, tool_name: str) -> Iterator[BatchOutcome]:
         """The ended batch's results, read line by line: never all of them in memory."""
         try:
-            with anthropic_errors(self.model):
+            with anthropic_errors(self.model, batch=STAYS_OPEN):
                 for line in self._sdk.messages.batches.results(batch_id):
                     yield _outcome(line, tool_name)
         except (SDK_HTTP.HTTPError, ValueError) as exc:

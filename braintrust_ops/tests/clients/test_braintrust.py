@@ -7,7 +7,7 @@ import pytest
 from braintrust_ops.clients import braintrust as braintrust_module
 from braintrust_ops.clients.braintrust import BTQL_TIMEOUT_FACTOR, FIRST_PAGE_ROWS, BraintrustClient
 from braintrust_ops.conf import OpsConfig
-from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound
+from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, PermanentServiceError, ProjectNotFound
 from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -294,3 +294,25 @@ def test_a_row_nested_past_the_parsers_depth_is_stepped_over_and_the_rest_is_rea
     ids = [row["id"] for page in pages for row in page]
     assert len(set(ids)) == 120 and "too-deep" not in ids
     assert pages.unreadable == 1
+
+
+@pytest.mark.parametrize(
+    "route, status, call, advice",
+    [
+        ("project", 400, lambda c: c.get_project(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("project_tag", 400, lambda c: c.list_project_tags(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("project_tag", 404, lambda c: c.list_project_tags(PROJECT_ID), "check BRAINTRUST_API_URL"),
+        ("dataset_list", 400, lambda c: c.list_datasets(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("dataset_list", 404, lambda c: c.list_datasets(PROJECT_ID), "check BRAINTRUST_API_URL"),
+        ("btql", 400, lambda c: list(c.log_pages(project_id=PROJECT_ID, since=SINCE)), "check BRAINTRUST_PROJECT_ID"),
+        ("btql", 404, lambda c: list(c.log_pages(project_id=PROJECT_ID, since=SINCE)), "check BRAINTRUST_API_URL"),
+        ("dataset_fetch", 400, lambda c: list(c.iter_dataset_events("d")), "check BRAINTRUST_API_URL"),
+        ("dataset_fetch", 404, lambda c: list(c.iter_dataset_events("d")), "check the project's datasets"),
+    ],
+)
+def test_a_request_refused_for_good_says_what_to_do_in_one_line(empty_sandbox, route, status, call, advice):
+    empty_sandbox.faults.add(route, "status", status=status, times=None)
+    with pytest.raises(PermanentServiceError) as raised:
+        call(client_for(empty_sandbox))
+    message = str(raised.value)
+    assert f"HTTP {status}; " in message and advice in message and "run again" in message and "\n" not in message

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from braintrust_ops.clients.claude import SDK_HTTP, tool_params
+from braintrust_ops.clients.claude import SDK_HTTP, LogRefused, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
-from braintrust_ops.exceptions import InvalidReply, TransientServiceError
+from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import build_tool
 from braintrust_ops_sandbox import ANTHROPIC_KEY
@@ -67,4 +67,30 @@ def test_a_garbled_reply_to_a_batch_create_or_retrieve_is_one_line_saying_what_n
     empty_sandbox.faults.add("batches_retrieve", "invalid_json", times=1)
     with pytest.raises(InvalidReply, match=r"reply to the batch retrieve could not be read .*asks again\.$"):
         client.retrieve(batch.batch_id)
+    client.close()
+
+
+def test_batch_calls_failing_for_good_say_what_becomes_of_the_batch(empty_sandbox):
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    batch = client.create(_requests(1))
+    empty_sandbox.faults.add("batches_create", "status", status=500, times=None)
+    with pytest.raises(TransientServiceError, match=r"HTTP 500 .*; its logs stay queued and the next run submits"):
+        client.create(_requests(1))
+    empty_sandbox.faults.add("batches_retrieve", "status", status=503, times=None)
+    with pytest.raises(TransientServiceError, match=r"HTTP 503 .*; the batch stays open and the next run asks again"):
+        client.retrieve(batch.batch_id)
+    empty_sandbox.faults.add("batches_list", "latency", delay=0.6, times=None)
+    slow = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=0.3, max_retries=0)
+    with pytest.raises(TransientServiceError, match=r"did not answer in time .*the batch stays open"):
+        list(slow.created_since(datetime(2000, 1, 1, tzinfo=UTC)))
+    client.close()
+    slow.close()
+
+
+def test_a_batch_refused_with_400_is_the_batchs_fault_not_one_logs(empty_sandbox):
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    empty_sandbox.faults.add("batches_create", "status", status=400, times=None)
+    with pytest.raises(PermanentServiceError, match=r"refused the Message Batches call with HTTP 400.*check") as raised:
+        client.create(_requests(1))
+    assert not isinstance(raised.value, LogRefused)
     client.close()
