@@ -13,14 +13,10 @@ stage may be a route's second request (the second BTQL page, the second dataset'
 meets the transient kinds of ``TRANSIENT`` it lists, once and for good, and the permanent refusals that
 mean something there, for good.
 
-Left out because they fail today (reported with issue 19's fault matrix; add them here once fixed):
-Braintrust refusing a read with 400 or 404 (the project lookup's 404 aside) in tag_logs and push_to_datasets
-(the message says what failed, not what to do); the Message Batches routes failing for good, but for
-401 and a broken results stream (the SDK's messages come through without what to do), or refusing a
-batch with 400 (called "this log's request"); a garbled reply to a batch create or retrieve (the
-json module's error escapes with its traceback); a batch create timed out or cut off after Anthropic
-took it (the SDK sends it again: two batches, one never collected); a results stream cut off or
-garbled once (the run fails; only the next run reads them again).
+Left out because they fail today (add them here once fixed): a results stream cut off or garbled once
+(the run fails; only the next run reads the results again). A dropped connection on a batch create is
+a for-good case only: the create may have reached Anthropic, so it is never sent again (the next run
+adopts the batch).
 """
 
 import functools
