@@ -20,6 +20,10 @@ RATE_LIMITED = 429
 # A 429 without retry-after: pause this long, doubling while they keep coming (at most a minute).
 BASE_PAUSE_SECONDS = 1.0
 MAX_PAUSE_SECONDS = 60.0
+# The longest pause a 429's retry-after may impose: the Braintrust layer's default wait budget
+# (HTTP_RATE_LIMIT_BUDGET_SECONDS, 300 s). A longer one pauses this long; the SDK's own retry, or the next
+# 429, says again if the limit still holds.
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 @dataclass
@@ -114,11 +118,12 @@ class RateLimiter:
                 self.refused += 1
                 self._rate_limited_in_a_row += 1
                 retry_after = _number(headers, "retry-after")
-                pause = (
-                    retry_after
-                    if retry_after is not None
-                    else min(BASE_PAUSE_SECONDS * 2 ** (self._rate_limited_in_a_row - 1), MAX_PAUSE_SECONDS)
-                )
+                # float() reads "inf" and "nan" too: a NaN is no retry-after, and any retry-after is held to
+                # MAX_RETRY_AFTER_SECONDS, or one "inf" (or 1e9) would pause every worker of the run for good.
+                if retry_after is not None and retry_after == retry_after:
+                    pause = min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
+                else:
+                    pause = min(BASE_PAUSE_SECONDS * 2 ** (self._rate_limited_in_a_row - 1), MAX_PAUSE_SECONDS)
                 self._paused_until = max(self._paused_until, now + pause)
                 if "requests" in self._buckets:
                     self._buckets["requests"].level = min(self._buckets["requests"].level, 0.0)

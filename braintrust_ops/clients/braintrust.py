@@ -53,6 +53,11 @@ MAX_LIST_PAGES = 1000
 MAX_BTQL_PAGES = 10_000
 # The first page is small: until a page has been seen, nothing says how big a row is.
 FIRST_PAGE_ROWS = 100
+# BTQL waits this many times HTTP_TIMEOUT_SECONDS for its answer (30 s by default: 45 s). Braintrust's BTQL
+# docs give a query 30 s before the server times it out; a client giving up at the same 30 s drops the
+# answer (or the server's own time-out error) as it comes, and sends the same slow query again, up to
+# HTTP_MAX_RETRIES times, against a budget of about 20 BTQL requests a minute (SPEC.md).
+BTQL_TIMEOUT_FACTOR = 1.5
 MAX_BODY_IN_MESSAGE = 300
 
 T = TypeVar("T")
@@ -109,6 +114,10 @@ def _row_fields(body: bytes, names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def _header_cursor(response: requests.Response) -> str | None:
+    return response.headers.get("x-bt-cursor") or response.headers.get("x-amz-meta-bt_cursor") or None
+
+
 def _in_chain(exc: BaseException | None, kind: type) -> bool:
     return any(isinstance(error, kind) for error in _chain(exc))
 
@@ -117,9 +126,13 @@ class LogPages:
     """The pages of one BTQL query over a project's logs, cursor after cursor (iterate once).
 
     Paging as documented (SPEC.md, "BTQL paging"): the cursor goes inside the query; every non-empty
-    page may carry one; the end is an empty page, or a page without a cursor. The cursor is read from
-    the body, else from the ``x-bt-cursor`` header. Rows repeated across pages are dropped by id
-    (``duplicates`` counts them). The page size follows the bytes of the pages seen (``next_page_rows``).
+    page may carry one; the end is a page without a cursor, empty or not. An empty page that still
+    carries a cursor is not the end: the SDK stops only when the cursor is missing (braintrust 0.48
+    ``logger.py``, ``ObjectFetcher._refetch``: ``if not resp_json.get("cursor"): break``); the same
+    cursor twice stops an endless loop. The cursor is read from the body, else from the ``x-bt-cursor``
+    header, else from ``x-amz-meta-bt_cursor`` (the header in Braintrust's docs' paging example). Rows
+    repeated across pages are dropped by id (``duplicates`` counts them). The page size follows the bytes
+    of the pages seen (``next_page_rows``).
     """
 
     def __init__(self, client: "BraintrustClient", *, project_id: str, filter_: dict):
@@ -162,7 +175,7 @@ class LogPages:
                     "log_row_unreadable", log_id=fields.get("id", "")[:100], reason="nested too deep to parse"
                 )
                 rows, next_cursor, body_bytes, skipped = [], exc.cursor, 0, True
-            if not rows and not skipped:
+            if not rows and not skipped and not next_cursor:
                 return
             fresh = []
             for row in rows:
@@ -201,8 +214,11 @@ class BraintrustClient:
         rate_limit_budget_seconds: float = 300.0,
         btql_page_size: int = MAX_PAGE_ROWS,
         btql_page_bytes: int = 8 * 2**20,
+        btql_timeout: float | None = None,
     ):
         self.api_url = api_url.rstrip("/")
+        # BTQL's own read time-out (BTQL_TIMEOUT_FACTOR says why); None: the session's.
+        self.btql_timeout = btql_timeout
         self.btql_page_size = min(btql_page_size, MAX_PAGE_ROWS)
         self.btql_page_bytes = btql_page_bytes
         self._api_key = api_key
@@ -228,6 +244,7 @@ class BraintrustClient:
             rate_limit_budget_seconds=config.http_rate_limit_budget_seconds,
             btql_page_size=config.btql_page_size,
             btql_page_bytes=config.btql_page_bytes,
+            btql_timeout=config.http_timeout_seconds * BTQL_TIMEOUT_FACTOR,
         )
 
     def close(self) -> None:
@@ -303,11 +320,15 @@ class BraintrustClient:
     def btql(self, query: dict) -> tuple[list[dict], str | None, int]:
         """One BTQL request: (rows, the cursor for the next page or None, the body's size in bytes)."""
         endpoint = "POST /btql"
-        response = self._call(endpoint, lambda: self._post_btql({"query": query, "fmt": "json"}))
+        # brainstore_realtime: the SDK always sends it (braintrust 0.48 ``logger.py``, ``ObjectFetcher._refetch``
+        # sends ``"brainstore_realtime": self._internal_brainstore_realtime``, True by default), so logs just
+        # ingested and not yet indexed are read too.
+        body = {"query": query, "fmt": "json", "brainstore_realtime": True}
+        response = self._call(endpoint, lambda: self._post_btql(body))
         try:
             reply = response.json()  # parsed once, by the session (clients/http.py, _parse_body)
         except RecursionError:
-            raise _TooDeep(response.headers.get("x-bt-cursor"), response.content) from None
+            raise _TooDeep(_header_cursor(response), response.content) from None
         except ValueError as exc:  # the session checked the body already; this is only a safety net
             raise InvalidReply(f"Braintrust's reply to {endpoint} is not JSON.", service=SERVICE) from exc
         data = reply.get("data") if isinstance(reply, dict) else None
@@ -315,12 +336,16 @@ class BraintrustClient:
             raise InvalidReply(
                 f"Braintrust's reply to {endpoint} has no 'data' list; the API may have changed.", service=SERVICE
             )
-        cursor = reply.get("cursor") or response.headers.get("x-bt-cursor") or None
+        cursor = reply.get("cursor") or _header_cursor(response)
         return data, cursor, len(response.content)
 
     def _post_btql(self, body: dict) -> requests.Response:
-        response = self.session.post(
-            f"{self.api_url}/btql", json=body, headers={"Authorization": f"Bearer {self._api_key}"}
+        response = self.session.request(
+            "POST",
+            f"{self.api_url}/btql",
+            json=body,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            read_timeout=self.btql_timeout,
         )
         if response.status_code >= 400:
             raise _HTTPStatus(response.status_code, response.text)
@@ -428,8 +453,38 @@ class BraintrustClient:
                 status=status,
             )
         return PermanentServiceError(
-            f"Braintrust rejected {endpoint} with HTTP {status}: {detail}", service=SERVICE, status=status
+            f"Braintrust rejected {endpoint} with HTTP {status}; {_advice(endpoint, status)} Braintrust said: {detail}",
+            service=SERVICE,
+            status=status,
         )
+
+
+# What to do about a request Braintrust refuses for good, by route and status. The OpenAPI spec
+# (reference/braintrust-openapi.json) answers 400 "The request was unacceptable, often due to missing a
+# required parameter"; the only parameter of ours a user sets is the project id, a UUID (``ProjectIdParam``,
+# ``ProjectIdQuery``: ``format: uuid``). A 404 on a listing or on /btql means the route itself is missing
+# there: the API URL points somewhere else than a Braintrust API (EU and self-hosted ones differ, SPEC.md).
+_CHECK_PROJECT = "check BRAINTRUST_PROJECT_ID (the project's id, a UUID, not its name), then run again."
+_CHECK_URL = "check BRAINTRUST_API_URL (EU and self-hosted deployments have their own), then run again."
+_ADVICE = {
+    ("GET /v1/project/{id}", 400): _CHECK_PROJECT,
+    ("GET /v1/project_tag", 400): _CHECK_PROJECT,
+    ("GET /v1/dataset", 400): _CHECK_PROJECT,
+    ("POST /btql", 400): "check BRAINTRUST_PROJECT_ID, then run again; if it is right, the query is this app's: "
+    "report this message.",
+    ("POST /v1/dataset/{id}/fetch", 400): "check BRAINTRUST_API_URL, then run again; if it is right, report this "
+    "message.",
+    ("POST /v1/dataset/{id}/fetch", 404): "the dataset was deleted or moved since it was listed: check the "
+    "project's datasets, then run again.",
+}
+
+
+def _advice(endpoint: str, status: int) -> str:
+    if (endpoint, status) in _ADVICE:
+        return _ADVICE[endpoint, status]
+    if status == 404:
+        return _CHECK_URL
+    return "check BRAINTRUST_PROJECT_ID and BRAINTRUST_API_URL, then run again; if both are right, report this message."
 
 
 class _TooDeep(Exception):

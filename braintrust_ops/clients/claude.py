@@ -202,15 +202,15 @@ def tool_reply(message: Message, tool_name: str) -> ToolReply:
 
 
 @contextmanager
-def anthropic_errors(model: str) -> Iterator[None]:
-    """The SDK's errors, after its retries, as the app's: what failed, whose fault, what to do."""
+def anthropic_errors(model: str, *, batch: str | None = None) -> Iterator[None]:
+    """The SDK's errors, after its retries, as the app's: what failed, whose fault, what to do.
+
+    ``batch``: what becomes of the work when a Message Batches call fails for a while (the batch stays open,
+    or its logs stay queued, and the next run tries again), said after the failure; a 400 or 413 there is
+    the batch's, not one log's."""
     try:
-        try:
+        with _batch_errors(model, batch), _redacted():
             yield
-        except anthropic.APIError as exc:
-            # A server may echo the request's x-api-key in its body: gone before anything reads it.
-            redact_exception(exc, secret_values())
-            raise
     except anthropic.AuthenticationError as exc:
         raise AuthenticationFailed(
             "Anthropic refused the API key (HTTP 401). Check ANTHROPIC_API_KEY.", service=SERVICE, status=401
@@ -242,6 +242,50 @@ def anthropic_errors(model: str) -> Iterator[None]:
             f"check BRAINTRUST_OPS_TAGGING_MODEL ({model}).",
             service=SERVICE,
             status=status,
+        ) from exc
+
+
+@contextmanager
+def _redacted() -> Iterator[None]:
+    """A server may echo the request's x-api-key in its error body: the SDK's error (its message and body)
+    is redacted before anything reads or cuts it, so no message, log line, stored error or traceback shows it."""
+    try:
+        yield
+    except anthropic.APIError as exc:
+        redact_exception(exc, secret_values())
+        raise
+
+
+@contextmanager
+def _batch_errors(model: str, batch: str | None) -> Iterator[None]:
+    """A Message Batches call's failures, saying what becomes of the batch; 401 and 403 as any call's."""
+    if batch is None:
+        yield
+        return
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        status = exc.status_code
+        if status in (401, 403):
+            raise
+        if status in (408, 409, 429) or status >= 500:
+            raise TransientServiceError(
+                f"Anthropic kept answering HTTP {status} ({_error_type(exc)}) to a Message Batches call after "
+                f"retries; {batch}",
+                service=SERVICE,
+                status=status,
+            ) from exc
+        raise PermanentServiceError(
+            f"Anthropic refused the Message Batches call with HTTP {status} ({_error_type(exc)}): "
+            f"{_error_message(exc)}; check BRAINTRUST_OPS_TAGGING_MODEL ({model}) and ANTHROPIC_BASE_URL, "
+            "then run again.",
+            service=SERVICE,
+            status=status,
+        ) from exc
+    except anthropic.APIConnectionError as exc:
+        kind = "did not answer in time" if isinstance(exc, anthropic.APITimeoutError) else "could not be reached"
+        raise TransientServiceError(
+            f"Anthropic {kind} for a Message Batches call, even after retries; {batch}", service=SERVICE
         ) from exc
 
 

@@ -9,7 +9,10 @@ page; ``results`` streams one JSON line per request once the batch has ended, in
 each ``succeeded`` (a Message), ``errored`` (an error response), ``canceled`` or ``expired``.
 """
 
+import json
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,9 +21,15 @@ import anthropic
 
 from braintrust_ops.clients.claude import SDK_HTTP, SERVICE, ToolReply, anthropic_errors, tool_reply
 from braintrust_ops.conf import secret_values
-from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
+from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.printable import printable
 from braintrust_ops.redaction import redact
+
+# The longest wait between two create attempts (a 429's retry-after included).
+CREATE_BACKOFF_MAX_SECONDS = 60.0
+# What becomes of the work when a batch call fails for a while, as the failure's message says it.
+CREATE_FAILED = "its logs stay queued and the next run submits them again."
+STAYS_OPEN = "the batch stays open and the next run asks again."
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,15 @@ class BatchOutcome:
 class BatchClient:
     def __init__(self, *, api_key: str, base_url: str | None, model: str, timeout: float, max_retries: int):
         self.model = model
+        self._max_retries = max_retries
         self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        # Creating a batch is not safe to repeat: the SDK sends no idempotency key (anthropic/_base_client.py,
+        # ``BaseClient.__init__`` sets ``self._idempotency_header = None`` and the Anthropic client never sets
+        # it), so its retry after a time-out or a cut-off reply would create, and bill, a second batch that no
+        # row knows. So create goes without SDK retries (``_create_once``), retried only where Anthropic
+        # certainly did not take it; a lost reply is left to the next run, which adopts the batch (``_recover``
+        # in services/tagging_batches.py).
+        self._create_once = self._sdk.with_options(max_retries=0)
 
     @classmethod
     def from_config(cls, config) -> "BatchClient":
@@ -67,14 +84,35 @@ class BatchClient:
         self._sdk.close()
 
     def create(self, requests: list[dict[str, Any]]) -> BatchState:
-        with anthropic_errors(self.model):
-            return _state(self._sdk.messages.batches.create(requests=requests))  # type: ignore[arg-type]
+        """Submit one batch. Sent again only after an answer that says it was not taken (429, 5xx, 529)
+        or a connection never made; a time-out, a dropped or cut-off or garbled reply fails at once (the
+        batch may exist: the next run finds it)."""
+        attempt = 0
+        while True:
+            try:
+                with _garbled_reply("create", "the next run looks for the batch and adopts it"):
+                    with anthropic_errors(self.model, batch=CREATE_FAILED):
+                        return _state(self._create_once.messages.batches.create(requests=requests))  # type: ignore[arg-type]
+            except InvalidReply:
+                raise
+            except TransientServiceError as exc:
+                if not _not_taken(exc.__cause__):
+                    raise TransientServiceError(
+                        f"Anthropic's reply to the batch create was lost ({type(exc.__cause__).__name__}); the next "
+                        "run looks for the batch and adopts it.",
+                        service=SERVICE,
+                    ) from exc.__cause__
+                if attempt >= self._max_retries:
+                    raise
+                attempt += 1
+                time.sleep(_create_backoff(exc.__cause__, attempt))
 
     def retrieve(self, batch_id: str) -> BatchState | None:
         """Where the batch stands; None when Anthropic knows no such batch (deleted, or never ours)."""
         try:
-            with anthropic_errors(self.model):
-                return _state(self._sdk.messages.batches.retrieve(batch_id))
+            with _garbled_reply("retrieve", "the batch stays open and the next run asks again"):
+                with anthropic_errors(self.model, batch=STAYS_OPEN):
+                    return _state(self._sdk.messages.batches.retrieve(batch_id))
         except PermanentServiceError as exc:
             if exc.status == 404:
                 return None
@@ -82,7 +120,7 @@ class BatchClient:
 
     def created_since(self, since: datetime) -> Iterator[BatchState]:
         """The account's batches created at or after ``since``, newest first (the list's own order)."""
-        with anthropic_errors(self.model):
+        with anthropic_errors(self.model, batch=STAYS_OPEN):
             for batch in self._sdk.messages.batches.list(limit=100):
                 if batch.created_at < since:
                     return
@@ -91,7 +129,7 @@ class BatchClient:
     def results(self, batch_id: str, *, tool_name: str) -> Iterator[BatchOutcome]:
         """The ended batch's results, read line by line: never all of them in memory."""
         try:
-            with anthropic_errors(self.model):
+            with anthropic_errors(self.model, batch=STAYS_OPEN):
                 for line in self._sdk.messages.batches.results(batch_id):
                     yield _outcome(line, tool_name)
         except (SDK_HTTP.HTTPError, ValueError) as exc:
@@ -102,6 +140,37 @@ class BatchClient:
                 "reads them again.",
                 service=SERVICE,
             ) from exc
+
+
+@contextmanager
+def _garbled_reply(action: str, then: str) -> Iterator[None]:
+    """A 200 whose body is not JSON: the SDK raises the json module's error as it is (anthropic/_response.py,
+    ``_parse`` calls ``response.json()``) and does not retry it. One line instead of its traceback."""
+    try:
+        yield
+    except json.JSONDecodeError as exc:
+        raise InvalidReply(
+            f"Anthropic's reply to the batch {action} could not be read (not JSON); {then}.", service=SERVICE
+        ) from exc
+
+
+def _not_taken(error: BaseException | None) -> bool:
+    """True when Anthropic certainly did not create the batch: it answered with a status the SDK would retry
+    (429, 5xx: ``SyncAPIClient._should_retry``), or the connection was never made."""
+    if isinstance(error, anthropic.APIStatusError):
+        return error.status_code in (408, 409, 429) or error.status_code >= 500
+    return isinstance(error, anthropic.APIConnectionError) and isinstance(error.__cause__, SDK_HTTP.ConnectError)
+
+
+def _create_backoff(error: BaseException | None, attempt: int) -> float:
+    """The server's retry-after when it gave one, else 0.5 s doubling; at most CREATE_BACKOFF_MAX_SECONDS."""
+    response = getattr(error, "response", None)
+    try:
+        wait = float(response.headers["retry-after"]) if response is not None else None
+    except (KeyError, ValueError):
+        wait = None
+    wait = 0.5 * 2 ** (attempt - 1) if wait is None or wait != wait else wait  # NaN: none given
+    return max(0.0, min(wait, CREATE_BACKOFF_MAX_SECONDS))
 
 
 def _state(batch) -> BatchState:

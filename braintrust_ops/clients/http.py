@@ -15,6 +15,7 @@ the server gives one, otherwise backs off exponentially, within a total wait bud
 """
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import IncompleteRead, MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import IncompleteRead, InvalidHeader, MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import RequestHistory, Retry
 
 if TYPE_CHECKING:
@@ -79,6 +80,26 @@ class _BudgetedRetry(Retry):
         kwargs.setdefault("rate_limit_budget", self.rate_limit_budget)
         kwargs.setdefault("rate_limited_seconds", self.rate_limited_seconds)
         return super().new(**kwargs)
+
+    def get_retry_after(self, response: "BaseHTTPResponse") -> float | None:
+        """Retry-After in seconds, fractions included; None when there is none or it makes no sense.
+
+        urllib3 takes only whole seconds or an HTTP-date and raises InvalidHeader for anything else, a
+        ``1.5`` included (``Retry.parse_retry_after``: ``^\\s*[0-9]+\\s*$``, else ``parsedate_tz``, urllib3
+        1.26 and 2.x alike), which would escape this loop as a traceback. RFC 9110 says delay-seconds is
+        an integer, but a server sending ``1.5`` means one and a half seconds. ``inf`` stays infinite
+        (over any budget: refused at once); NaN or a value neither a number nor a date counts as none."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                return super().get_retry_after(response)  # an HTTP-date
+            except InvalidHeader:
+                return None
+        return None if math.isnan(seconds) else max(seconds, 0.0)
 
     def sleep_for_retry(self, response: "BaseHTTPResponse") -> bool:
         """A 5xx's Retry-After, at most MAX_BACKOFF_SECONDS: it draws on no budget, so it is bounded here
@@ -197,8 +218,12 @@ class RetryingSession(requests.Session):
     def last_attempts(self) -> Attempts:
         return getattr(self._local, "attempts", Attempts())
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = self.timeout
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, read_timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Every request gets the session's time-out; ``read_timeout`` gives one route a longer wait for its
+        answer (BTQL's), the connect time-out staying the session's."""
+        kwargs["timeout"] = self.timeout if read_timeout is None else (self.timeout, read_timeout)
         return super().request(method, url, *args, **kwargs)
 
     def send(self, request, **kwargs):

@@ -2,8 +2,10 @@
 
 import threading
 
+import pytest
+
 from braintrust_ops.outage_breaker import OutageBreaker
-from braintrust_ops.rate_limiter import RateLimiter
+from braintrust_ops.rate_limiter import BASE_PAUSE_SECONDS, MAX_RETRY_AFTER_SECONDS, RateLimiter
 
 
 class Clock:
@@ -237,3 +239,14 @@ def test_a_reset_less_than_a_second_away_leaves_the_limit_per_minute():
         200, headers(limit=60, remaining=30, **{"anthropic-ratelimit-requests-reset": "2027-01-15T08:00:01Z"})
     )
     assert limiter._buckets["requests"].per_second == 1.0
+
+
+@pytest.mark.parametrize(
+    "retry_after, pause",
+    [("inf", MAX_RETRY_AFTER_SECONDS), ("1e12", MAX_RETRY_AFTER_SECONDS), ("nan", BASE_PAUSE_SECONDS), ("-5", 0.0)],
+)
+def test_a_429s_retry_after_pauses_the_run_at_most_the_rate_limit_budget(retry_after, pause):
+    """float() reads "inf": without a bound one such reply would pause every worker for good."""
+    limiter = RateLimiter(clock=Clock())
+    limiter.observe(429, {"retry-after": retry_after})
+    assert max(wait_of(limiter), 0.0) == pause

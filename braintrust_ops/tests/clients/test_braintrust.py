@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from braintrust_ops.clients import braintrust as braintrust_module
-from braintrust_ops.clients.braintrust import FIRST_PAGE_ROWS, BraintrustClient
-from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, ProjectNotFound
+from braintrust_ops.clients.braintrust import BTQL_TIMEOUT_FACTOR, FIRST_PAGE_ROWS, BraintrustClient
+from braintrust_ops.conf import OpsConfig
+from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, PermanentServiceError, ProjectNotFound
 from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
 
 SINCE = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -95,7 +96,7 @@ def test_the_cursor_travels_inside_the_query_never_as_a_top_level_field(empty_sa
     empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
     read_all(client_for(empty_sandbox))
     bodies = empty_sandbox.btql_bodies()
-    assert all(set(body) == {"query", "fmt"} for body in bodies)
+    assert all(set(body) == {"query", "fmt", "brainstore_realtime"} for body in bodies)
     assert [body["query"]["cursor"] is None for body in bodies] == [True, False, False]
 
 
@@ -133,6 +134,57 @@ def test_the_cursor_is_read_from_the_x_bt_cursor_header_when_the_body_has_none(e
 
     monkeypatch.setattr(client, "_post_btql", body_without_cursor)
     assert sum(map(len, read_all(client))) == 150
+
+
+def test_btql_asks_for_logs_not_yet_indexed_as_the_sdk_does(empty_sandbox):
+    """braintrust's ObjectFetcher._refetch sends brainstore_realtime (True by default) with every page."""
+    empty_sandbox.state.add_logs(3, created=SINCE + timedelta(minutes=1))
+    read_all(client_for(empty_sandbox))
+    assert [body["brainstore_realtime"] for body in empty_sandbox.btql_bodies()] == [True, True]
+
+
+def test_an_empty_page_that_carries_a_cursor_is_not_the_end(empty_sandbox, monkeypatch):
+    """The SDK stops only on a page without a cursor: an empty page with one is followed."""
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    client = client_for(empty_sandbox)
+    original = client.btql
+    calls = []
+
+    def first_page_empty(query):
+        rows, cursor, size = original(query)
+        calls.append(len(rows))
+        return ([] if len(calls) == 1 else rows), cursor, size
+
+    monkeypatch.setattr(client, "btql", first_page_empty)
+    assert sum(map(len, read_all(client))) == 150 - FIRST_PAGE_ROWS
+
+
+def test_the_cursor_is_read_from_the_x_amz_meta_bt_cursor_header_too(empty_sandbox, monkeypatch):
+    empty_sandbox.state.add_logs(150, created=SINCE + timedelta(minutes=1))
+    client = client_for(empty_sandbox)
+    original = client._post_btql
+
+    def cursor_in_the_amz_header(body):
+        response = original(body)
+        reply = response.json()  # parsed once by the session: the parse is what the client reads
+        reply["cursor_elsewhere"] = reply.pop("cursor", None)
+        cursor = response.headers.pop("x-bt-cursor", None)
+        if cursor:
+            response.headers["x-amz-meta-bt_cursor"] = cursor
+        return response
+
+    monkeypatch.setattr(client, "_post_btql", cursor_in_the_amz_header)
+    assert sum(map(len, read_all(client))) == 150
+
+
+def test_btql_waits_longer_than_the_other_routes_so_a_slow_query_is_not_sent_again(empty_sandbox):
+    """The server gives a BTQL query 30 s; a client giving up at the same 30 s sends it again and again."""
+    assert BraintrustClient.from_config(OpsConfig(braintrust_api_key="k")).btql_timeout == 45.0
+    empty_sandbox.state.add_logs(3, created=SINCE + timedelta(minutes=1))
+    empty_sandbox.faults.add("btql", "latency", delay=0.6, times=1)
+    client = client_for(empty_sandbox, timeout=0.5, btql_timeout=0.5 * BTQL_TIMEOUT_FACTOR)
+    assert sum(map(len, read_all(client))) == 3
+    assert empty_sandbox.count("btql") == 2  # the page and the empty page that ends: none sent twice
 
 
 def test_rows_repeated_on_a_later_page_are_dropped_by_id_and_counted(empty_sandbox, monkeypatch):
@@ -242,3 +294,25 @@ def test_a_row_nested_past_the_parsers_depth_is_stepped_over_and_the_rest_is_rea
     ids = [row["id"] for page in pages for row in page]
     assert len(set(ids)) == 120 and "too-deep" not in ids
     assert pages.unreadable == 1
+
+
+@pytest.mark.parametrize(
+    "route, status, call, advice",
+    [
+        ("project", 400, lambda c: c.get_project(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("project_tag", 400, lambda c: c.list_project_tags(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("project_tag", 404, lambda c: c.list_project_tags(PROJECT_ID), "check BRAINTRUST_API_URL"),
+        ("dataset_list", 400, lambda c: c.list_datasets(PROJECT_ID), "check BRAINTRUST_PROJECT_ID"),
+        ("dataset_list", 404, lambda c: c.list_datasets(PROJECT_ID), "check BRAINTRUST_API_URL"),
+        ("btql", 400, lambda c: list(c.log_pages(project_id=PROJECT_ID, since=SINCE)), "check BRAINTRUST_PROJECT_ID"),
+        ("btql", 404, lambda c: list(c.log_pages(project_id=PROJECT_ID, since=SINCE)), "check BRAINTRUST_API_URL"),
+        ("dataset_fetch", 400, lambda c: list(c.iter_dataset_events("d")), "check BRAINTRUST_API_URL"),
+        ("dataset_fetch", 404, lambda c: list(c.iter_dataset_events("d")), "check the project's datasets"),
+    ],
+)
+def test_a_request_refused_for_good_says_what_to_do_in_one_line(empty_sandbox, route, status, call, advice):
+    empty_sandbox.faults.add(route, "status", status=status, times=None)
+    with pytest.raises(PermanentServiceError) as raised:
+        call(client_for(empty_sandbox))
+    message = str(raised.value)
+    assert f"HTTP {status}; " in message and advice in message and "run again" in message and "\n" not in message

@@ -163,3 +163,34 @@ def test_a_body_shorter_than_its_content_length_is_cut_off_even_when_urllib3_han
     with pytest.raises(requests.exceptions.ChunkedEncodingError, match=r"IncompleteRead\(4 bytes read, 6 more"):
         _check_whole_body(_read(b'{"a"', content_length=10))
     _check_whole_body(_read(b'{"a": 1}', content_length=8))  # whole: nothing to say
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_in_fractional_seconds_is_waited_out_not_a_crash(empty_sandbox, monkeypatch, status):
+    """urllib3 raises InvalidHeader for ``Retry-After: 1.5`` (it takes whole seconds or a date only)."""
+    from braintrust_ops.clients import http
+
+    slept = []
+    monkeypatch.setattr(http.time, "sleep", slept.append)
+    empty_sandbox.faults.add("project_tag", "status", status=status, retry_after=1.5, times=1)
+    assert client_for(empty_sandbox).list_project_tags(PROJECT_ID) == []
+    assert slept == [1.5]
+
+
+@pytest.mark.parametrize(
+    "header, seconds",
+    [
+        ("2.25", 2.25),
+        (" 3 ", 3.0),
+        ("-4", 0.0),
+        ("inf", float("inf")),
+        ("nan", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # an HTTP-date in the past: at once
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_no_retry_after(header, seconds):
+    from braintrust_ops.clients.http import _BudgetedRetry
+
+    response = urllib3.HTTPResponse(body=b"", headers={"Retry-After": header}, status=429)
+    assert _BudgetedRetry(total=1).get_retry_after(response) == seconds
