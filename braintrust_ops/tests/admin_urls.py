@@ -3,14 +3,22 @@
 A host routes its admin its own way: Sefaria-Project's ``ROOT_URLCONF`` has no patterns (django-hosts
 routes every request, its admin sits at ``ADMIN_PATH``), so ``reverse("admin:...")`` under the host's
 URLconf fails, and its routing middleware sends each request elsewhere; its template context
-processors load its models, which connect to MongoDB. The tests name this URLconf
-(``pytest.mark.urls``) and the admin's own middleware and templates instead.
+processors, and the template tag libraries of its apps (which every Django template engine imports
+when it starts), load its models, which connect to MongoDB. The tests name this URLconf
+(``pytest.mark.urls``) and the admin's own middleware, templates and apps instead.
 """
 
 from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+# This app's admin pages on a site of their own: the host's site also lists its own apps' models, which the
+# tests leave out of INSTALLED_APPS (below).
+site = admin.AdminSite(name="admin")
+for model, model_admin in admin.site._registry.items():
+    if model._meta.app_label == "braintrust_ops":
+        site.register(model, type(model_admin))
+
+urlpatterns = [path("admin/", site.urls)]
 
 # What django.contrib.admin needs (its system checks name these): sessions, authentication, messages.
 ADMIN_MIDDLEWARE = [
@@ -34,4 +42,14 @@ ADMIN_TEMPLATES = [
             ]
         },
     }
+]
+
+# The apps the admin pages need, and this one: no host app's template tags are loaded.
+ADMIN_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "braintrust_ops",
 ]

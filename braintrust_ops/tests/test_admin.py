@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TagBatch, TaggedLog
-from braintrust_ops.tests.admin_urls import ADMIN_MIDDLEWARE, ADMIN_TEMPLATES
+from braintrust_ops.tests.admin_urls import ADMIN_APPS, ADMIN_MIDDLEWARE, ADMIN_TEMPLATES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("braintrust_ops.tests.admin_urls")]
 
@@ -12,7 +12,8 @@ def admin_request_pipeline(settings):
     """The middleware and templates the admin needs, and no more: a host's own routes each request its
     way (Sefaria's django-hosts middleware sends it to the URLconf of the host it names, where the admin
     sits at ``ADMIN_PATH``), and its other middleware and its template context processors may need its
-    services (Sefaria's load its models, which connect to MongoDB)."""
+    services (Sefaria's load its models, which connect to MongoDB), as may its apps' template tags."""
+    settings.INSTALLED_APPS = ADMIN_APPS
     settings.MIDDLEWARE = ADMIN_MIDDLEWARE
     settings.TEMPLATES = ADMIN_TEMPLATES
 
