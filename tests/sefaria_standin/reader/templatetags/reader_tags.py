@@ -3,8 +3,7 @@
 every installed app's tag libraries when it starts, so any template rendered in the host's process needs
 MongoDB."""
 
-from django import template
-
 import sefaria.system.database  # noqa: F401
+from django import template
 
 register = template.Library()
