@@ -44,13 +44,21 @@ def _manage(database: dict, *args: str) -> subprocess.CompletedProcess:
             "BRAINTRUST_OPS_HTTP_MAX_RETRIES": "0",
         }
     )
-    return subprocess.run(
+    process = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=HOST_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+    process.database = database  # type: ignore[attr-defined]
+    return process
+
+
+def _start_up_lines(database: dict) -> int:
+    """How many lines the host itself writes to stderr while Django starts, before any command runs
+    (Sefaria's remote_config warns when its own table is missing): they are the host's, not the command's."""
+    return len([line for line in _manage(database, "help").stderr.splitlines() if line.strip()])
 
 
 def _one_line_error(process: subprocess.CompletedProcess) -> str:
-    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    lines = [line for line in process.stderr.splitlines() if line.strip()][_start_up_lines(process.database) :]
     assert process.returncode == 1, process.stderr
     assert "Traceback" not in process.stderr and len(lines) == 1, process.stderr
     assert lines[0].startswith("CommandError: "), lines[0]
@@ -61,7 +69,9 @@ def _one_line_error(process: subprocess.CompletedProcess) -> str:
 def migrated_file(tmp_path_factory):
     """A SQLite file with the app's tables, made once; each test copies it."""
     path = tmp_path_factory.mktemp("migrated") / "template.sqlite3"
-    migrate = _manage({"ENGINE": SQLITE, "NAME": str(path)}, "migrate", "braintrust_ops", "--no-input", "-v", "0")
+    migrate = _manage(
+        {"ENGINE": SQLITE, "NAME": str(path)}, "migrate", "braintrust_ops", "--no-input", "-v", "0", "--skip-checks"
+    )
     assert migrate.returncode == 0, migrate.stderr
     return path
 
