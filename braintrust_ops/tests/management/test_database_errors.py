@@ -135,7 +135,8 @@ def test_postgresql_refusing_connections_says_check_the_settings_and_that_it_run
         "PORT": str(_closed_port()),
     }
     message = _one_line_error(_manage(database, "tag_logs"))
-    assert message.startswith("Cannot connect to the database (connection failed: ")
+    # The driver's own words follow (psycopg 3: "connection failed: ...", psycopg2: "connection to server at ...").
+    assert message.startswith("Cannot connect to the database (connection")
     assert message.endswith("and that PostgreSQL is running and reachable from here.")
 
 

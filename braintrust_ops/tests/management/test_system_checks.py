@@ -45,7 +45,7 @@ def _app_model_broken(app_configs, **kwargs):
     return [checks.Error("TaggedLog is broken", id="braintrust_ops.E999")] if ours else []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # run_from_argv closes every connection as it ends
 @pytest.mark.parametrize(
     "check, tags",
     [
@@ -62,7 +62,7 @@ def test_a_failing_host_check_does_not_stop_the_app_commands(registered_check, c
     assert "[dry run] Would delete 0 tagged logs" in capsys.readouterr().out
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # run_from_argv closes every connection as it ends
 def test_a_broken_model_of_the_app_stops_its_commands_before_they_run(registered_check, run_command, capsys):
     registered_check(_app_model_broken, checks.Tags.models)
     with pytest.raises(SystemCheckError, match="TaggedLog is broken"):
