@@ -4,7 +4,8 @@ Why the retries live in ``Session.send`` and not on the ``HTTPAdapter``: request
 body after urllib3 has handed the response back (``preload_content=False``), so a ``Retry`` mounted on
 the adapter never sees a body cut off mid-way, and a second loop around it for that case multiplies
 the attempts (36 requests for one BTQL page in an earlier version). Here one loop, driven by urllib3's
-own ``Retry`` (its counters, exponential backoff and ``Retry-After`` parsing), covers connection
+own ``Retry`` (its counters and exponential backoff; ``Retry-After`` is read by our
+``_BudgetedRetry.get_retry_after``, which takes fractions and dates), covers connection
 errors, time-outs, 5xx, a cut-off or garbled body, and 429, and knows the real number of attempts.
 The braintrust SDK's own retry loop is off (``BraintrustOpenApiClient(enable_sdk_retries=False)``;
 an injected session owns retries: ``braintrust/api/_transport.py``, ``Transport.__init__``).
