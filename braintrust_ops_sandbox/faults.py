@@ -17,7 +17,16 @@ BATCH_ROUTES = frozenset({"batches_create", "batches_retrieve", "batches_list", 
 # Routes whose errors take Anthropic's shape (``{"type": "error", "error": {"type", "message"}}``).
 ANTHROPIC_ROUTES = frozenset({"messages", *BATCH_ROUTES})
 ROUTES = frozenset(
-    {"project", "project_tag", "dataset_list", "btql", "dataset_insert", "dataset_fetch", *ANTHROPIC_ROUTES}
+    {
+        "project",
+        "project_tag",
+        "dataset_list",
+        "btql",
+        "dataset_insert",
+        "dataset_fetch",
+        "project_logs_insert",
+        *ANTHROPIC_ROUTES,
+    }
 )
 # ``echo_credentials``: an error (``status``) whose body quotes the request's Authorization and x-api-key
 # headers back, as some proxies and debugging servers do: what the app prints or stores of it must not show a key.

@@ -96,6 +96,7 @@ from braintrust_ops_sandbox.state import SandboxState, encode_json
 # configuration, and structlog's default would print every request to stdout.
 logger = logging.getLogger(__name__)
 INSERT_SCHEMA = openapi.request_pointer("/v1/dataset/{dataset_id}/insert", "post")
+LOGS_INSERT_SCHEMA = openapi.request_pointer("/v1/project_logs/{project_id}/insert", "post")
 DRAIN_CHUNK = 64 * 1024
 # Results lines go out in chunks of about this size: streamed, without a syscall per line.
 STREAM_CHUNK = 64 * 1024
@@ -126,6 +127,8 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return f"dataset_{parts[3]}", parts[2]
     if method == "POST" and parts == ["v1", "messages"]:
         return "messages", None
+    if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "project_logs"] and parts[3] == "insert":
+        return "project_logs_insert", parts[2]
     return None
 
 
@@ -387,6 +390,12 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "btql":
             self.sandbox._record_btql_body(body)
             return self._btql(body)
+        if route == "project_logs_insert":
+            _project(object_id)  # an unknown project answers as GET /v1/project/{id} does
+            error = openapi.first_error(LOGS_INSERT_SCHEMA, body)
+            if error is not None:
+                raise HTTPFailure(400, f"invalid insert body: {error}")
+            return self._send_json(200, {"row_ids": state.insert_logs(object_id, body["events"])})
         if not state.has_dataset(dataset_id):
             raise HTTPFailure(404, f"dataset {dataset_id} not found")
         if route == "dataset_insert":

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from braintrust_ops_sandbox import log_merge
 from braintrust_ops_sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
 
 if TYPE_CHECKING:
@@ -290,6 +291,27 @@ class SandboxState:
             row = {**self._logs.pop(position).row, **fields}
             self._ingest(row)
             return copy.deepcopy(row)
+
+    def insert_logs(self, project_id: str, events: list[dict]) -> list[str]:
+        """``POST /v1/project_logs/{project_id}/insert``: each event merged into, replacing, deleting or
+        adding a log (``log_merge`` says how). A changed row is ingested again, with a new ``_xact_id``, as
+        ``update_log``'s is."""
+        with self._lock:
+            row_ids = []
+            for event in events:
+                log_id = str(event.get("id") or self.new_id())
+                position = next((i for i, log in enumerate(self._logs) if log.row.get("id") == log_id), None)
+                stored = self._logs.pop(position).row if position is not None else None
+                row_ids.append(log_id)
+                if event.get("_object_delete"):
+                    continue
+                if stored is not None and event.get("_is_merge"):
+                    row = log_merge.merged(stored, event)
+                else:
+                    row = self._log_row({**log_merge.replaced(event), "id": log_id}, None)
+                    row["project_id"] = project_id
+                self._ingest(row)
+            return row_ids
 
     def clear_logs(self) -> None:
         with self._lock:
