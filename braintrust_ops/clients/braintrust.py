@@ -385,6 +385,37 @@ class BraintrustClient:
             if not cursor or not events:
                 return
 
+    # --- project logs -------------------------------------------------------------------------
+
+    def merge_log_events(self, project_id: str, events: list[dict]) -> list[str]:
+        """Merge events into the project's logs (``POST /v1/project_logs/{project_id}/insert``); return the row
+        ids Braintrust confirmed. Each event carries ``_is_merge: true``: OpenAPI ``InsertProjectLogsEvent``
+        deep-merges it into the row with its id, where the default would replace the whole row. The generated
+        SDK has no project-logs resource (braintrust 0.47 and 0.48, ``api/_generated``), so the request goes
+        through the session, as BTQL's does."""
+        endpoint = "POST /v1/project_logs/{id}/insert"
+        if any(event.get("_is_merge") is not True for event in events):
+            raise ValueError("every write to a source log must be a merge: a plain insert replaces the row")
+        reply = self._call(endpoint, lambda: self._post_json(f"/v1/project_logs/{project_id}/insert", events))
+        row_ids = reply.get("row_ids") if isinstance(reply, dict) else None
+        if not isinstance(row_ids, list) or len(row_ids) != len(events):
+            raise InvalidReply(
+                f"Braintrust did not confirm the {len(events)} log updates sent to project {project_id}.",
+                service=SERVICE,
+            )
+        return [str(row_id) for row_id in row_ids]
+
+    def _post_json(self, path: str, events: list[dict]) -> Any:
+        response = self.session.request(
+            "POST",
+            f"{self.api_url}{path}",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {self._api_key}"},
+        )
+        if response.status_code >= 400:
+            raise _HTTPStatus(response.status_code, response.text)
+        return response.json()  # parsed once, by the session (clients/http.py, _parse_body)
+
     # --- errors -------------------------------------------------------------------------------
 
     def _call(self, endpoint: str, request: Callable[[], T]) -> T:

@@ -317,3 +317,38 @@ def test_a_request_refused_for_good_says_what_to_do_in_one_line(empty_sandbox, r
         call(client_for(empty_sandbox))
     message = str(raised.value)
     assert f"HTTP {status}; " in message and advice in message and "run again" in message and "\n" not in message
+
+
+# --- writes to the source logs ------------------------------------------------------------------
+
+
+def test_merged_tags_join_the_logs_own_and_nothing_else_on_it_changes(empty_sandbox):
+    log = empty_sandbox.state.add_log(created=SINCE, tags=["reviewed"], scores={"helpful": 1}, metadata={"u": 1})
+    event = {"id": log["id"], "_is_merge": True, "tags": ["halacha"]}
+    assert client_for(empty_sandbox).merge_log_events(PROJECT_ID, [event]) == [log["id"]]
+    (row,) = empty_sandbox.state.logs()
+    assert (row["tags"], row["scores"], row["metadata"]) == (["reviewed", "halacha"], {"helpful": 1}, {"u": 1})
+
+
+def test_a_write_that_would_replace_a_source_log_is_refused_before_it_is_sent(empty_sandbox):
+    with pytest.raises(ValueError, match="must be a merge"):
+        client_for(empty_sandbox).merge_log_events(PROJECT_ID, [{"id": "log-1", "tags": ["halacha"]}])
+    assert empty_sandbox.count("project_logs_insert") == 0
+
+
+def test_a_log_write_that_fails_once_is_retried_and_one_refused_for_good_says_what_to_do(empty_sandbox):
+    log = empty_sandbox.state.add_log(created=SINCE)
+    event = {"id": log["id"], "_is_merge": True, "tags": ["halacha"]}
+    empty_sandbox.faults.add("project_logs_insert", "status", status=503, times=1)
+    assert client_for(empty_sandbox).merge_log_events(PROJECT_ID, [event]) == [log["id"]]
+    empty_sandbox.faults.add("project_logs_insert", "status", status=400, times=None)
+    with pytest.raises(PermanentServiceError) as raised:
+        client_for(empty_sandbox).merge_log_events(PROJECT_ID, [event])
+    assert "HTTP 400; " in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_reply_that_confirms_fewer_log_writes_than_sent_is_an_invalid_reply(empty_sandbox, monkeypatch):
+    log = empty_sandbox.state.add_log(created=SINCE)
+    monkeypatch.setattr(empty_sandbox.state, "insert_logs", lambda project_id, events: [])
+    with pytest.raises(InvalidReply, match="did not confirm the 1 log updates"):
+        client_for(empty_sandbox).merge_log_events(PROJECT_ID, [{"id": log["id"], "_is_merge": True, "tags": []}])
