@@ -1,6 +1,10 @@
 """Faults a test switches on for one route: an HTTP status, latency, a dropped connection, garbled JSON,
 or a reply cut off mid-body (``partial``: the route's real reply, its full Content-Length announced,
 half of its bytes sent, then the connection closed, as when a proxy or the network gives out).
+``proxy_page``: a 200 that is an HTML page, as a proxy or captive portal answers. ``not_utf8``: a 200
+said to be JSON whose bytes are not UTF-8 (a compressed body without its Content-Encoding).
+``redirect``: a 3xx (``status``, 307 unless given) whose Location is the request's own path, so the
+client's next hop comes back to the same route and meets its next rule.
 
 Rules for a route are consumed in the order they were added: the first rule with turns left applies
 to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.
@@ -30,7 +34,10 @@ ROUTES = frozenset(
 )
 # ``echo_credentials``: an error (``status``) whose body quotes the request's Authorization and x-api-key
 # headers back, as some proxies and debugging servers do: what the app prints or stores of it must not show a key.
-KINDS = frozenset({"status", "latency", "drop", "invalid_json", "partial", "echo_credentials"})
+KINDS = frozenset(
+    {"status", "latency", "drop", "invalid_json", "partial", "echo_credentials", "proxy_page", "not_utf8", "redirect"}
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass
@@ -59,6 +66,10 @@ class FaultRules:
             raise ValueError(f"unknown route {route!r}; one of {sorted(ROUTES)}")
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(KINDS)}")
+        if kind == "redirect":
+            options.setdefault("status", 307)
+            if options["status"] not in REDIRECT_STATUSES:
+                raise ValueError(f"a redirect's status is one of {sorted(REDIRECT_STATUSES)}")
         fault = Fault(route=route, kind=kind, **options)
         if fault.times is not None and fault.times < 1:
             raise ValueError("times must be at least 1 (or None: until cleared)")

@@ -248,10 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPFailure(400, "request body must be a JSON object")
         return body
 
-    def _send(self, status: int, payload: bytes, headers: dict | None = None) -> None:
+    def _send(
+        self, status: int, payload: bytes, headers: dict | None = None, content_type: str = "application/json"
+    ) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -364,6 +366,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
         elif fault.kind == "invalid_json":
             self._send(200, b'{"data": [{"id": "truncat')
+        elif fault.kind == "proxy_page":
+            self._send(200, b"<html><body>Gateway says hello</body></html>", content_type="text/html; charset=utf-8")
+        elif fault.kind == "not_utf8":
+            self._send(200, b"\x1f\x8b\x08\x00\xff\xfe not UTF-8")
+        elif fault.kind == "redirect":
+            self._send(fault.status, b"", {"Location": self.path})
         elif fault.kind == "echo_credentials":
             sent = f"Authorization: {self.headers.get('Authorization')!r}, x-api-key: {self.headers.get('x-api-key')!r}"
             self._send_error(route, fault.status, f"sandbox fault: HTTP {fault.status}; the request sent {sent}")

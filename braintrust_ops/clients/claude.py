@@ -32,7 +32,7 @@ from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.redaction import redact_exception
 
 SERVICE = "Anthropic"
-GARBLED_REPLY_BACKOFF_SECONDS = 0.5
+UNREADABLE_REPLY = "Anthropic's reply could not be read as a Message."
 # About four characters a token: the limiter's estimate of a request's input tokens.
 CHARS_PER_TOKEN = 4
 
@@ -127,7 +127,6 @@ class ClaudeClient:
         self.max_output_tokens = max_output_tokens
         self.limiter = limiter or RateLimiter()
         self.stop = stop or threading.Event()
-        self._max_retries = max_retries
         self._sdk = _PacedAnthropic(
             limiter=self.limiter,
             stop=self.stop,
@@ -153,17 +152,28 @@ class ClaudeClient:
         self._sdk.close()
 
     def call_tool(self, *, system: str, user_text: str, tool: ToolParam) -> ToolReply:
-        for attempt in range(self._max_retries + 1):
-            try:
-                message = self._create(system=system, user_text=user_text, tool=tool)
-                break
-            except (anthropic.APIResponseValidationError, json.JSONDecodeError) as exc:
-                # A garbled 200 the SDK does not retry (it raises the json module's error as it is): retry it
-                # within the same bound as its own retries. Not ValueError: a mistake of ours is no reply.
-                if attempt >= self._max_retries:
-                    raise InvalidReply("Anthropic's reply could not be read as a Message.", service=SERVICE) from exc
-                if self.stop.wait(min(GARBLED_REPLY_BACKOFF_SECONDS * 2**attempt, 8.0)):
-                    raise RunStopping("the run is stopping") from exc
+        """One log's call: at most ``max_retries + 1`` requests, the SDK's own, whatever they meet.
+
+        The SDK's retry loop is the only one (STYLE.md: one retry layer per request path). A reply that
+        cannot be read is not retried: neither SDK retries it (anthropic 0.85 ``_base_client.py``,
+        ``SyncAPIClient.request`` parses after its retry loop has ended; 2.16 parses inside the loop's
+        ``try``, and ``_should_retry_exception`` retries only ``APIStatusError``, ``APIConnectionError`` and
+        ``RetryableError``), and a loop of ours around the SDK's multiplied the two (25 requests for one log
+        at max_retries=4, issue 19). Sharing one budget between the two loops would need a per-call
+        ``max_retries`` (only ``with_options``, a copy of the client our paced subclass does not survive) or
+        ending the SDK's loop from ``_prepare_request`` after its backoff; not retrying costs no code, and
+        the log is sent again on the next run (InvalidReply is a service failure: ``tagging_dispatch``)."""
+        try:
+            message = self._create(system=system, user_text=user_text, tool=tool)
+        except (anthropic.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # The json module's errors as they are (httpx and httpx2 ``Response.json``: ``json.loads`` of the
+            # bytes, UnicodeDecodeError for bytes not UTF-8). Not ValueError: a mistake of ours is no reply.
+            raise InvalidReply(UNREADABLE_REPLY, service=SERVICE) from exc
+        if not isinstance(message, Message) or not isinstance(message.content, list):
+            # A 200 that is not JSON (a proxy's page) comes back as its text: both SDKs return
+            # ``response.text`` for a non-JSON Content-Type unless ``_strict_response_validation``
+            # (``_response.py``, ``BaseAPIResponse._parse``); JSON without a message's content is built unchecked.
+            raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
         return tool_reply(message, tool["name"])
 
     def _create(self, *, system: str, user_text: str, tool: ToolParam) -> Message:

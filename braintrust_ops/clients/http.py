@@ -202,7 +202,8 @@ class RetryingSession(requests.Session):
             read=max_retries,
             status=max_retries,
             other=0,
-            redirect=0,
+            # A redirect hop is a send too: it draws on total like a retry (``send``).
+            redirect=max_retries,
             backoff_factor=backoff_seconds,
             status_forcelist=RETRY_STATUSES,
             # Every request this app sends is safe to repeat: BTQL is a read, dataset inserts upsert by id.
@@ -228,16 +229,33 @@ class RetryingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
     def send(self, request, **kwargs):
+        """One logical request: at most ``max_retries + 1`` sends, redirect hops included, and
+        ``last_attempts()`` counts every one of them.
+
+        Redirects are followed here, one hop a turn of this loop, not by ``requests.Session.send``: it follows
+        them by calling ``self.send`` again for each hop (requests 2.32 and 2.34 ``sessions.py``,
+        ``SessionRedirectMixin.resolve_redirects``: ``resp = self.send(req, ..., allow_redirects=False)``), which
+        nested this loop in itself (12 sends for max_retries=2, reported as 3 attempts). With
+        ``allow_redirects=False`` requests still prepares the next hop's request as it would have sent it
+        (``Session.send`` sets ``Response.next`` from ``resolve_redirects(..., yield_requests=True)``: method,
+        body, auth and cookies rebuilt), so the hop is requests' own; its count is urllib3's: a redirect
+        draws on ``total`` like a retry (``Retry.increment``). Braintrust's API documents no redirect
+        (reference/braintrust-openapi.json has no 3xx), but its SDK follows them (a plain ``session.request``,
+        ``braintrust/api/_transport.py``), so a deployment behind one keeps working."""
+        follow = kwargs.pop("allow_redirects", True)
         retry = self._policy.new()
-        method, url = request.method, request.url
         count = 0
+        hops: list[requests.Response] = []
         while True:
+            method, url = request.method, request.url
             count += 1
             try:
-                response = super().send(request, **kwargs)
-                _ = response.content  # read the whole body here: a body cut off mid-way fails inside the loop
-                _check_whole_body(response)
-                _parse_body(response)
+                response = super().send(request, allow_redirects=False, **kwargs)
+                hop = response.next if follow else None
+                if hop is None:
+                    _ = response.content  # read the whole body here: a body cut off mid-way fails inside the loop
+                    _check_whole_body(response)
+                    _parse_body(response)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=_urllib3_error(exc))
                 retry.sleep()
@@ -246,6 +264,20 @@ class RetryingSession(requests.Session):
                 retry = self._next_or_raise(retry, count, exc, method=method, url=url, error=exc)
                 retry.sleep()
                 continue
+            if hop is not None:
+                try:
+                    retry = retry.increment(method, url, response=response.raw)
+                except MaxRetryError:
+                    self._finish(response, count, retry)
+                    raise requests.TooManyRedirects(
+                        f"still redirected after {count} sends",
+                        response=response,
+                        request=request,
+                    ) from None
+                hops.append(response)
+                request = hop
+                continue
+            response.history = hops
             status = response.status_code
             if status == RATE_LIMITED:
                 wait = retry.rate_limit_wait(response.raw)

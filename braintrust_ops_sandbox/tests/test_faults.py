@@ -83,6 +83,35 @@ def test_an_invalid_json_fault_answers_200_with_a_body_that_does_not_parse(empty
         json.loads(reply.text)
 
 
+def test_a_proxy_page_fault_answers_200_with_an_html_page(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "proxy_page")
+    reply = tags(empty_sandbox)
+    assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/html")
+    assert reply.text.startswith("<html>")
+
+
+def test_a_not_utf8_fault_answers_200_json_whose_bytes_do_not_decode(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "not_utf8")
+    reply = tags(empty_sandbox)
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == "application/json"
+    with pytest.raises(UnicodeDecodeError):
+        json.loads(reply.content)
+
+
+def test_a_redirect_fault_sends_the_client_back_to_the_same_path_where_the_next_rule_meets_it(empty_sandbox):
+    empty_sandbox.faults.add("btql", "redirect", times=2)
+    empty_sandbox.faults.add("btql", "status", status=503)
+    reply = requests.post(f"{empty_sandbox.url}/btql?x=1", headers=AUTH, json=BTQL, timeout=5)
+    assert [(hop.status_code, hop.headers["Location"]) for hop in reply.history] == [(307, "/btql?x=1")] * 2
+    assert reply.status_code == 503 and empty_sandbox.count("btql") == 3
+
+
+@pytest.mark.parametrize("status", [200, 304, 500])
+def test_a_redirect_fault_takes_only_a_redirect_status(empty_sandbox, status):
+    with pytest.raises(ValueError, match="a redirect's status"):
+        empty_sandbox.faults.add("btql", "redirect", status=status)
+
+
 def test_a_latency_fault_delays_the_reply_by_at_least_its_delay(empty_sandbox):
     empty_sandbox.faults.add("project_tag", "latency", delay=0.5)
     started = time.monotonic()

@@ -8,6 +8,8 @@ import time
 
 import anthropic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from braintrust_ops.clients.claude import SDK_HTTP, ClaudeClient, LogRefused, RunStopping, _input_token_estimate
 from braintrust_ops.exceptions import (
@@ -92,19 +94,72 @@ def test_a_reply_slower_than_the_timeout_is_a_transient_failure_after_the_sdks_r
     assert empty_sandbox.count("messages") == 2  # the first attempt and the SDK's one retry
 
 
-def test_a_garbled_reply_is_asked_again_and_the_good_one_read(empty_sandbox):
-    empty_sandbox.faults.add("messages", "invalid_json", times=1)
-    assert ask(client_for(empty_sandbox)).tool_input == {"tags": ["halacha"]}
-    assert empty_sandbox.count("messages") == 2
-
-
-def test_a_reply_that_stays_garbled_is_invalid_reply_after_the_retry_bound(empty_sandbox):
-    empty_sandbox.faults.add("messages", "invalid_json", times=None)
+@pytest.mark.parametrize("kind", ["invalid_json", "proxy_page", "not_utf8"])
+def test_a_garbled_reply_is_invalid_reply_at_once_and_the_next_call_is_answered(empty_sandbox, kind):
+    empty_sandbox.faults.add("messages", kind, times=1)
+    client = client_for(empty_sandbox, max_retries=2)
     with pytest.raises(InvalidReply) as raised:
-        ask(client_for(empty_sandbox, max_retries=1))
+        ask(client)
     assert isinstance(raised.value, TransientServiceError)  # the service's failure, not the log's
     assert str(raised.value) == "Anthropic's reply could not be read as a Message."
-    assert empty_sandbox.count("messages") == 2
+    assert empty_sandbox.count("messages") == 1  # neither the SDK nor the client asks again
+    assert ask(client).tool_input == {"tags": ["halacha"]}
+
+
+def test_a_reply_that_parses_but_holds_no_message_content_is_invalid_reply(empty_sandbox):
+    empty_sandbox.faults.add("messages", "status", status=200, times=1)  # {"error": ...} with a 200
+    with pytest.raises(InvalidReply, match="could not be read as a Message"):
+        ask(client_for(empty_sandbox))
+    assert empty_sandbox.count("messages") == 1
+
+
+def test_one_log_costs_at_most_max_retries_plus_one_requests_through_5xx_drops_and_garbled_replies(empty_sandbox):
+    """Issue 19: a loop over garbled replies on top of the SDK's retries sent (max_retries + 1) squared."""
+    for _ in range(3):
+        empty_sandbox.faults.add("messages", "status", status=500, retry_after=0.001)
+        empty_sandbox.faults.add("messages", "drop")
+        empty_sandbox.faults.add("messages", "invalid_json")
+    with pytest.raises(InvalidReply):
+        ask(client_for(empty_sandbox, max_retries=2))
+    assert empty_sandbox.count("messages") == 3
+
+
+# What the sandbox does with one messages request, and what the SDK makes of it: a status it retries (5xx,
+# 529, 429, each with a short retry-after so the SDK's wait is short), a garbled 200, or the real reply.
+RETRIED = [("status", {"status": status, "retry_after": 0.001}) for status in (429, 500, 503, 529)]
+GARBLED = [("invalid_json", {}), ("proxy_page", {}), ("not_utf8", {})]
+ANSWER = ("latency", {"delay": 0})  # the route's real reply
+
+
+@given(
+    max_retries=st.integers(min_value=0, max_value=3),
+    faults=st.lists(st.sampled_from([*RETRIED, *GARBLED, ANSWER]), max_size=6),
+)
+def test_whatever_sequence_of_faults_a_log_meets_it_costs_the_sdks_attempts_and_no_more(
+    empty_sandbox, max_retries, faults
+):
+    empty_sandbox.faults.clear()
+    for kind, options in faults:
+        empty_sandbox.faults.add("messages", kind, **options)
+    before = empty_sandbox.count("messages")
+    # The SDK's loop alone: an answer or a garbled reply ends it; a retried status goes on while retries are left.
+    ends = next((at for at, fault in enumerate(faults) if fault not in RETRIED), len(faults))
+    expected = min(ends + 1, max_retries + 1)
+    met = faults[expected - 1] if expected <= len(faults) else ANSWER
+    client = client_for(empty_sandbox, max_retries=max_retries)
+    try:
+        if met in RETRIED:
+            with pytest.raises(TransientServiceError) as raised:
+                ask(client)
+            assert not isinstance(raised.value, InvalidReply)
+        elif met in GARBLED:
+            with pytest.raises(InvalidReply):
+                ask(client)
+        else:
+            assert ask(client).tool_input == {"tags": ["halacha"]}
+    finally:
+        client.close()
+    assert empty_sandbox.count("messages") - before == expected <= max_retries + 1
 
 
 # --- pacing: every attempt through the run's limiter (_PacedAnthropic, the same hooks in anthropic 0.x and 2.x)

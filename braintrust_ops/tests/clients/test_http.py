@@ -2,11 +2,15 @@
 
 import io
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 
+from braintrust_ops.btql_query import logs_filter, logs_query
 from braintrust_ops.clients.braintrust import BraintrustClient
 from braintrust_ops.clients.http import _check_whole_body
 from braintrust_ops.exceptions import InvalidReply, TransientServiceError
@@ -194,3 +198,90 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_no_retry_after
 
     response = urllib3.HTTPResponse(body=b"", headers={"Retry-After": header}, status=429)
     assert _BudgetedRetry(total=1).get_retry_after(response) == seconds
+
+
+# --- redirects: each hop is one send of the request's one loop (RetryingSession.send)
+
+
+def _query() -> dict:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    return logs_query(project_id=PROJECT_ID, filter_=logs_filter(since=since), limit=10, cursor=None)
+
+
+def test_a_redirect_before_each_failure_does_not_nest_a_retry_loop_in_the_retry_loop(empty_sandbox):
+    """requests follows a redirect by calling Session.send again: with the loop in send, 12 sends for max_retries=2."""
+    for _ in range(4):
+        empty_sandbox.faults.add("btql", "redirect")
+        empty_sandbox.faults.add("btql", "status", status=500, times=3)
+    with pytest.raises(TransientServiceError, match="kept failing with HTTP 500 after 3 attempts"):
+        client_for(empty_sandbox, max_retries=2).btql(_query())
+    assert empty_sandbox.count("btql") == 3  # the redirect, then two 500s: the hop drew on the retries
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_post_redirected_keeping_its_method_is_followed_and_the_hop_counted_as_an_attempt(empty_sandbox, status):
+    empty_sandbox.state.add_log(input="Shabbat question", created=datetime.now(UTC) - timedelta(hours=1))
+    empty_sandbox.faults.add("btql", "redirect", status=status)
+    client = client_for(empty_sandbox, max_retries=2)
+    rows, _cursor, _size = client.btql(_query())
+    assert [row["input"] for row in rows] == ["Shabbat question"]  # the body went with the hop
+    assert empty_sandbox.count("btql") == 2
+    assert client.session.last_attempts().count == 2
+
+
+def test_a_redirect_loop_ends_at_the_retry_bound_and_the_message_counts_its_sends(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "redirect", times=None)
+    with pytest.raises(TransientServiceError, match="after 3 attempts .*BRAINTRUST_API_URL"):
+        client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
+    assert empty_sandbox.count("project_tag") == 3
+
+
+# One send of GET /v1/project_tag: the fault the sandbox plays, and the message the client ends with when
+# it is the last one the retries allow. A 429 uses no retry (its own wait budget, here zero waits).
+REDIRECTS = [("redirect", {"status": status}) for status in (301, 302, 303, 307, 308)]
+LAST_WORDS = {
+    "redirect": "could not connect after {}",
+    "drop": "could not connect after {}",
+    "status": "kept failing with HTTP 503 after {}",
+    "invalid_json": "was not JSON after {}",
+}
+SENDS = [*REDIRECTS, ("drop", {}), ("status", {"status": 503}), ("invalid_json", {})]
+RATE_LIMITED = ("status", {"status": 429, "retry_after": 0})
+ANSWER = ("latency", {"delay": 0})  # the route's real reply
+
+
+@given(
+    max_retries=st.integers(min_value=0, max_value=3),
+    faults=st.lists(st.sampled_from([*SENDS, RATE_LIMITED, ANSWER]), max_size=8),
+)
+def test_whatever_mix_of_redirects_and_failures_a_request_meets_its_sends_are_bounded_and_counted(
+    empty_sandbox, max_retries, faults
+):
+    empty_sandbox.faults.clear()
+    for kind, options in faults:
+        empty_sandbox.faults.add("project_tag", kind, **options)
+    before = empty_sandbox.count("project_tag")
+    # Every send but a 429 draws on the retries; the one that finds none left ends the request.
+    drawn, ending, sends = 0, None, 0
+    for fault in [*faults, ANSWER]:
+        sends += 1
+        if fault in SENDS:
+            drawn += 1
+            if drawn > max_retries:
+                ending = fault
+                break
+        elif fault == ANSWER:
+            break
+    client = client_for(empty_sandbox, max_retries=max_retries)
+    try:
+        if ending is None:
+            assert client.list_project_tags(PROJECT_ID) == []
+        else:
+            attempts = f"{sends} attempt" if sends == 1 else f"{sends} attempts"
+            with pytest.raises(TransientServiceError, match=LAST_WORDS[ending[0]].format(attempts) + r"\b"):
+                client.list_project_tags(PROJECT_ID)
+        assert client.session.last_attempts().count == sends
+    finally:
+        client.close()
+    assert empty_sandbox.count("project_tag") - before == sends
+    assert sends - faults[:sends].count(RATE_LIMITED) <= max_retries + 1
