@@ -10,6 +10,10 @@ What a batch result costs a log is what the same answer costs it in the interact
 (``tagging_dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
 (``invalid_request_error``) uses an attempt; any other error, ``expired`` and ``canceled`` say nothing
 about the log, which goes back to the queue with no attempt used.
+
+A batch whose results can no longer be had (Anthropic archives them 29 days after the batch was created,
+``RESULTS_KEPT``) is settled as abandoned: no result came back, so its logs go back to the queue with no
+attempt used, and the run says so in one line without failing.
 """
 
 import time
@@ -25,9 +29,15 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
-from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome, BatchState
+from braintrust_ops.clients.claude_batches import (
+    RESULTS_KEPT,
+    BatchClient,
+    BatchOutcome,
+    BatchState,
+    ResultsNotFound,
+)
 from braintrust_ops.conf import without_secrets
-from braintrust_ops.exceptions import PermanentServiceError
+from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.services.tagging_dispatch import (
     LOG_FAULT,
@@ -196,10 +206,15 @@ def _record_acceptance(batch: TagBatch, batch_id: str, expires_at) -> None:
     )
 
 
-def _abandon(batch: TagBatch, reason: str) -> None:
+def _abandon(batch: TagBatch, reason: str, *, log_error: str = "") -> None:
+    """Release the batch's logs to the queue, their attempts as they were; ``log_error`` says why on each."""
     reason = without_secrets(reason)
     with transaction.atomic():
-        TaggedLog.objects.filter(batch=batch).update(batch=None)
+        released = TaggedLog.objects.filter(batch=batch)
+        if log_error:
+            released.update(batch=None, last_error=log_error)
+        else:
+            released.update(batch=None)
         TagBatch.objects.filter(pk=batch.pk).update(state=TagBatch.State.ABANDONED, error=reason[:2000])
     logger.warning("batch_abandoned", batch=batch.pk, batch_id=batch.batch_id, reason=reason)
 
@@ -235,16 +250,59 @@ def _recover(batch: TagBatch, listed: list[BatchState], counts: BatchCounts) -> 
 def _collect_ended(
     client: BatchClient, *, shard: Shard | None, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
+    """Collect every ended batch. One whose results cannot be read this run stays open, and the others are
+    collected all the same (one batch must not hold back the rest night after night); then its error is raised."""
+    unread: TransientServiceError | None = None
     for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
         state = client.retrieve(batch.batch_id)
         if state is None:
             counts.abandoned += 1
             _abandon(batch, f"Anthropic no longer knows batch {batch.batch_id}")
+        elif state.archived_at is not None:
+            # Whatever its processing status: archived, its results are gone for good.
+            _results_gone(batch, f"archived on {state.archived_at:%Y-%m-%d}", counts)
         elif state.ended:
-            _collect(
-                client, batch, ended_at=state.ended_at, run=run, max_attempts=max_attempts, tally=tally, counts=counts
-            )
-            counts.collected += 1
+            try:
+                _collect(
+                    client,
+                    batch,
+                    ended_at=state.ended_at,
+                    run=run,
+                    max_attempts=max_attempts,
+                    tally=tally,
+                    counts=counts,
+                )
+            except ResultsNotFound as exc:
+                if timezone.now() < state.created_at + RESULTS_KEPT:
+                    unread = unread or TransientServiceError(
+                        f"{exc} It was created on {state.created_at:%Y-%m-%d}, within the 29 days Anthropic keeps "
+                        "results: the batch stays open and the next run asks again.",
+                        service=exc.service,
+                        status=exc.status,
+                    )
+                    continue
+                # Past the 29 days, even if the batch does not say archived yet.
+                how = f"its results answer HTTP {exc.status}" if exc.status else "it has no results URL"
+                _results_gone(batch, f"created on {state.created_at:%Y-%m-%d}, {how}", counts)
+            else:
+                counts.collected += 1
+    if unread is not None:
+        raise unread
+
+
+def _results_gone(batch: TagBatch, why: str, counts: BatchCounts) -> None:
+    """No result of the batch can be had any more: its logs were never labelled, so they go back to the queue
+    with no attempt used, and the run goes on."""
+    waiting = TaggedLog.objects.filter(batch=batch).count()
+    message = (
+        f"Batch {batch.batch_id} expired before its results were collected ({why}: Anthropic keeps a batch's "
+        f"results 29 days); its {waiting} logs are queued again, no attempt used."
+    )
+    counts.abandoned += 1
+    _abandon(
+        batch, message, log_error=f"batch {batch.batch_id} expired before its results were collected; queued again"
+    )
+    logger.warning("batch_results_gone", batch_id=batch.batch_id, logs=waiting, message=message)
 
 
 def _collect(

@@ -2,8 +2,11 @@
 log at a time, each outcome costing a log what it costs there, a batch never sent twice, a crash after
 submitting recovered, and the push taking only collected results."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management.base import CommandError
+from structlog.testing import capture_logs
 
 from braintrust_ops.batch_requests import custom_id
 from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
@@ -302,3 +305,81 @@ def test_results_read_in_part_before_they_broke_off_are_kept_and_not_stored_twic
     run_command("tag_logs")
     assert TaggedLog.objects.filter(status="tagged", attempts=1).count() == 12
     assert TagBatch.objects.get().outcomes == {"succeeded": 12}
+
+
+DAYS_30 = timedelta(days=30).total_seconds()
+
+
+def test_an_interactive_run_settles_a_batch_archived_before_collection_and_tags_its_logs_without_failing(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    (batch,) = small_project.batches.all()
+    small_project.batches.backdate(batch["id"], DAYS_30)  # ended expired after 24 hours, archived after 29 days
+    with capture_logs() as events:
+        result = run_command("tag_logs")
+    (gone,) = [event for event in events if event["event"] == "batch_results_gone"]
+    assert gone["message"] == (
+        f"Batch {batch['id']} expired before its results were collected (archived on "
+        f"{small_project.batches.all()[0]['archived_at'][:10]}: Anthropic keeps a batch's results 29 days); its 3 "
+        "logs are queued again, no attempt used."
+    )
+    assert gone["log_level"] == "warning"
+    assert "1 abandoned (their logs are queued again)" in result.stdout and "Tagging finished." in result.stdout
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert set(TaggedLog.objects.values_list("attempts", flat=True)) == {1}
+    settled = TagBatch.objects.get()
+    assert settled.state == "abandoned" and settled.error == gone["message"]
+    assert small_project.count("batches_results") == 0  # archived: not asked for
+
+
+def test_an_archived_batchs_logs_go_back_to_the_queue_with_no_attempt_used_and_the_next_batch_labels_them(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    small_project.batches.backdate(small_project.batches.all()[0]["id"], DAYS_30)
+    result = run_command("tag_logs", "--batch")  # settles the archived batch, then submits its logs again
+    assert "1 abandoned" in result.stdout and "Submitted 3 logs in 1 Message Batches" in result.stdout
+    assert set(_states().values()) == {("pending", 0, True)}
+    assert {log.last_error for log in TaggedLog.objects.all()} == {
+        f"batch {small_project.batches.all()[0]['id']} expired before its results were collected; queued again"
+    }
+    small_project.batches.end_processing(small_project.batches.all()[-1]["id"])
+    run_command("tag_logs", "--batch")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert sorted(TagBatch.objects.values_list("state", flat=True)) == ["abandoned", "collected"]
+
+
+def test_results_answering_404_within_29_days_leave_the_batch_open_and_a_later_run_collects_it(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    batch = _end_the_batch(small_project)
+    small_project.faults.add("batches_results", "status", status=404, times=1)
+    with pytest.raises(
+        CommandError,
+        match=rf"Anthropic has no results for batch {batch['id']} \(HTTP 404\)\. It was created on \d{{4}}-\d\d-\d\d, "
+        r"within the 29 days Anthropic keeps results: the batch stays open and the next run asks again\.",
+    ):
+        run_command("tag_logs")
+    assert TagBatch.objects.get().state == "open" and set(_states().values()) == {("pending", 0, True)}
+    run_command("tag_logs")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TagBatch.objects.get().state == "collected"
+
+
+def test_results_answering_404_past_the_29_days_settle_the_batch_even_before_anthropic_says_archived(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    # The sandbox archives at 29 days exactly; a shorter keep here makes the batch older than it before then.
+    monkeypatch.setattr(tagging_batches, "RESULTS_KEPT", timedelta(hours=2))
+    _submit_held(small_project, run_command)
+    batch = _end_the_batch(small_project)
+    small_project.batches.backdate(batch["id"], timedelta(hours=3).total_seconds())
+    small_project.faults.add("batches_results", "status", status=404, times=1)
+    with capture_logs() as events:
+        run_command("tag_logs")
+    (gone,) = [event for event in events if event["event"] == "batch_results_gone"]
+    assert "its results answer HTTP 404" in gone["message"] and "its 3 logs are queued again" in gone["message"]
+    assert TagBatch.objects.get().state == "abandoned"
+    assert set(TaggedLog.objects.values_list("attempts", flat=True)) == {1}  # tagged by this run, once
