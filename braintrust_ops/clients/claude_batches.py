@@ -40,6 +40,10 @@ STAYS_OPEN = "the batch stays open and the next run asks again."
 RESULTS_KEPT = timedelta(days=29)
 
 
+class ResultsBrokeOff(TransientServiceError):
+    """The results stream was cut off or garbled mid-way: reading it again may get it whole."""
+
+
 class ResultsNotFound(PermanentServiceError):
     """Anthropic gave no results for an ended batch: its results URL answered 404 or 410, or the batch had none.
     Past RESULTS_KEPT that is the archive; before, it may pass (anthropics/anthropic-sdk-python#1432: results
@@ -143,18 +147,17 @@ class BatchClient:
                 yield _state(batch)
 
     def results(self, batch_id: str, *, tool_name: str) -> Iterator[BatchOutcome]:
-        """The ended batch's results, read line by line: never all of them in memory. ResultsNotFound when
-        Anthropic has none to give."""
+        """The ended batch's results, read line by line: never all of them in memory. ResultsBrokeOff when the
+        stream breaks off (what was yielded stands), ResultsNotFound when Anthropic has none to give."""
         try:
             with anthropic_errors(self.model, batch=STAYS_OPEN):
                 for line in self._sdk.messages.batches.results(batch_id):
                     yield _outcome(line, tool_name)
         except (SDK_HTTP.HTTPError, ValueError) as exc:
-            # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). What was read is stored;
-            # the batch stays open and the next run reads its results again.
-            raise TransientServiceError(
-                f"The results of batch {batch_id} broke off while being read ({type(exc).__name__}); the next run "
-                "reads them again.",
+            # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). The SDK does not retry a
+            # body it has begun to hand over; the caller reads the results again.
+            raise ResultsBrokeOff(
+                f"The results of batch {batch_id} broke off while being read ({type(exc).__name__}).",
                 service=SERVICE,
             ) from exc
         except PermanentServiceError as exc:

@@ -13,7 +13,9 @@ about the log, which goes back to the queue with no attempt used.
 
 A batch whose results can no longer be had (Anthropic archives them 29 days after the batch was created,
 ``RESULTS_KEPT``) is settled as abandoned: no result came back, so its logs go back to the queue with no
-attempt used, and the run says so in one line without failing.
+attempt used, and the run says so in one line without failing. A results stream that breaks off is read
+again, up to RESULTS_READS times in a run; results already stored are skipped (matched by custom_id to the
+logs still waiting in the batch), so none is stored or counted twice.
 """
 
 import time
@@ -34,6 +36,7 @@ from braintrust_ops.clients.claude_batches import (
     BatchClient,
     BatchOutcome,
     BatchState,
+    ResultsBrokeOff,
     ResultsNotFound,
 )
 from braintrust_ops.conf import without_secrets
@@ -57,6 +60,10 @@ logger = structlog.get_logger(__name__)
 CLOCK_SKEW = timedelta(minutes=1)
 # Results are matched to their logs this many at a time, so memory does not grow with the batch.
 RESULTS_CHUNK = 500
+# A batch's results stream is read at most this many times in a run when it breaks off, pausing
+# RESULTS_READ_PAUSE_SECONDS times the reads so far between two reads.
+RESULTS_READS = 3
+RESULTS_READ_PAUSE_SECONDS = 0.5
 
 
 @dataclass
@@ -284,6 +291,8 @@ def _collect_ended(
                 # Past the 29 days, even if the batch does not say archived yet.
                 how = f"its results answer HTTP {exc.status}" if exc.status else "it has no results URL"
                 _results_gone(batch, f"created on {state.created_at:%Y-%m-%d}, {how}", counts)
+            except ResultsBrokeOff as exc:
+                unread = unread or exc
             else:
                 counts.collected += 1
     if unread is not None:
@@ -308,34 +317,25 @@ def _results_gone(batch: TagBatch, why: str, counts: BatchCounts) -> None:
 def _collect(
     client: BatchClient, batch: TagBatch, *, ended_at, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
-    """Store every result of the ended batch; what has no result goes back to the queue."""
-    outcomes: Counter = Counter(batch.outcomes)
-    tokens = Counter({"input": batch.input_tokens, "output": batch.output_tokens})
-    for chunk in _in_chunks(client.results(batch.batch_id, tool_name=TOOL_NAME), RESULTS_CHUNK):
-        logs = {
-            log.custom_id: log
-            for log in TaggedLog.objects.filter(
-                batch=batch, custom_id__in=[outcome.custom_id for outcome in chunk]
-            ).only("pk", "log_id", "custom_id")
-        }
-        for outcome in chunk:
-            log = logs.get(outcome.custom_id)
-            if log is None:
-                continue  # stored by an earlier read of these results that broke off, or not one of ours
-            result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
-            stored = store_result(
-                result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
-            )
-            tally.add(result, stored, max_attempts=max_attempts)
-            outcomes[outcome.kind] += 1
-            counts.outcomes[outcome.kind] += 1
-            tokens.update({"input": result.input_tokens, "output": result.output_tokens})
-            counts.input_tokens += result.input_tokens
-            counts.output_tokens += result.output_tokens
-        # Progress survives a read that breaks off: the next run goes on from here.
-        TagBatch.objects.filter(pk=batch.pk).update(
-            outcomes=dict(outcomes), input_tokens=tokens["input"], output_tokens=tokens["output"]
-        )
+    """Store every result of the ended batch; what has no result goes back to the queue. A stream that breaks
+    off is read again; results already stored are skipped, so each is stored and counted once."""
+    stored = _Stored(
+        outcomes=Counter(batch.outcomes), tokens=Counter(input=batch.input_tokens, output=batch.output_tokens)
+    )
+    for read in range(1, RESULTS_READS + 1):
+        try:
+            for chunk in _in_chunks(client.results(batch.batch_id, tool_name=TOOL_NAME), RESULTS_CHUNK):
+                _store_chunk(chunk, batch, stored, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
+            break
+        except ResultsBrokeOff as exc:
+            if read == RESULTS_READS:
+                raise ResultsBrokeOff(
+                    f"{str(exc).rstrip('.')}, {RESULTS_READS} times in this run; the results read are stored, the "
+                    "batch stays open and the next run collects it again.",
+                    service=exc.service,
+                ) from exc
+            logger.warning("batch_results_read_again", batch_id=batch.batch_id, read=read, error=str(exc))
+            time.sleep(RESULTS_READ_PAUSE_SECONDS * read)
     with transaction.atomic():
         missing = TaggedLog.objects.filter(batch=batch).update(
             batch=None, last_error=f"no result for it in batch {batch.batch_id}; queued again"
@@ -343,7 +343,46 @@ def _collect(
         TagBatch.objects.filter(pk=batch.pk).update(
             state=TagBatch.State.COLLECTED, ended_at=ended_at, collected_at=timezone.now()
         )
-    logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(outcomes), without_result=missing)
+    logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(stored.outcomes), without_result=missing)
+
+
+@dataclass
+class _Stored:
+    """What a batch's results have stored so far, over every read of them (and every run)."""
+
+    outcomes: Counter
+    tokens: Counter
+
+
+def _store_chunk(
+    chunk: list[BatchOutcome], batch: TagBatch, stored: _Stored, *, run, max_attempts: int, tally: Tally, counts
+) -> None:
+    # Only the logs still waiting in the batch: one whose result an earlier read stored has left it.
+    waiting = {
+        log.custom_id: log
+        for log in TaggedLog.objects.filter(batch=batch, custom_id__in=[outcome.custom_id for outcome in chunk]).only(
+            "pk", "log_id", "custom_id"
+        )
+    }
+    for outcome in chunk:
+        # Taken out as it is stored: a custom_id the stream repeats is stored once.
+        log = waiting.pop(outcome.custom_id, None)
+        if log is None:
+            continue  # stored by an earlier read of these results, or not one of ours
+        result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
+        saved = store_result(
+            result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
+        )
+        tally.add(result, saved, max_attempts=max_attempts)
+        stored.outcomes[outcome.kind] += 1
+        counts.outcomes[outcome.kind] += 1
+        stored.tokens.update({"input": result.input_tokens, "output": result.output_tokens})
+        counts.input_tokens += result.input_tokens
+        counts.output_tokens += result.output_tokens
+    # Progress survives a read that breaks off: a later read, or the next run, goes on from here.
+    TagBatch.objects.filter(pk=batch.pk).update(
+        outcomes=dict(stored.outcomes), input_tokens=stored.tokens["input"], output_tokens=stored.tokens["output"]
+    )
 
 
 # An errored result carries Anthropic's error object (anthropic/types/shared/error_object.py: invalid_request_error,
