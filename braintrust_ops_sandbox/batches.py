@@ -27,6 +27,11 @@ What each rule rests on (the anthropic SDK 2.10 in ``.venv``, and Anthropic's do
   from 1 to 1000"; ``after_id`` / ``before_id`` (``resources/messages/batches.py``, ``list``; the
   SDK's ``SyncPage`` follows ``last_id`` with ``after_id`` and ``first_id`` with ``before_id``).
 - Cancel: "the batch enters a canceling state"; canceled batches "end up with a status of ended".
+- Archive: "Batch results are available for 29 days after creation. After that, you may still view the
+  Batch, but its results will no longer be available for download" (batch-processing, "Batch
+  limitations"); ``archived_at`` is "the time at which the Message Batch was archived and its results
+  became unavailable" (``message_batch.py``). The docs do not say how the results URL answers then; the
+  sandbox answers 404 ``not_found_error`` and keeps ``results_url`` in the batch object.
 
 How the sandbox plays it: a batch is ``in_progress`` for ``processing_seconds`` after creation
 (read when it is created), then ``ended``. Its results are worked out when it ends, in request order:
@@ -34,8 +39,9 @@ a request whose ``custom_id`` has a scripted outcome (``outcomes``) ends with it
 batch, and the outcome is used up; otherwise, on a normal end, invalid params end ``errored`` and
 valid ones ``succeeded`` with the reply the messages route would give (the keyword rule, or the next
 scripted ``ReplyQueue`` reply); a canceled batch's requests end ``canceled``, an expired batch's
-``expired``. A canceled batch ends at the next look after the cancel. Nothing is archived: results
-stay available for the sandbox's life.
+``expired``. A canceled batch ends at the next look after the cancel. A batch still processing 24 hours
+after its creation ends expired, at that moment. A batch is archived 29 days after its creation; a test
+gets there by moving the batch back in time (``backdate``), so the rest of the sandbox keeps the clock.
 """
 
 import random
@@ -55,6 +61,7 @@ MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 EXPIRES_AFTER = timedelta(hours=24)
+ARCHIVED_AFTER = timedelta(days=29)
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 1000
 SCRIPTABLE_OUTCOMES = ("errored", "canceled", "expired")
 _batch_numbers = count(1)
@@ -141,6 +148,10 @@ class _Batch:
     @property
     def expires_at(self) -> datetime:
         return self.created_at + EXPIRES_AFTER
+
+    def archived_at(self, now: datetime) -> datetime | None:
+        archived = self.created_at + ARCHIVED_AFTER
+        return archived if now >= archived else None
 
 
 class Batches:
@@ -239,6 +250,11 @@ class Batches:
                 raise BatchRequestError(
                     f"batch {batch_id} is {batch.processing_status}; its results are available once it has ended"
                 )
+            archived = batch.archived_at(self._now())
+            if archived is not None:
+                raise BatchNotFound(
+                    f"batch {batch_id} was archived at {_timestamp(archived)}; its results are no longer available"
+                )
             lines = [{"custom_id": custom_id, "result": result} for custom_id, result in batch.results.items()]
         return _shuffled(lines, batch_id)
 
@@ -261,6 +277,21 @@ class Batches:
                 raise ValueError(f"batch {batch_id} is {batch.processing_status}, not in_progress")
             self._end(batch, "processed")
             return self._as_api(batch)
+
+    def backdate(self, batch_id: str, seconds: float) -> dict:
+        """Move a batch ``seconds`` back in time, as if created that much earlier (and ended or canceled that
+        much earlier, when it was): past 24 hours one still processing ends expired, past 29 days it is archived."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+            raise ValueError("seconds is a number of seconds, 0 or more")
+        shift = timedelta(seconds=seconds)
+        with self._lock:
+            batch = self._observed(batch_id)
+            batch.created_at -= shift
+            if batch.ended_at is not None:
+                batch.ended_at -= shift
+            if batch.cancel_initiated_at is not None:
+                batch.cancel_initiated_at -= shift
+            return self._as_api(self._observed(batch_id))
 
     def all(self) -> list[dict]:
         """Every batch, oldest first: the API object, its ``custom_ids`` and ``requests``, and its ``results``
@@ -293,11 +324,11 @@ class Batches:
             self._end(batch, "canceled")
         elif batch.processing_status == "in_progress":
             if self._now() >= batch.expires_at:
-                self._end(batch, "expired")
+                self._end(batch, "expired", at=batch.expires_at)
             elif self._clock() >= batch.due:
                 self._end(batch, "processed")
 
-    def _end(self, batch: _Batch, how: str) -> None:
+    def _end(self, batch: _Batch, how: str, *, at: datetime | None = None) -> None:
         results = {}
         for request in batch.requests:
             custom_id = request["custom_id"]
@@ -314,7 +345,7 @@ class Batches:
                     results[custom_id] = {"type": "succeeded", "message": self._reply(request["params"])}
         batch.results = results
         batch.processing_status = "ended"
-        batch.ended_at = self._now()
+        batch.ended_at = at or self._now()
 
     def _as_api(self, batch: _Batch) -> dict:
         counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
@@ -332,7 +363,7 @@ class Batches:
             "ended_at": _timestamp(batch.ended_at),
             "created_at": _timestamp(batch.created_at),
             "expires_at": _timestamp(batch.expires_at),
-            "archived_at": None,
+            "archived_at": _timestamp(batch.archived_at(self._now())),
             "cancel_initiated_at": _timestamp(batch.cancel_initiated_at),
             "results_url": f"{self.base_url}/v1/messages/batches/{batch.id}/results" if ended else None,
         }

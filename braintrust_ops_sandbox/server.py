@@ -36,6 +36,8 @@ Message batches (``batches.py`` says what a batch does and which sources each ru
 - ``POST /_sandbox/batches/<id>/expire``: a batch still processing ends now, its requests ``expired``.
 - ``POST /_sandbox/batches/<id>/end_processing``: an ``in_progress`` batch ends now, as when its
   processing time is up (its results worked out as usual).
+- ``POST /_sandbox/batches/<id>/backdate`` ``{"seconds"}``: the batch as if created that much earlier;
+  past 24 hours one still processing ends expired, past 29 days it is archived (its results 404).
 - Requests per route (``batches_create``, ``batches_retrieve``, ``batches_list``, ``batches_cancel``,
   ``batches_results``) are in ``GET /_sandbox/requests`` like the others.
 
@@ -593,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, batches.expire(rest[0]))
         if len(rest) == 2 and rest[1] == "end_processing" and method == "POST":
             return self._send_json(200, batches.end_processing(rest[0]))
+        if len(rest) == 2 and rest[1] == "backdate" and method == "POST":
+            return self._send_json(200, batches.backdate(rest[0], self._json_body(raw)["seconds"]))
         self._send_json(404, {"error": f"no such control endpoint: {method} /_sandbox/batches/{'/'.join(rest)}"})
 
     def _case_control(self, kind: str, method: str, raw: bytes) -> None:

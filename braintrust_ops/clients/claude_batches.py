@@ -7,6 +7,12 @@ answers at once with the batch ``in_progress``; ``retrieve`` gives ``processing_
 canceling, ended) and ``request_counts``; ``list`` returns the most recently created first, page by
 page; ``results`` streams one JSON line per request once the batch has ended, in no particular order,
 each ``succeeded`` (a Message), ``errored`` (an error response), ``canceled`` or ``expired``.
+
+Results are kept 29 days: "Batch results are available for 29 days after creation. After that, you may
+still view the Batch, but its results will no longer be available for download" (platform.claude.com/docs/
+en/build-with-claude/batch-processing, "Batch limitations"); the batch then carries ``archived_at``, "the
+time at which the Message Batch was archived and its results became unavailable" (types/messages/
+message_batch.py, the same in anthropic 0.85 and 2.x).
 """
 
 import json
@@ -14,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anthropic
@@ -30,6 +36,18 @@ CREATE_BACKOFF_MAX_SECONDS = 60.0
 # What becomes of the work when a batch call fails for a while, as the failure's message says it.
 CREATE_FAILED = "its logs stay queued and the next run submits them again."
 STAYS_OPEN = "the batch stays open and the next run asks again."
+# How long after its creation a batch's results can be downloaded (the module docstring's source).
+RESULTS_KEPT = timedelta(days=29)
+
+
+class ResultsBrokeOff(TransientServiceError):
+    """The results stream was cut off or garbled mid-way: reading it again may get it whole."""
+
+
+class ResultsNotFound(PermanentServiceError):
+    """Anthropic gave no results for an ended batch: its results URL answered 404 or 410, or the batch had none.
+    Past RESULTS_KEPT that is the archive; before, it may pass (anthropics/anthropic-sdk-python#1432: results
+    answering 404 for a while after a batch ended)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,8 @@ class BatchState:
     created_at: datetime
     expires_at: datetime | None
     ended_at: datetime | None
+    #: when Anthropic archived the batch: its results can no longer be downloaded
+    archived_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -127,18 +147,34 @@ class BatchClient:
                 yield _state(batch)
 
     def results(self, batch_id: str, *, tool_name: str) -> Iterator[BatchOutcome]:
-        """The ended batch's results, read line by line: never all of them in memory."""
+        """The ended batch's results, read line by line: never all of them in memory. ResultsBrokeOff when the
+        stream breaks off (what was yielded stands), ResultsNotFound when Anthropic has none to give."""
         try:
             with anthropic_errors(self.model, batch=STAYS_OPEN):
                 for line in self._sdk.messages.batches.results(batch_id):
                     yield _outcome(line, tool_name)
         except (SDK_HTTP.HTTPError, ValueError) as exc:
-            # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). What was read is stored;
-            # the batch stays open and the next run reads its results again.
-            raise TransientServiceError(
-                f"The results of batch {batch_id} broke off while being read ({type(exc).__name__}); the next run "
-                "reads them again.",
+            # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). The SDK does not retry a
+            # body it has begun to hand over; the caller reads the results again.
+            raise ResultsBrokeOff(
+                f"The results of batch {batch_id} broke off while being read ({type(exc).__name__}).",
                 service=SERVICE,
+            ) from exc
+        except PermanentServiceError as exc:
+            if exc.status not in (404, 410):
+                raise
+            raise ResultsNotFound(
+                f"Anthropic has no results for batch {batch_id} (HTTP {exc.status}).",
+                service=SERVICE,
+                status=exc.status,
+            ) from exc
+        except anthropic.AnthropicError as exc:
+            # The SDK's own check, before any request: the batch it retrieved has no results_url
+            # (resources/messages/batches.py, ``results``: "No `results_url` for the given batch").
+            if "results_url" not in str(exc):
+                raise
+            raise ResultsNotFound(
+                f"Anthropic has no results for batch {batch_id} (the batch has no results URL).", service=SERVICE
             ) from exc
 
 
@@ -181,6 +217,7 @@ def _state(batch) -> BatchState:
         created_at=batch.created_at,
         expires_at=batch.expires_at,
         ended_at=batch.ended_at,
+        archived_at=batch.archived_at,
         counts={
             "processing": counts.processing,
             "succeeded": counts.succeeded,

@@ -10,6 +10,12 @@ What a batch result costs a log is what the same answer costs it in the interact
 (``tagging_dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
 (``invalid_request_error``) uses an attempt; any other error, ``expired`` and ``canceled`` say nothing
 about the log, which goes back to the queue with no attempt used.
+
+A batch whose results can no longer be had (Anthropic archives them 29 days after the batch was created,
+``RESULTS_KEPT``) is settled as abandoned: no result came back, so its logs go back to the queue with no
+attempt used, and the run says so in one line without failing. A results stream that breaks off is read
+again, up to RESULTS_READS times in a run; results already stored are skipped (matched by custom_id to the
+logs still waiting in the batch), so none is stored or counted twice.
 """
 
 import time
@@ -25,9 +31,16 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
-from braintrust_ops.clients.claude_batches import BatchClient, BatchOutcome, BatchState
+from braintrust_ops.clients.claude_batches import (
+    RESULTS_KEPT,
+    BatchClient,
+    BatchOutcome,
+    BatchState,
+    ResultsBrokeOff,
+    ResultsNotFound,
+)
 from braintrust_ops.conf import without_secrets
-from braintrust_ops.exceptions import PermanentServiceError
+from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
 from braintrust_ops.services.tagging_dispatch import (
     LOG_FAULT,
@@ -47,6 +60,10 @@ logger = structlog.get_logger(__name__)
 CLOCK_SKEW = timedelta(minutes=1)
 # Results are matched to their logs this many at a time, so memory does not grow with the batch.
 RESULTS_CHUNK = 500
+# A batch's results stream is read at most this many times in a run when it breaks off, pausing
+# RESULTS_READ_PAUSE_SECONDS times the reads so far between two reads.
+RESULTS_READS = 3
+RESULTS_READ_PAUSE_SECONDS = 0.5
 
 
 @dataclass
@@ -196,10 +213,15 @@ def _record_acceptance(batch: TagBatch, batch_id: str, expires_at) -> None:
     )
 
 
-def _abandon(batch: TagBatch, reason: str) -> None:
+def _abandon(batch: TagBatch, reason: str, *, log_error: str = "") -> None:
+    """Release the batch's logs to the queue, their attempts as they were; ``log_error`` says why on each."""
     reason = without_secrets(reason)
     with transaction.atomic():
-        TaggedLog.objects.filter(batch=batch).update(batch=None)
+        released = TaggedLog.objects.filter(batch=batch)
+        if log_error:
+            released.update(batch=None, last_error=log_error)
+        else:
+            released.update(batch=None)
         TagBatch.objects.filter(pk=batch.pk).update(state=TagBatch.State.ABANDONED, error=reason[:2000])
     logger.warning("batch_abandoned", batch=batch.pk, batch_id=batch.batch_id, reason=reason)
 
@@ -235,49 +257,85 @@ def _recover(batch: TagBatch, listed: list[BatchState], counts: BatchCounts) -> 
 def _collect_ended(
     client: BatchClient, *, shard: Shard | None, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
+    """Collect every ended batch. One whose results cannot be read this run stays open, and the others are
+    collected all the same (one batch must not hold back the rest night after night); then its error is raised."""
+    unread: TransientServiceError | None = None
     for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
         state = client.retrieve(batch.batch_id)
         if state is None:
             counts.abandoned += 1
             _abandon(batch, f"Anthropic no longer knows batch {batch.batch_id}")
+        elif state.archived_at is not None:
+            # Whatever its processing status: archived, its results are gone for good.
+            _results_gone(batch, f"archived on {state.archived_at:%Y-%m-%d}", counts)
         elif state.ended:
-            _collect(
-                client, batch, ended_at=state.ended_at, run=run, max_attempts=max_attempts, tally=tally, counts=counts
-            )
-            counts.collected += 1
+            try:
+                _collect(
+                    client,
+                    batch,
+                    ended_at=state.ended_at,
+                    run=run,
+                    max_attempts=max_attempts,
+                    tally=tally,
+                    counts=counts,
+                )
+            except ResultsNotFound as exc:
+                if timezone.now() < state.created_at + RESULTS_KEPT:
+                    unread = unread or TransientServiceError(
+                        f"{exc} It was created on {state.created_at:%Y-%m-%d}, within the 29 days Anthropic keeps "
+                        "results: the batch stays open and the next run asks again.",
+                        service=exc.service,
+                        status=exc.status,
+                    )
+                    continue
+                # Past the 29 days, even if the batch does not say archived yet.
+                how = f"its results answer HTTP {exc.status}" if exc.status else "it has no results URL"
+                _results_gone(batch, f"created on {state.created_at:%Y-%m-%d}, {how}", counts)
+            except ResultsBrokeOff as exc:
+                unread = unread or exc
+            else:
+                counts.collected += 1
+    if unread is not None:
+        raise unread
+
+
+def _results_gone(batch: TagBatch, why: str, counts: BatchCounts) -> None:
+    """No result of the batch can be had any more: its logs were never labelled, so they go back to the queue
+    with no attempt used, and the run goes on."""
+    waiting = TaggedLog.objects.filter(batch=batch).count()
+    message = (
+        f"Batch {batch.batch_id} expired before its results were collected ({why}: Anthropic keeps a batch's "
+        f"results 29 days); its {waiting} logs are queued again, no attempt used."
+    )
+    counts.abandoned += 1
+    _abandon(
+        batch, message, log_error=f"batch {batch.batch_id} expired before its results were collected; queued again"
+    )
+    logger.warning("batch_results_gone", batch_id=batch.batch_id, logs=waiting, message=message)
 
 
 def _collect(
     client: BatchClient, batch: TagBatch, *, ended_at, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
-    """Store every result of the ended batch; what has no result goes back to the queue."""
-    outcomes: Counter = Counter(batch.outcomes)
-    tokens = Counter({"input": batch.input_tokens, "output": batch.output_tokens})
-    for chunk in _in_chunks(client.results(batch.batch_id, tool_name=TOOL_NAME), RESULTS_CHUNK):
-        logs = {
-            log.custom_id: log
-            for log in TaggedLog.objects.filter(
-                batch=batch, custom_id__in=[outcome.custom_id for outcome in chunk]
-            ).only("pk", "log_id", "custom_id")
-        }
-        for outcome in chunk:
-            log = logs.get(outcome.custom_id)
-            if log is None:
-                continue  # stored by an earlier read of these results that broke off, or not one of ours
-            result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
-            stored = store_result(
-                result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
-            )
-            tally.add(result, stored, max_attempts=max_attempts)
-            outcomes[outcome.kind] += 1
-            counts.outcomes[outcome.kind] += 1
-            tokens.update({"input": result.input_tokens, "output": result.output_tokens})
-            counts.input_tokens += result.input_tokens
-            counts.output_tokens += result.output_tokens
-        # Progress survives a read that breaks off: the next run goes on from here.
-        TagBatch.objects.filter(pk=batch.pk).update(
-            outcomes=dict(outcomes), input_tokens=tokens["input"], output_tokens=tokens["output"]
-        )
+    """Store every result of the ended batch; what has no result goes back to the queue. A stream that breaks
+    off is read again; results already stored are skipped, so each is stored and counted once."""
+    stored = _Stored(
+        outcomes=Counter(batch.outcomes), tokens=Counter(input=batch.input_tokens, output=batch.output_tokens)
+    )
+    for read in range(1, RESULTS_READS + 1):
+        try:
+            for chunk in _in_chunks(client.results(batch.batch_id, tool_name=TOOL_NAME), RESULTS_CHUNK):
+                _store_chunk(chunk, batch, stored, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
+            break
+        except ResultsBrokeOff as exc:
+            if read == RESULTS_READS:
+                raise ResultsBrokeOff(
+                    f"{str(exc).rstrip('.')}, {RESULTS_READS} times in this run; the results read are stored, the "
+                    "batch stays open and the next run collects it again.",
+                    service=exc.service,
+                ) from exc
+            logger.warning("batch_results_read_again", batch_id=batch.batch_id, read=read, error=str(exc))
+            time.sleep(RESULTS_READ_PAUSE_SECONDS * read)
     with transaction.atomic():
         missing = TaggedLog.objects.filter(batch=batch).update(
             batch=None, last_error=f"no result for it in batch {batch.batch_id}; queued again"
@@ -285,7 +343,46 @@ def _collect(
         TagBatch.objects.filter(pk=batch.pk).update(
             state=TagBatch.State.COLLECTED, ended_at=ended_at, collected_at=timezone.now()
         )
-    logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(outcomes), without_result=missing)
+    logger.info("batch_collected", batch_id=batch.batch_id, outcomes=dict(stored.outcomes), without_result=missing)
+
+
+@dataclass
+class _Stored:
+    """What a batch's results have stored so far, over every read of them (and every run)."""
+
+    outcomes: Counter
+    tokens: Counter
+
+
+def _store_chunk(
+    chunk: list[BatchOutcome], batch: TagBatch, stored: _Stored, *, run, max_attempts: int, tally: Tally, counts
+) -> None:
+    # Only the logs still waiting in the batch: one whose result an earlier read stored has left it.
+    waiting = {
+        log.custom_id: log
+        for log in TaggedLog.objects.filter(batch=batch, custom_id__in=[outcome.custom_id for outcome in chunk]).only(
+            "pk", "log_id", "custom_id"
+        )
+    }
+    for outcome in chunk:
+        # Taken out as it is stored: a custom_id the stream repeats is stored once.
+        log = waiting.pop(outcome.custom_id, None)
+        if log is None:
+            continue  # stored by an earlier read of these results, or not one of ours
+        result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
+        saved = store_result(
+            result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
+        )
+        tally.add(result, saved, max_attempts=max_attempts)
+        stored.outcomes[outcome.kind] += 1
+        counts.outcomes[outcome.kind] += 1
+        stored.tokens.update({"input": result.input_tokens, "output": result.output_tokens})
+        counts.input_tokens += result.input_tokens
+        counts.output_tokens += result.output_tokens
+    # Progress survives a read that breaks off: a later read, or the next run, goes on from here.
+    TagBatch.objects.filter(pk=batch.pk).update(
+        outcomes=dict(stored.outcomes), input_tokens=stored.tokens["input"], output_tokens=stored.tokens["output"]
+    )
 
 
 # An errored result carries Anthropic's error object (anthropic/types/shared/error_object.py: invalid_request_error,

@@ -541,3 +541,40 @@ def test_end_processing_ends_an_in_progress_batch_now_with_its_results_worked_ou
     other = create(empty_sandbox).id
     reply = requests.post(f"{empty_sandbox.url}/_sandbox/batches/{other}/end_processing", timeout=5)
     assert (reply.status_code, reply.json()["request_counts"]["succeeded"]) == (200, len(TEXTS))
+
+
+# --- time: expiry and archive -----------------------------------------------------------------------
+
+
+def test_a_batch_backdated_past_24_hours_while_processing_ends_expired_at_its_expiry(empty_sandbox):
+    empty_sandbox.batches.processing_seconds = 3600
+    batch = create(empty_sandbox)
+    backdated = empty_sandbox.batches.backdate(batch.id, 25 * 3600)
+    assert (backdated["processing_status"], backdated["request_counts"]["expired"]) == ("ended", len(TEXTS))
+    assert backdated["ended_at"] == backdated["expires_at"] and backdated["archived_at"] is None
+    assert {result.type for result in results(empty_sandbox, batch.id).values()} == {"expired"}
+
+
+def test_a_batch_is_archived_29_days_after_its_creation_and_its_results_answer_404(empty_sandbox):
+    batch = create(empty_sandbox)
+    ended(empty_sandbox, batch.id)
+    empty_sandbox.batches.backdate(batch.id, timedelta(days=29).total_seconds() - 60)
+    assert ended(empty_sandbox, batch.id).archived_at is None
+    assert len(results(empty_sandbox, batch.id)) == len(TEXTS)
+
+    empty_sandbox.batches.backdate(batch.id, 60)
+    archived = ended(empty_sandbox, batch.id)
+    assert archived.archived_at == archived.created_at + timedelta(days=29)
+    assert archived.results_url is not None  # still viewable, as the docs say; its results are not
+    with pytest.raises(anthropic.NotFoundError, match="archived"):
+        result_lines(empty_sandbox, batch.id)
+
+
+def test_backdate_through_the_control_api_takes_seconds_0_or_more_of_a_known_batch(empty_sandbox):
+    batch = create(empty_sandbox)
+    control = f"{empty_sandbox.url}/_sandbox/batches"
+    moved = requests.post(f"{control}/{batch.id}/backdate", json={"seconds": 30 * 86400}, timeout=5)
+    assert moved.status_code == 200 and moved.json()["archived_at"] is not None
+    for wrong in (-1, "1", True):
+        assert requests.post(f"{control}/{batch.id}/backdate", json={"seconds": wrong}, timeout=5).status_code == 400
+    assert requests.post(f"{control}/msgbatch_nope/backdate", json={"seconds": 1}, timeout=5).status_code == 404

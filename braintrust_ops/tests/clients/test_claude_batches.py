@@ -1,12 +1,12 @@
 """The Message Batches client against the sandbox, through the real SDK: what a broken results stream becomes."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from braintrust_ops.clients.claude import SDK_HTTP, LogRefused, tool_params
-from braintrust_ops.clients.claude_batches import BatchClient
+from braintrust_ops.clients.claude_batches import BatchClient, ResultsBrokeOff, ResultsNotFound
 from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import build_tool
@@ -16,15 +16,15 @@ MODEL = "claude-haiku-4-5"
 TOOL = build_tool([TaggableTag("halacha", "Questions of Jewish law")], strict=False)
 
 
-def test_results_cut_off_mid_stream_are_a_transient_failure_caused_by_the_sdks_own_http_error(empty_sandbox):
+def test_results_cut_off_mid_stream_break_off_caused_by_the_sdks_own_http_error_and_read_whole_again(empty_sandbox):
     """The SDK raises its HTTP library's error as it is while a stream is read: httpx's under anthropic 0.x,
-    httpx2's under 1.x and later. Either way the batch is read again by the next run."""
+    httpx2's under 1.x and later. Either way the results can be read again."""
     client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
     params = tool_params(model=MODEL, max_tokens=100, system="Tag the log.", user_text="Shabbat?", tool=TOOL)
     batch = client.create([{"custom_id": f"log-{n}", "params": params} for n in range(4)])
     assert client.retrieve(batch.batch_id).ended
     empty_sandbox.faults.add("batches_results", "partial", times=1)
-    with pytest.raises(TransientServiceError, match=f"The results of batch {batch.batch_id} broke off") as raised:
+    with pytest.raises(ResultsBrokeOff, match=f"The results of batch {batch.batch_id} broke off") as raised:
         list(client.results(batch.batch_id, tool_name=TOOL["name"]))
     assert isinstance(raised.value.__cause__, SDK_HTTP.HTTPError)
     assert [outcome.kind for outcome in client.results(batch.batch_id, tool_name=TOOL["name"])] == ["succeeded"] * 4
@@ -93,4 +93,29 @@ def test_a_batch_refused_with_400_is_the_batchs_fault_not_one_logs(empty_sandbox
     with pytest.raises(PermanentServiceError, match=r"refused the Message Batches call with HTTP 400.*check") as raised:
         client.create(_requests(1))
     assert not isinstance(raised.value, LogRefused)
+    client.close()
+
+
+def test_results_anthropic_has_none_of_are_not_found_whether_the_url_answers_404_or_the_batch_has_none(empty_sandbox):
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    ended = client.create(_requests(2))
+    assert client.retrieve(ended.batch_id).ended
+    empty_sandbox.faults.add("batches_results", "status", status=404, times=1)
+    with pytest.raises(ResultsNotFound, match=rf"no results for batch {ended.batch_id} \(HTTP 404\)") as raised:
+        list(client.results(ended.batch_id, tool_name=TOOL["name"]))
+    assert raised.value.status == 404
+    empty_sandbox.batches.processing_seconds = 3600
+    processing = client.create(_requests(2))  # no results_url until it ends: the SDK stops before asking
+    with pytest.raises(ResultsNotFound, match=rf"no results for batch {processing.batch_id} \(the batch has no"):
+        list(client.results(processing.batch_id, tool_name=TOOL["name"]))
+    client.close()
+
+
+def test_a_batch_anthropic_archived_says_when_and_one_not_yet_archived_says_none(empty_sandbox):
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    batch = client.create(_requests(1))
+    assert client.retrieve(batch.batch_id).archived_at is None
+    empty_sandbox.batches.backdate(batch.batch_id, 30 * 86400)
+    state = client.retrieve(batch.batch_id)
+    assert state.archived_at == state.created_at + timedelta(days=29)
     client.close()

@@ -13,11 +13,11 @@ stage may be a route's second request (the second BTQL page, the second dataset'
 meets the transient kinds of ``TRANSIENT`` it lists, once and for good, and the permanent refusals that
 mean something there, for good.
 
-Left out because they fail today (add them here once fixed): a results stream cut off or garbled once
-(the run fails; only the next run reads the results again). A dropped connection on a batch create is
-a for-good case only: the create may have reached Anthropic, so it is never sent again (the next run
-adopts the batch). A garbled Messages reply is a for-good case only: neither the SDK nor the client asks
-again (``ClaudeClient.call_tool``: one retry layer, the SDK's), so the log waits for the next run.
+A dropped connection on a batch create is a for-good case only: the create may have reached Anthropic, so
+it is never sent again (the next run adopts the batch). A garbled Messages reply is a for-good case only:
+neither the SDK nor the client asks again (``ClaudeClient.call_tool``: one retry layer, the SDK's), so the
+log waits for the next run. A results stream cut off or garbled once is read again in the same run
+(``tagging_batches.RESULTS_READS``).
 """
 
 import functools
@@ -119,7 +119,7 @@ STAGES = [
     Stage(TAG_PUSH, "dataset_insert", permanent=(400, 401, 404)),
     Stage(BATCH, "batches_create", once=_but("latency", "partial", "invalid_json", "drop"), permanent=(400, 401)),
     Stage(BATCH, "batches_retrieve", once=_but("invalid_json"), permanent=(401,)),
-    Stage(BATCH, "batches_results", once=_but("invalid_json", "partial"), permanent=(401,)),
+    Stage(BATCH, "batches_results", once=ALL, permanent=(401,)),
     Stage(PUSH, "project", permanent=(400, 401, 404)),
     Stage(PUSH, "dataset_list", permanent=(400, 401, 404)),
     Stage(PUSH, "project_tag", permanent=(400, 401, 404)),

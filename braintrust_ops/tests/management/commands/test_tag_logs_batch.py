@@ -2,8 +2,12 @@
 log at a time, each outcome costing a log what it costs there, a batch never sent twice, a crash after
 submitting recovered, and the push taking only collected results."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.core.management.base import CommandError
+from structlog.testing import capture_logs
 
 from braintrust_ops.batch_requests import custom_id
 from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
@@ -198,17 +202,17 @@ def test_a_batch_refused_as_a_whole_releases_its_logs_and_fails_the_run_saying_w
     assert set(_states().values()) == {("pending", 0, False)}
 
 
-def test_results_that_break_off_are_read_again_by_the_next_run_and_each_log_stored_once(
+def test_results_that_break_off_once_are_read_again_in_the_same_run_and_each_log_stored_once(
     small_project, run_command, batch_settings
 ):
     _submit_held(small_project, run_command)
     _end_the_batch(small_project)
     small_project.faults.add("batches_results", "partial", times=1)
-    with pytest.raises(CommandError, match="broke off while being read"):
-        run_command("tag_logs")
-    run_command("tag_logs")
+    result = run_command("tag_logs")
+    assert "Batches collected: 1 (succeeded 3)" in result.stdout and "Tagging finished." in result.stdout
     assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
     assert TaggedLog.objects.filter(attempts=1).count() == 3 and TagBatch.objects.get().state == "collected"
+    assert small_project.count("batches_results") == 2
 
 
 def test_the_push_takes_only_collected_results(small_project, datasets_project, run_command, batch_settings):
@@ -285,20 +289,143 @@ def test_a_batch_anthropic_no_longer_knows_is_abandoned_and_its_logs_sent_again(
     assert set(_states().values()) == {("pending", 0, True)}
 
 
-def test_results_read_in_part_before_they_broke_off_are_kept_and_not_stored_twice(
-    small_project, run_command, batch_settings, monkeypatch
-):
+def _twelve_logs_in_one_ended_batch(small_project, run_command, monkeypatch) -> dict:
     # Results are stored a chunk at a time; small chunks let a cut-off body leave some stored.
     monkeypatch.setattr(tagging_batches, "RESULTS_CHUNK", 2)
     for number in range(9):
         small_project.state.add_log(input=f"Shabbat question {number}", output="answer")
     _submit_held(small_project, run_command)
-    _end_the_batch(small_project)
-    small_project.faults.add("batches_results", "partial", times=1)
-    with pytest.raises(CommandError, match="broke off while being read"):
-        run_command("tag_logs")
-    stored_first = TaggedLog.objects.filter(batch__isnull=True).count()
-    assert 0 < stored_first < 12
-    run_command("tag_logs")
+    return _end_the_batch(small_project)
+
+
+def test_results_read_in_part_before_they_broke_off_are_kept_and_neither_stored_nor_counted_twice(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    _twelve_logs_in_one_ended_batch(small_project, run_command, monkeypatch)
+    small_project.faults.add("batches_results", "partial", times=2)
+    with capture_logs() as events:
+        result = run_command("tag_logs")
+    assert [event["read"] for event in events if event["event"] == "batch_results_read_again"] == [1, 2]
+    assert "Batches collected: 1 (succeeded 12)" in result.stdout
     assert TaggedLog.objects.filter(status="tagged", attempts=1).count() == 12
     assert TagBatch.objects.get().outcomes == {"succeeded": 12}
+    assert CommandRun.objects.filter(command="tag_logs").latest("started_at").counters["sent"] == 12
+
+
+def test_results_cut_off_on_every_read_fail_in_one_line_naming_the_batch_and_the_next_run_collects_the_rest(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    batch = _twelve_logs_in_one_ended_batch(small_project, run_command, monkeypatch)
+    small_project.faults.add("batches_results", "partial", times=None)
+    with pytest.raises(CommandError) as failure:
+        run_command("tag_logs")
+    message = str(failure.value)
+    assert "\n" not in message
+    assert re.search(
+        rf"The results of batch {batch['id']} broke off while being read \(\w+\), 3 times in this run; the results "
+        r"read are stored, the batch stays open and the next run collects it again\.",
+        message,
+    ), message
+    assert small_project.count("batches_results") == tagging_batches.RESULTS_READS
+    stored_first = TaggedLog.objects.filter(batch__isnull=True).count()
+    assert 0 < stored_first < 12 and TagBatch.objects.get().state == "open"
+    assert sum(TagBatch.objects.get().outcomes.values()) == stored_first
+
+    small_project.faults.clear()
+    run_command("tag_logs")
+    assert TaggedLog.objects.filter(status="tagged", attempts=1).count() == 12
+    assert TagBatch.objects.get().outcomes == {"succeeded": 12} and TagBatch.objects.get().state == "collected"
+
+
+def test_a_batch_whose_results_keep_breaking_off_does_not_hold_back_the_next_batch(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    small_project.state.add_log(input="Is this kosher?", output="It depends.")
+    run_command("tag_logs", "--batch")  # a second batch, of tonight's one new log
+    first, second = small_project.batches.all()
+    small_project.batches.end_processing(first["id"])
+    small_project.batches.end_processing(second["id"])
+    small_project.faults.add("batches_results", "partial", times=tagging_batches.RESULTS_READS)  # the first's reads
+    with pytest.raises(CommandError, match=f"The results of batch {first['id']} broke off"):
+        run_command("tag_logs")
+    assert dict(TagBatch.objects.values_list("batch_id", "state")) == {first["id"]: "open", second["id"]: "collected"}
+    assert _labels()["Is this kosher?"] == ["halacha"]
+
+
+DAYS_30 = timedelta(days=30).total_seconds()
+
+
+def test_an_interactive_run_settles_a_batch_archived_before_collection_and_tags_its_logs_without_failing(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    (batch,) = small_project.batches.all()
+    small_project.batches.backdate(batch["id"], DAYS_30)  # ended expired after 24 hours, archived after 29 days
+    with capture_logs() as events:
+        result = run_command("tag_logs")
+    (gone,) = [event for event in events if event["event"] == "batch_results_gone"]
+    assert gone["message"] == (
+        f"Batch {batch['id']} expired before its results were collected (archived on "
+        f"{small_project.batches.all()[0]['archived_at'][:10]}: Anthropic keeps a batch's results 29 days); its 3 "
+        "logs are queued again, no attempt used."
+    )
+    assert gone["log_level"] == "warning"
+    assert "1 abandoned (their logs are queued again)" in result.stdout and "Tagging finished." in result.stdout
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert set(TaggedLog.objects.values_list("attempts", flat=True)) == {1}
+    settled = TagBatch.objects.get()
+    assert settled.state == "abandoned" and settled.error == gone["message"]
+    assert small_project.count("batches_results") == 0  # archived: not asked for
+
+
+def test_an_archived_batchs_logs_go_back_to_the_queue_with_no_attempt_used_and_the_next_batch_labels_them(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    small_project.batches.backdate(small_project.batches.all()[0]["id"], DAYS_30)
+    result = run_command("tag_logs", "--batch")  # settles the archived batch, then submits its logs again
+    assert "1 abandoned" in result.stdout and "Submitted 3 logs in 1 Message Batches" in result.stdout
+    assert set(_states().values()) == {("pending", 0, True)}
+    assert {log.last_error for log in TaggedLog.objects.all()} == {
+        f"batch {small_project.batches.all()[0]['id']} expired before its results were collected; queued again"
+    }
+    small_project.batches.end_processing(small_project.batches.all()[-1]["id"])
+    run_command("tag_logs", "--batch")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert sorted(TagBatch.objects.values_list("state", flat=True)) == ["abandoned", "collected"]
+
+
+def test_results_answering_404_within_29_days_leave_the_batch_open_and_a_later_run_collects_it(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    batch = _end_the_batch(small_project)
+    small_project.faults.add("batches_results", "status", status=404, times=1)
+    with pytest.raises(
+        CommandError,
+        match=rf"Anthropic has no results for batch {batch['id']} \(HTTP 404\)\. It was created on \d{{4}}-\d\d-\d\d, "
+        r"within the 29 days Anthropic keeps results: the batch stays open and the next run asks again\.",
+    ):
+        run_command("tag_logs")
+    assert TagBatch.objects.get().state == "open" and set(_states().values()) == {("pending", 0, True)}
+    run_command("tag_logs")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TagBatch.objects.get().state == "collected"
+
+
+def test_results_answering_404_past_the_29_days_settle_the_batch_even_before_anthropic_says_archived(
+    small_project, run_command, batch_settings, monkeypatch
+):
+    # The sandbox archives at 29 days exactly; a shorter keep here makes the batch older than it before then.
+    monkeypatch.setattr(tagging_batches, "RESULTS_KEPT", timedelta(hours=2))
+    _submit_held(small_project, run_command)
+    batch = _end_the_batch(small_project)
+    small_project.batches.backdate(batch["id"], timedelta(hours=3).total_seconds())
+    small_project.faults.add("batches_results", "status", status=404, times=1)
+    with capture_logs() as events:
+        run_command("tag_logs")
+    (gone,) = [event for event in events if event["event"] == "batch_results_gone"]
+    assert "its results answer HTTP 404" in gone["message"] and "its 3 logs are queued again" in gone["message"]
+    assert TagBatch.objects.get().state == "abandoned"
+    assert set(TaggedLog.objects.values_list("attempts", flat=True)) == {1}  # tagged by this run, once
