@@ -49,6 +49,8 @@ from braintrust_ops.services.tagging_batches import (
     still_open,
 )
 from braintrust_ops.services.tagging_dispatch import Call, Dispatcher, Job, Tally
+from braintrust_ops.services.tagging_setup import suspects_judge
+from braintrust_ops.setup_advice import settings_to_check
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.storable import original_json
@@ -117,6 +119,11 @@ class TaggingReport:
     will_retry: int = 0
     #: calls the service failed after its retries (5xx, 529, time-outs, 429s): no attempt used
     service_failures: int = 0
+    #: logs failed alike, with a short harmless request too, or not judged before the run stopped: the run's
+    #: setup's fault (a model without strict tool use, a max_tokens the model refuses), so no attempt used
+    setup_failures: int = 0
+    #: the error a wrong setup gave every request ("" when none was found): the run stopped sending
+    setup_error: str = ""
     #: queued logs not sent because the run stopped (an outage, a signal): they stay as they were
     not_sent: int = 0
     #: logs at the attempt limit, never sent again (all of them, not only this run's)
@@ -158,7 +165,7 @@ class TaggingReport:
 
     @property
     def failure_rate(self) -> float:
-        return (self.failed + self.service_failures) / self.sent if self.sent else 0.0
+        return (self.failed + self.service_failures + self.setup_failures) / self.sent if self.sent else 0.0
 
     def as_counters(self) -> dict:
         counters = asdict(self)
@@ -171,6 +178,13 @@ class TaggingReport:
         return " ".join(part for part in (self._tagging_problem(config), self.batch_problem) if part)
 
     def _tagging_problem(self, config: OpsConfig) -> str:
+        if self.setup_error:
+            return (
+                f"Anthropic answered every log with the same error, and a short harmless request too: "
+                f"{self.setup_error.rstrip('.')}. The run's setup is at fault, not the logs: it stopped sending, no "
+                f"attempt was used, and the {self.setup_failures + self.not_sent} logs not tagged stay queued. Check "
+                f"{settings_to_check(self.setup_error, config)}, then run tag_logs again."
+            )
         if self.outage:
             return (
                 f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent - self.collected} of "
@@ -186,6 +200,11 @@ class TaggingReport:
             if self.batch_outcomes.get("expired") or self.batch_outcomes.get("canceled"):
                 why = "Anthropic failed them, or their Message Batch expired or was canceled"
             parts.append(f"{self.service_failures} because {why} (no attempt used: the next run sends them)")
+        if self.setup_failures:
+            parts.append(
+                f"{self.setup_failures} with the same error, whose cause could not be told (no attempt used: the "
+                "next run sends them)"
+            )
         if self.failed:
             retry = f"{self.will_retry} will be retried by the next run" if self.will_retry else "none will be retried"
             gave_up = self.failed - self.will_retry
@@ -193,8 +212,9 @@ class TaggingReport:
                 f"{self.failed} on their own (a refused request or an unusable reply): {retry}"
                 + (f", {gave_up} reached the attempt limit and will not be" if gave_up else "")
             )
+        failures = self.failed + self.service_failures + self.setup_failures
         return (
-            f"{self.failed + self.service_failures} of {self.sent} logs failed to tag ({self.failure_rate:.0%}, above "
+            f"{failures} of {self.sent} logs failed to tag ({self.failure_rate:.0%}, above "
             f"the {config.tagging_failure_threshold:.0%} threshold): " + "; ".join(parts) + ". See their errors in "
             "the admin (Tagged logs)."
         )
@@ -401,6 +421,7 @@ def logs_tag(
 
     _ingest(pages, counts, options=options, run=run, report=report)
     tally, batches = Tally(), BatchCounts()
+    call = _SetupCheck(claude_factory, tags=tags, tagset=tagset, system_prompt=system_prompt, config=config)
     # Batches left open by earlier runs are settled in either mode, so switching modes strands no log.
     batch_client = batch_factory() if batch_factory and (report.batch_mode or has_unsettled(options.shard)) else None
     try:
@@ -422,10 +443,13 @@ def logs_tag(
                     f"Message Batches left open by earlier runs could not be settled: {exc} Their logs stay with them; "
                     "the rest of the run went on, and the next run tries again."
                 )
+            _judge_batch_faults(tally, call=call)
         # The queue holds the window's new logs too, stored just now: they are not a backlog of earlier runs.
         report.backlog = max(0, _count_own(queued.values_list("log_id", flat=True), options.shard) - report.new_logs)
         collected = (tally.sent, tally.service_failures)  # what settling the earlier batches stored
-        if report.batch_mode and batch_client is not None:
+        if tally.setup_error:
+            pass  # the batches' results showed a wrong setup: anything sent now would fail the same way
+        elif report.batch_mode and batch_client is not None:
             _submit(
                 queued,
                 tags=tags,
@@ -449,6 +473,7 @@ def logs_tag(
                     tally=tally,
                     counts=batches,
                 )
+                _judge_batch_faults(tally, call=call)
         else:
             _send(
                 queued,
@@ -488,6 +513,37 @@ def logs_tag(
         interrupted.report = report
         raise interrupted
     return report
+
+
+@dataclass(frozen=True)
+class _SetupCheck:
+    """How to build the run's Call for a setup check, should a batch's results need one."""
+
+    claude_factory: Callable[..., ClaudeClient] | None
+    tags: list[TaggableTag]
+    tagset: str
+    system_prompt: str
+    config: OpsConfig
+
+
+def _judge_batch_faults(tally: Tally, *, call: _SetupCheck) -> None:
+    """Batch results failing alike, in a row: one setup check decides whose fault they are (tagging_setup)."""
+    if not tally.suspects or call.claude_factory is None:
+        return
+    claude = call.claude_factory(limiter=RateLimiter(), stop=threading.Event())
+    try:
+        suspects_judge(
+            tally,
+            Call(
+                claude=claude,
+                system_prompt=call.system_prompt,
+                tool=build_tool(call.tags, strict=call.config.claude_strict_tools),
+                allowed=[tag.name for tag in call.tags],
+                tagset=call.tagset,
+            ),
+        )
+    finally:
+        claude.close()
 
 
 def _taggable_tags(braintrust: BraintrustClient, project_id: str, report: TaggingReport) -> list[TaggableTag]:
@@ -599,6 +655,8 @@ def _add_tally(
         "failed",
         "will_retry",
         "service_failures",
+        "setup_failures",
+        "setup_error",
         "dropped_tags",
         "input_tokens",
         "output_tokens",

@@ -226,6 +226,11 @@ class Command(OpsCommand):
             f"failed: {report.failed}"
             + (f" ({report.will_retry} will be retried)" if report.failed else "")
             + (f"; Anthropic failing, no attempt used: {report.service_failures}" if report.service_failures else "")
+            + (
+                f"; failed alike, the run's setup, no attempt used: {report.setup_failures}"
+                if report.setup_failures
+                else ""
+            )
         )
         if report.not_sent:
             self.say(f"Not sent, because the run stopped early; they stay queued: {report.not_sent}")
