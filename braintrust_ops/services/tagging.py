@@ -23,6 +23,7 @@ from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.conf import OpsConfig
+from braintrust_ops.cost_estimate import expected_output_tokens, fixed_input_tokens, text_tokens
 from braintrust_ops.exceptions import BraintrustOpsError, TransientServiceError
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
@@ -58,9 +59,6 @@ from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggabl
 from braintrust_ops.tagging_prompt import PROMPT_VERSION, build_system_prompt, build_tool, build_user_message
 
 logger = structlog.get_logger(__name__)
-
-# A rough, conservative count for the dry run and the budget: about four characters per token.
-CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -134,8 +132,17 @@ class TaggingReport:
     output_tokens: int = 0
     #: 429s the shared rate limiter saw (every attempt counts)
     rate_limited: int = 0
+    #: the queue's input tokens, estimated (cost_estimate): its logs, and each request's system prompt, tool
+    #: definition and Anthropic's tool use system prompt
     estimated_input_tokens: int = 0
+    #: the dry run's: the output tokens expected (a reply of the most, and longest, tags a log), and at most
+    #: (every reply running to max_tokens)
+    estimated_output_tokens: int = 0
+    estimated_output_tokens_max: int = 0
+    #: the dry run's estimate of the queue's price (expected output), and its bound; a real run's price of the
+    #: tokens Anthropic billed
     estimated_cost_usd: str = "0.00"
+    estimated_cost_max_usd: str = "0.00"
     per_tag: dict[str, int] = field(default_factory=dict)
     #: the taggable tag set this run labels with (provenance.tagset_fingerprint)
     tagset_fingerprint: str = ""
@@ -291,16 +298,18 @@ def _given_up(config: OpsConfig, shard: Shard | None) -> int:
     return _count_own(ids, shard)
 
 
-def _estimate_tokens(system_prompt: str, user_text: str) -> int:
-    return (len(system_prompt) + len(user_text)) // CHARS_PER_TOKEN + 1
+def _fixed_tokens(*, system_prompt: str, tags: list[TaggableTag], config: OpsConfig) -> int:
+    """The input tokens each of the run's requests carries besides its log (cost_estimate)."""
+    tool = build_tool(tags, strict=config.claude_strict_tools)
+    return fixed_input_tokens(system_prompt=system_prompt, tool=tool, model=config.tagging_model)
 
 
 def _jobs(
-    candidates: Iterable, *, system_prompt: str, config: OpsConfig, options: TaggingOptions, report: TaggingReport
+    candidates: Iterable, *, fixed_tokens: int, config: OpsConfig, options: TaggingOptions, report: TaggingReport
 ) -> Generator[Job, None, None]:  # a generator, which _send closes early
     """The logs to send, in order, until the --limit or the run's budget is reached; the rest is counted
     as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output (stored:
-    ``storable_json``'s encoding)."""
+    ``storable_json``'s encoding). A request's input tokens: ``fixed_tokens`` and its log's."""
     max_logs = min(options.limit or config.tagging_max_logs_per_run, config.tagging_max_logs_per_run)
     for count, row in enumerate(candidates):
         # Stored content is in storable's encoding: Claude reads the log as it was written.
@@ -309,7 +318,7 @@ def _jobs(
             log_output=original_json(row.output),
             text_limit=config.tagging_text_limit,
         )
-        estimate = _estimate_tokens(system_prompt, user_text)
+        estimate = fixed_tokens + text_tokens(user_text)
         if count >= max_logs or report.estimated_input_tokens + estimate > config.tagging_max_input_tokens_per_run:
             report.over_budget += 1
             continue
@@ -348,6 +357,20 @@ def _price(config: OpsConfig, input_tokens: int, output_tokens: int, *, batch: b
         + Decimal(output_tokens) * config.claude_output_price_per_mtok
     ) / Decimal(1_000_000)
     return cost * config.claude_batch_discount if batch else cost
+
+
+def _estimate_cost(report: TaggingReport, tags: list[TaggableTag], config: OpsConfig) -> None:
+    """The dry run's price of its queue: the input estimated, and the output expected of a reply with the most
+    and longest tags, or, as an upper bound, every reply running to max_tokens."""
+    expected = min(expected_output_tokens([tag.name for tag in tags]), config.claude_max_output_tokens)
+    report.estimated_output_tokens = report.to_send * expected
+    report.estimated_output_tokens_max = report.to_send * config.claude_max_output_tokens
+    for field_name, output in (
+        ("estimated_cost_usd", report.estimated_output_tokens),
+        ("estimated_cost_max_usd", report.estimated_output_tokens_max),
+    ):
+        cost = _price(config, report.estimated_input_tokens, output, batch=report.batch_mode)
+        setattr(report, field_name, f"{cost:.4f}")
 
 
 def _cost(
@@ -410,10 +433,10 @@ def logs_tag(
             _own(queued.iterator(chunk_size=500), options.shard), new_rows, key=lambda row: row.logged_at
         )
         report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
-        for _ in _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report):
+        fixed_tokens = _fixed_tokens(system_prompt=system_prompt, tags=tags, config=config)
+        for _ in _jobs(candidates, fixed_tokens=fixed_tokens, config=config, options=options, report=report):
             pass
-        # What the queue would cost in input tokens alone (the output is a few tokens a log).
-        report.estimated_cost_usd = f"{_price(config, report.estimated_input_tokens, 0, batch=report.batch_mode):.4f}"
+        _estimate_cost(report, tags, config)
         _fetch_counts(report, counts, pages)
         report.given_up = _given_up(config, options.shard)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
@@ -568,11 +591,11 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
     _fetch_counts(report, counts, pages)
 
 
-def _queue_jobs(queued, *, system_prompt, config, options, report) -> Generator[Job, None, None]:
+def _queue_jobs(queued, *, tags, system_prompt, config, options, report) -> Generator[Job, None, None]:
     """This run's share of the stored queue, as jobs within its budget."""
     return _jobs(
         _own(queued.iterator(chunk_size=500), options.shard),
-        system_prompt=system_prompt,
+        fixed_tokens=_fixed_tokens(system_prompt=system_prompt, tags=tags, config=config),
         config=config,
         options=options,
         report=report,
@@ -581,7 +604,7 @@ def _queue_jobs(queued, *, system_prompt, config, options, report) -> Generator[
 
 def _submit(queued, *, tags, tagset, system_prompt, options, config, client, run, report, batches) -> None:
     """Batch mode: the queue, within the run's budget, submitted as Message Batches."""
-    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
+    jobs = _queue_jobs(queued, tags=tags, system_prompt=system_prompt, config=config, options=options, report=report)
     tool = build_tool(tags, strict=config.claude_strict_tools)
     spec = BatchSpec(
         model=config.tagging_model,
@@ -607,7 +630,7 @@ def _submit(queued, *, tags, tagset, system_prompt, options, config, client, run
 def _send(
     queued, *, tags, tagset, system_prompt, options, config, claude_factory, run, stop, interactive, report, tally
 ) -> Tally:
-    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
+    jobs = _queue_jobs(queued, tags=tags, system_prompt=system_prompt, config=config, options=options, report=report)
     # One pace for all the run's calls; the client's own stop lets the dispatcher end calls between attempts.
     claude = claude_factory(limiter=RateLimiter(), stop=threading.Event())
     progress = _Progress(interactive=interactive)
