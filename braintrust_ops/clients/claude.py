@@ -242,10 +242,14 @@ def anthropic_errors(model: str, *, batch: str | None = None) -> Iterator[None]:
                 status=status,
             ) from exc
         if status in (400, 413):
+            # The error's type and message apart too: the tagging loop compares refusals by their shape
+            # (error_signature), to tell the run's setup refused on every log from one log refused alone.
             raise LogRefused(
                 f"Anthropic refused this log's request with HTTP {status} ({_error_type(exc)}): {_error_message(exc)}",
                 service=SERVICE,
                 status=status,
+                error_type=_error_type(exc),
+                error_message=_error_message(exc),
             ) from exc
         raise PermanentServiceError(
             f"Anthropic rejected the request with HTTP {status} ({_error_type(exc)}); "

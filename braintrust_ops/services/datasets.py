@@ -26,8 +26,9 @@ from braintrust_ops.exceptions import (
 from braintrust_ops.insert_batches import batches, encoded_size, fits_alone
 from braintrust_ops.models import CommandRun, DatasetInsertion, LogTag, TaggedLog
 from braintrust_ops.printable import printable
+from braintrust_ops.services.log_sync import MAX_REFUSED_LISTED
 from braintrust_ops.stopping import Interrupted
-from braintrust_ops.storable import original_json
+from braintrust_ops.storable import original_json, readable_id
 from braintrust_ops.subscriptions import Subscription, match_logs_to_datasets, subscriptions_from_datasets
 from braintrust_ops.taggable_tags import select_taggable_tags
 
@@ -63,6 +64,8 @@ class DatasetReport:
     refused: int = 0
     #: rows refused as many times as BRAINTRUST_OPS_PUSH_MAX_ATTEMPTS allows: no longer sent
     given_up: int = 0
+    #: rows too large for any insert request, judged before sending: given up at once, not a failure
+    too_large: int = 0
     #: rows already in the dataset whose log, labelled again since, no longer carries a subscribed tag.
     #: Datasets are append-only: they stay, and a person decides.
     no_longer_matching: int = 0
@@ -78,6 +81,8 @@ class PushReport:
     datasets: list[DatasetReport] = field(default_factory=list)
     requests: int = 0
     reconciled: int = 0
+    #: "log id (dataset): why" of the rows given up at once as too large, the first MAX_REFUSED_LISTED
+    refused_logs: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     dry_run: bool = False
 
@@ -96,6 +101,10 @@ class PushReport:
     @property
     def given_up(self) -> int:
         return sum(item.given_up for item in self.datasets)
+
+    @property
+    def too_large(self) -> int:
+        return sum(item.too_large for item in self.datasets)
 
     @property
     def failed_datasets(self) -> list[DatasetReport]:
@@ -244,7 +253,7 @@ class _Pusher:
 
     def _sized_events(self, log_ids: list[str]) -> Iterator[tuple[tuple[TaggedLog, "InsertDatasetEvent"], int]]:
         """Each log's event and its encoded size, read from the database a chunk at a time (memory stays
-        flat); a row too large for any request is refused here, before anything is sent."""
+        flat); a row too large for any request is given up here, before anything is sent."""
         for start in range(0, len(log_ids), EVENT_CHUNK):
             chunk = log_ids[start : start + EVENT_CHUNK]
             for log in TaggedLog.objects.filter(log_id__in=chunk).prefetch_related("tags").order_by("log_id"):
@@ -253,11 +262,35 @@ class _Pusher:
                 if fits_alone(size, self.config.push_max_request_bytes):
                     yield (log, event), size
                 else:
-                    self._refuse(
-                        [log],
-                        f"the row is {size:,} bytes, over the {self.config.push_max_request_bytes:,}-byte request cap "
-                        "(BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES)",
-                    )
+                    self._give_up_too_large(log, size)
+
+    def _give_up_too_large(self, log: TaggedLog, size: int) -> None:
+        """A row no insert request can carry: the same tomorrow, so judged once. It is given up at once (its
+        ledger row failed, at the attempt limit), named in the run's refused logs, and not a failure of the
+        run: trying it night after night failed three nights and skipped the prune after each.
+
+        Not shortened to fit: a dataset row is an evaluation case, the conversation and the answer as they
+        were; a cut one would be another case, silently. (Tagging does shorten, each side to
+        TAGGING_TEXT_LIMIT: a label needs the gist, and the label is what is stored, not the text.)"""
+        cap = self.config.push_max_request_bytes
+        reason = (
+            f"the row is {size:,} bytes, over the {cap:,}-byte request cap (BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES): "
+            "no insert request can carry it, so it was given up at once"
+        )
+        DatasetInsertion.objects.update_or_create(
+            log_id=log.log_id,
+            dataset_id=self.subscription.dataset_id,
+            defaults=self._ledger_fields(
+                log, status=DatasetInsertion.Status.FAILED, last_error=reason, attempts=self.config.push_max_attempts
+            ),
+        )
+        logger.warning(
+            "dataset_row_too_large", dataset=self.subscription.dataset_name, log_id=log.log_id, size=size, cap=cap
+        )
+        self.report.too_large += 1
+        listed = self.push_report.refused_logs
+        if len(listed) < MAX_REFUSED_LISTED:
+            listed.append(f"{readable_id(log.log_id)} ({self.subscription.dataset_name}): {reason}")
 
     def _send(self, batch: list[tuple[TaggedLog, "InsertDatasetEvent"]]) -> list[tuple[TaggedLog, str]]:
         """Insert the batch, halving it while Braintrust refuses it; return the rows refused on their own."""

@@ -23,6 +23,7 @@ from braintrust_ops.clients.braintrust import BraintrustClient, LogPages
 from braintrust_ops.clients.claude import ClaudeClient, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.conf import OpsConfig
+from braintrust_ops.cost_estimate import expected_output_tokens, fixed_input_tokens, text_tokens
 from braintrust_ops.exceptions import BraintrustOpsError, TransientServiceError
 from braintrust_ops.models import CommandRun, TaggedLog
 from braintrust_ops.outage_breaker import OutageBreaker
@@ -49,6 +50,8 @@ from braintrust_ops.services.tagging_batches import (
     still_open,
 )
 from braintrust_ops.services.tagging_dispatch import Call, Dispatcher, Job, Tally
+from braintrust_ops.services.tagging_setup import suspects_judge
+from braintrust_ops.setup_advice import settings_to_check
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.storable import original_json
@@ -56,9 +59,6 @@ from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggabl
 from braintrust_ops.tagging_prompt import PROMPT_VERSION, build_system_prompt, build_tool, build_user_message
 
 logger = structlog.get_logger(__name__)
-
-# A rough, conservative count for the dry run and the budget: about four characters per token.
-CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ class TaggingReport:
     will_retry: int = 0
     #: calls the service failed after its retries (5xx, 529, time-outs, 429s): no attempt used
     service_failures: int = 0
+    #: logs failed alike, with a short harmless request too, or not judged before the run stopped: the run's
+    #: setup's fault (a model without strict tool use, a max_tokens the model refuses), so no attempt used
+    setup_failures: int = 0
+    #: the error a wrong setup gave every request ("" when none was found): the run stopped sending
+    setup_error: str = ""
     #: queued logs not sent because the run stopped (an outage, a signal): they stay as they were
     not_sent: int = 0
     #: logs at the attempt limit, never sent again (all of them, not only this run's)
@@ -127,8 +132,17 @@ class TaggingReport:
     output_tokens: int = 0
     #: 429s the shared rate limiter saw (every attempt counts)
     rate_limited: int = 0
+    #: the queue's input tokens, estimated (cost_estimate): its logs, and each request's system prompt, tool
+    #: definition and Anthropic's tool use system prompt
     estimated_input_tokens: int = 0
+    #: the dry run's: the output tokens expected (a reply of the most, and longest, tags a log), and at most
+    #: (every reply running to max_tokens)
+    estimated_output_tokens: int = 0
+    estimated_output_tokens_max: int = 0
+    #: the dry run's estimate of the queue's price (expected output), and its bound; a real run's price of the
+    #: tokens Anthropic billed
     estimated_cost_usd: str = "0.00"
+    estimated_cost_max_usd: str = "0.00"
     per_tag: dict[str, int] = field(default_factory=dict)
     #: the taggable tag set this run labels with (provenance.tagset_fingerprint)
     tagset_fingerprint: str = ""
@@ -158,7 +172,7 @@ class TaggingReport:
 
     @property
     def failure_rate(self) -> float:
-        return (self.failed + self.service_failures) / self.sent if self.sent else 0.0
+        return (self.failed + self.service_failures + self.setup_failures) / self.sent if self.sent else 0.0
 
     def as_counters(self) -> dict:
         counters = asdict(self)
@@ -171,6 +185,13 @@ class TaggingReport:
         return " ".join(part for part in (self._tagging_problem(config), self.batch_problem) if part)
 
     def _tagging_problem(self, config: OpsConfig) -> str:
+        if self.setup_error:
+            return (
+                f"Anthropic answered every log with the same error, and a short harmless request too: "
+                f"{self.setup_error.rstrip('.')}. The run's setup is at fault, not the logs: it stopped sending, no "
+                f"attempt was used, and the {self.setup_failures + self.not_sent} logs not tagged stay queued. Check "
+                f"{settings_to_check(self.setup_error, config)}, then run tag_logs again."
+            )
         if self.outage:
             return (
                 f"Anthropic looks unavailable: {self.outage}. Stopped sending after {self.sent - self.collected} of "
@@ -186,6 +207,11 @@ class TaggingReport:
             if self.batch_outcomes.get("expired") or self.batch_outcomes.get("canceled"):
                 why = "Anthropic failed them, or their Message Batch expired or was canceled"
             parts.append(f"{self.service_failures} because {why} (no attempt used: the next run sends them)")
+        if self.setup_failures:
+            parts.append(
+                f"{self.setup_failures} with the same error, whose cause could not be told (no attempt used: the "
+                "next run sends them)"
+            )
         if self.failed:
             retry = f"{self.will_retry} will be retried by the next run" if self.will_retry else "none will be retried"
             gave_up = self.failed - self.will_retry
@@ -193,8 +219,9 @@ class TaggingReport:
                 f"{self.failed} on their own (a refused request or an unusable reply): {retry}"
                 + (f", {gave_up} reached the attempt limit and will not be" if gave_up else "")
             )
+        failures = self.failed + self.service_failures + self.setup_failures
         return (
-            f"{self.failed + self.service_failures} of {self.sent} logs failed to tag ({self.failure_rate:.0%}, above "
+            f"{failures} of {self.sent} logs failed to tag ({self.failure_rate:.0%}, above "
             f"the {config.tagging_failure_threshold:.0%} threshold): " + "; ".join(parts) + ". See their errors in "
             "the admin (Tagged logs)."
         )
@@ -271,16 +298,18 @@ def _given_up(config: OpsConfig, shard: Shard | None) -> int:
     return _count_own(ids, shard)
 
 
-def _estimate_tokens(system_prompt: str, user_text: str) -> int:
-    return (len(system_prompt) + len(user_text)) // CHARS_PER_TOKEN + 1
+def _fixed_tokens(*, system_prompt: str, tags: list[TaggableTag], config: OpsConfig) -> int:
+    """The input tokens each of the run's requests carries besides its log (cost_estimate)."""
+    tool = build_tool(tags, strict=config.claude_strict_tools)
+    return fixed_input_tokens(system_prompt=system_prompt, tool=tool, model=config.tagging_model)
 
 
 def _jobs(
-    candidates: Iterable, *, system_prompt: str, config: OpsConfig, options: TaggingOptions, report: TaggingReport
+    candidates: Iterable, *, fixed_tokens: int, config: OpsConfig, options: TaggingOptions, report: TaggingReport
 ) -> Generator[Job, None, None]:  # a generator, which _send closes early
     """The logs to send, in order, until the --limit or the run's budget is reached; the rest is counted
     as over budget and stays queued for the next run. ``candidates`` have pk, log_id, input, output (stored:
-    ``storable_json``'s encoding)."""
+    ``storable_json``'s encoding). A request's input tokens: ``fixed_tokens`` and its log's."""
     max_logs = min(options.limit or config.tagging_max_logs_per_run, config.tagging_max_logs_per_run)
     for count, row in enumerate(candidates):
         # Stored content is in storable's encoding: Claude reads the log as it was written.
@@ -289,7 +318,7 @@ def _jobs(
             log_output=original_json(row.output),
             text_limit=config.tagging_text_limit,
         )
-        estimate = _estimate_tokens(system_prompt, user_text)
+        estimate = fixed_tokens + text_tokens(user_text)
         if count >= max_logs or report.estimated_input_tokens + estimate > config.tagging_max_input_tokens_per_run:
             report.over_budget += 1
             continue
@@ -328,6 +357,20 @@ def _price(config: OpsConfig, input_tokens: int, output_tokens: int, *, batch: b
         + Decimal(output_tokens) * config.claude_output_price_per_mtok
     ) / Decimal(1_000_000)
     return cost * config.claude_batch_discount if batch else cost
+
+
+def _estimate_cost(report: TaggingReport, tags: list[TaggableTag], config: OpsConfig) -> None:
+    """The dry run's price of its queue: the input estimated, and the output expected of a reply with the most
+    and longest tags, or, as an upper bound, every reply running to max_tokens."""
+    expected = min(expected_output_tokens([tag.name for tag in tags]), config.claude_max_output_tokens)
+    report.estimated_output_tokens = report.to_send * expected
+    report.estimated_output_tokens_max = report.to_send * config.claude_max_output_tokens
+    for field_name, output in (
+        ("estimated_cost_usd", report.estimated_output_tokens),
+        ("estimated_cost_max_usd", report.estimated_output_tokens_max),
+    ):
+        cost = _price(config, report.estimated_input_tokens, output, batch=report.batch_mode)
+        setattr(report, field_name, f"{cost:.4f}")
 
 
 def _cost(
@@ -390,10 +433,10 @@ def logs_tag(
             _own(queued.iterator(chunk_size=500), options.shard), new_rows, key=lambda row: row.logged_at
         )
         report.backlog = _count_own(queued.values_list("log_id", flat=True), options.shard)
-        for _ in _jobs(candidates, system_prompt=system_prompt, config=config, options=options, report=report):
+        fixed_tokens = _fixed_tokens(system_prompt=system_prompt, tags=tags, config=config)
+        for _ in _jobs(candidates, fixed_tokens=fixed_tokens, config=config, options=options, report=report):
             pass
-        # What the queue would cost in input tokens alone (the output is a few tokens a log).
-        report.estimated_cost_usd = f"{_price(config, report.estimated_input_tokens, 0, batch=report.batch_mode):.4f}"
+        _estimate_cost(report, tags, config)
         _fetch_counts(report, counts, pages)
         report.given_up = _given_up(config, options.shard)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
@@ -401,6 +444,7 @@ def logs_tag(
 
     _ingest(pages, counts, options=options, run=run, report=report)
     tally, batches = Tally(), BatchCounts()
+    call = _SetupCheck(claude_factory, tags=tags, tagset=tagset, system_prompt=system_prompt, config=config)
     # Batches left open by earlier runs are settled in either mode, so switching modes strands no log.
     batch_client = batch_factory() if batch_factory and (report.batch_mode or has_unsettled(options.shard)) else None
     try:
@@ -422,10 +466,13 @@ def logs_tag(
                     f"Message Batches left open by earlier runs could not be settled: {exc} Their logs stay with them; "
                     "the rest of the run went on, and the next run tries again."
                 )
+            _judge_batch_faults(tally, call=call)
         # The queue holds the window's new logs too, stored just now: they are not a backlog of earlier runs.
         report.backlog = max(0, _count_own(queued.values_list("log_id", flat=True), options.shard) - report.new_logs)
         collected = (tally.sent, tally.service_failures)  # what settling the earlier batches stored
-        if report.batch_mode and batch_client is not None:
+        if tally.setup_error:
+            pass  # the batches' results showed a wrong setup: anything sent now would fail the same way
+        elif report.batch_mode and batch_client is not None:
             _submit(
                 queued,
                 tags=tags,
@@ -449,6 +496,7 @@ def logs_tag(
                     tally=tally,
                     counts=batches,
                 )
+                _judge_batch_faults(tally, call=call)
         else:
             _send(
                 queued,
@@ -490,6 +538,37 @@ def logs_tag(
     return report
 
 
+@dataclass(frozen=True)
+class _SetupCheck:
+    """How to build the run's Call for a setup check, should a batch's results need one."""
+
+    claude_factory: Callable[..., ClaudeClient] | None
+    tags: list[TaggableTag]
+    tagset: str
+    system_prompt: str
+    config: OpsConfig
+
+
+def _judge_batch_faults(tally: Tally, *, call: _SetupCheck) -> None:
+    """Batch results failing alike, in a row: one setup check decides whose fault they are (tagging_setup)."""
+    if not tally.suspects or call.claude_factory is None:
+        return
+    claude = call.claude_factory(limiter=RateLimiter(), stop=threading.Event())
+    try:
+        suspects_judge(
+            tally,
+            Call(
+                claude=claude,
+                system_prompt=call.system_prompt,
+                tool=build_tool(call.tags, strict=call.config.claude_strict_tools),
+                allowed=[tag.name for tag in call.tags],
+                tagset=call.tagset,
+            ),
+        )
+    finally:
+        claude.close()
+
+
 def _taggable_tags(braintrust: BraintrustClient, project_id: str, report: TaggingReport) -> list[TaggableTag]:
     refused: list[RefusedTag] = []
     tags = select_taggable_tags(braintrust.list_project_tags(project_id), refused)
@@ -512,11 +591,11 @@ def _ingest(pages: LogPages, counts: FetchCounts, *, options: TaggingOptions, ru
     _fetch_counts(report, counts, pages)
 
 
-def _queue_jobs(queued, *, system_prompt, config, options, report) -> Generator[Job, None, None]:
+def _queue_jobs(queued, *, tags, system_prompt, config, options, report) -> Generator[Job, None, None]:
     """This run's share of the stored queue, as jobs within its budget."""
     return _jobs(
         _own(queued.iterator(chunk_size=500), options.shard),
-        system_prompt=system_prompt,
+        fixed_tokens=_fixed_tokens(system_prompt=system_prompt, tags=tags, config=config),
         config=config,
         options=options,
         report=report,
@@ -525,7 +604,7 @@ def _queue_jobs(queued, *, system_prompt, config, options, report) -> Generator[
 
 def _submit(queued, *, tags, tagset, system_prompt, options, config, client, run, report, batches) -> None:
     """Batch mode: the queue, within the run's budget, submitted as Message Batches."""
-    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
+    jobs = _queue_jobs(queued, tags=tags, system_prompt=system_prompt, config=config, options=options, report=report)
     tool = build_tool(tags, strict=config.claude_strict_tools)
     spec = BatchSpec(
         model=config.tagging_model,
@@ -551,7 +630,7 @@ def _submit(queued, *, tags, tagset, system_prompt, options, config, client, run
 def _send(
     queued, *, tags, tagset, system_prompt, options, config, claude_factory, run, stop, interactive, report, tally
 ) -> Tally:
-    jobs = _queue_jobs(queued, system_prompt=system_prompt, config=config, options=options, report=report)
+    jobs = _queue_jobs(queued, tags=tags, system_prompt=system_prompt, config=config, options=options, report=report)
     # One pace for all the run's calls; the client's own stop lets the dispatcher end calls between attempts.
     claude = claude_factory(limiter=RateLimiter(), stop=threading.Event())
     progress = _Progress(interactive=interactive)
@@ -599,6 +678,8 @@ def _add_tally(
         "failed",
         "will_retry",
         "service_failures",
+        "setup_failures",
+        "setup_error",
         "dropped_tags",
         "input_tokens",
         "output_tokens",

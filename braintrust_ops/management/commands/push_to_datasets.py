@@ -36,6 +36,7 @@ class Command(OpsCommand):
         )
 
     def handle(self, *args, **opts):
+        self.verbosity = opts["verbosity"]
         config = self.load_config()
         braintrust = BraintrustClient.from_config(config)
         try:
@@ -85,8 +86,10 @@ class Command(OpsCommand):
                 )
                 + (f" (refused by the dataset: {item.refused})" if item.refused else "")
                 + (f"; given up after repeated refusals: {item.given_up}" if item.given_up else "")
+                + (f"; too large for any request, given up at once: {item.too_large}" if item.too_large else "")
             )
             self.say(line, style=self.style.ERROR if item.error else None)
+        self._print_too_large(report)
         drifted = [item for item in report.datasets if item.no_longer_matching]
         if drifted:
             self.say(
@@ -101,6 +104,21 @@ class Command(OpsCommand):
                 f"elapsed {report.elapsed_seconds:.1f}s",
                 style=self.style.SUCCESS if not (report.failed or self.failed_run) else self.style.WARNING,
             )
+
+    def _print_too_large(self, report: PushReport) -> None:
+        if not report.too_large:
+            return
+        self.stderr.write(
+            self.style.WARNING(
+                f"Rows too large for any insert request, given up at once: {report.too_large} (not a failure of the "
+                "run; their ids and why: the run's refused logs in the admin, or -v 2). Add such a row to its dataset "
+                "by hand in Braintrust if it matters; one under the braintrust SDK's 6 MB cap goes in after raising "
+                "BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES and deleting its ledger row (admin: Dataset insertions)."
+            )
+        )
+        if self.verbosity > 1:
+            for line in report.refused_logs:
+                self.stderr.write(f"  too large {line}")
 
 
 def _count(number: int, noun: str) -> str:

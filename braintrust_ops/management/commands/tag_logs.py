@@ -207,7 +207,10 @@ class Command(OpsCommand):
             self.say(
                 f"{prefix}Would send {report.to_send} logs {how} ({report.new_logs} new from the window, up to "
                 f"{report.backlog} from the backlog of earlier runs), about {report.estimated_input_tokens} input "
-                f"tokens, about ${report.estimated_cost_usd} {price}"
+                f"tokens (system prompt, tool definition and Anthropic's tool use prompt included) and "
+                f"{report.estimated_output_tokens} output tokens, about ${report.estimated_cost_usd} {price}, at most "
+                f"${report.estimated_cost_max_usd} if every reply ran to max_tokens "
+                f"({report.estimated_output_tokens_max} output tokens)"
                 + (f"; {report.over_budget} over the run's limit or budget" if report.over_budget else "")
             )
             if report.given_up:
@@ -226,6 +229,11 @@ class Command(OpsCommand):
             f"failed: {report.failed}"
             + (f" ({report.will_retry} will be retried)" if report.failed else "")
             + (f"; Anthropic failing, no attempt used: {report.service_failures}" if report.service_failures else "")
+            + (
+                f"; failed alike, the run's setup, no attempt used: {report.setup_failures}"
+                if report.setup_failures
+                else ""
+            )
         )
         if report.not_sent:
             self.say(f"Not sent, because the run stopped early; they stay queued: {report.not_sent}")

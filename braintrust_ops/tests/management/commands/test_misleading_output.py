@@ -125,13 +125,14 @@ def test_a_stale_label_whose_relabelling_keeps_failing_is_tried_as_often_as_any_
     labels = {log.log_id: log.tag_names for log in TaggedLog.objects.prefetch_related("tags")}
     small_project.state.add_tag("mishnah", "dataset-tagging: questions about the Mishnah")
     ops_settings(TAGGING_MAX_ATTEMPTS=2, TAGGING_FAILURE_THRESHOLD=1)
-    small_project.faults.add("messages", "status", status=400, times=None)  # every relabelling refused
     calls = small_project.count("messages")
     for _ in range(2):
+        for _ in range(3):  # every relabelling answered unusably; the setup check after them is labelled
+            small_project.claude_replies.push({"tool_input": {"tags": [1, None, {}]}})
         run_command("tag_logs", "--retag-stale")
-    assert small_project.count("messages") == calls + 2 * 3
+    assert small_project.count("messages") == calls + 2 * (3 + 1)
     last = run_command("tag_logs", "--retag-stale")
-    assert small_project.count("messages") == calls + 2 * 3  # at the cap: not sent again
+    assert small_project.count("messages") == calls + 2 * (3 + 1)  # at the cap: not sent again
     assert (
         "Labelled under another set of taggable tags: 3 (tag_logs --retag-stale labels them again); 3 of them "
         "reached the attempt limit relabelling and keep their label" in last.stdout

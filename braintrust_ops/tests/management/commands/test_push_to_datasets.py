@@ -358,9 +358,10 @@ def test_a_row_over_the_cap_on_its_own_is_recorded_as_failed_and_the_rest_goes_i
         dataset_row_id(i) for i in ("small-1", "small-2")
     )
     failed = DatasetInsertion.objects.get(log_id="huge")
-    assert (failed.status, failed.attempts, failed.row_id) == ("failed", 1, "")
+    # Given up at once (test_push_to_datasets_too_large): it can never fit, so it is not tried again.
+    assert (failed.status, failed.attempts, failed.row_id) == ("failed", 3, "")
     assert "over the 100,000-byte request cap" in failed.last_error and "PUSH_MAX_REQUEST_BYTES" in failed.last_error
-    assert "refused by the dataset: 1" in result.stdout
+    assert "too large for any request, given up at once: 1" in result.stdout
 
 
 def test_a_row_the_dataset_refuses_is_retried_up_to_the_attempt_limit_then_given_up(

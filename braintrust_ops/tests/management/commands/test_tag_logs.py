@@ -192,10 +192,16 @@ def test_a_log_whose_replies_keep_being_unusable_is_given_up_after_the_attempt_l
     small_project, run_command, ops_settings
 ):
     ops_settings(TAGGING_MAX_ATTEMPTS=2, TAGGING_FAILURE_THRESHOLD=1)
-    for _ in range(6):  # two runs of three logs: every reply without a list of tags
-        small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})
+
+    def unusable_replies_to_the_three_logs():
+        # Not to the setup check that follows three faults alike: it is labelled, so the faults are the logs'.
+        for _ in range(3):
+            small_project.claude_replies.push({"tool_input": {"tags": "halacha"}})
+
+    unusable_replies_to_the_three_logs()
     first = run_command("tag_logs", "--hours", "24")
     assert "failed: 3 (3 will be retried)" in first.stdout
+    unusable_replies_to_the_three_logs()
     second = run_command("tag_logs", "--hours", "24")
     assert "Given up (at the attempt limit, never sent again): 3" in second.stdout
     calls = small_project.count("messages")
