@@ -88,16 +88,18 @@ def test_every_shard_of_one_count_runs_side_by_side_on_postgresql_only():
 
 def test_runs_of_two_counts_starting_at_the_same_moment_never_both_go_on():
     for _ in range(10):
-        start, acquired = threading.Barrier(2), []
+        start, both_tried, acquired = threading.Barrier(2), threading.Barrier(2, timeout=30), []
 
-        def run(shard, start=start, acquired=acquired):
+        def run(shard, start=start, both_tried=both_tried, acquired=acquired):
             start.wait()
             try:
                 with tag_logs_lock(shard):
                     acquired.append(shard)
-                    time.sleep(0.05)  # still holding when the other looks
+                    # Held until the other has tried, however late the scheduler runs it: a fixed sleep let a
+                    # loaded machine run the two one after the other, which the lock rightly allows.
+                    both_tried.wait()
             except CommandLocked:
-                pass
+                both_tried.wait()
             finally:
                 connection.close()
 
