@@ -80,6 +80,7 @@ class BatchOutcome:
 class BatchClient:
     def __init__(self, *, api_key: str, base_url: str | None, model: str, timeout: float, max_retries: int):
         self.model = model
+        self.timeout = timeout
         self._max_retries = max_retries
         self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
         # Creating a batch is not safe to repeat: the SDK sends no idempotency key (anthropic/_base_client.py,

@@ -58,6 +58,11 @@ logger = structlog.get_logger(__name__)
 
 # A crashed run's batch is looked for among the batches created from this long before its row.
 CLOCK_SKEW = timedelta(minutes=1)
+#: A create the client gave up on (a time-out, a lost reply) may still be carried out by Anthropic after
+#: that: the request is on its way or being handled. A batch claimed less than this many of the client's
+#: time-outs ago, with no batch of its size listed yet, is given until then before it is judged never
+#: accepted: released too early, its logs would be sent again and paid for twice.
+CREATE_SETTLE_TIMEOUTS = 3
 # Results are matched to their logs this many at a time, so memory does not grow with the batch.
 RESULTS_CHUNK = 500
 # A batch's results stream is read at most this many times in a run when it breaks off, pausing
@@ -132,6 +137,8 @@ def batches_settle(
     if submitting:
         # Listed once for every batch to recover: the oldest row bounds how far back to look.
         listed = list(client.created_since(submitting[0].created_at - CLOCK_SKEW))
+        if _settle_for_late_creates(submitting, listed, timeout=client.timeout):
+            listed = list(client.created_since(submitting[0].created_at - CLOCK_SKEW))
         for batch in submitting:
             _recover(batch, listed, counts)
     _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
@@ -226,20 +233,42 @@ def _abandon(batch: TagBatch, reason: str, *, log_error: str = "") -> None:
     logger.warning("batch_abandoned", batch=batch.pk, batch_id=batch.batch_id, reason=reason)
 
 
-def _recover(batch: TagBatch, listed: list[BatchState], counts: BatchCounts) -> None:
-    """A batch stored but never recorded as accepted: a run crashed, or lost the answer, after sending it.
-    Adopt the one batch of the account created since, of the same size, that no row knows; with none
-    (it was never accepted) or several (no telling which), release its logs to the queue. A wrong pick
-    costs money, never a label: results are matched to logs by custom_id, and a log without a result
-    goes back to the queue."""
-    known = set(TagBatch.objects.exclude(batch_id="").values_list("batch_id", flat=True))  # a few a night
-    candidates = [
+def _settle_for_late_creates(submitting: list[TagBatch], listed: list[BatchState], *, timeout: float) -> bool:
+    """Wait until every batch claimed just now without a match in ``listed`` is old enough to judge; True
+    when it waited (list again)."""
+    known = _known_batch_ids()
+    settle = timedelta(seconds=CREATE_SETTLE_TIMEOUTS * timeout)
+    young = [batch for batch in submitting if not _candidates(batch, listed, known)]
+    wait = max(((batch.created_at + settle - timezone.now()).total_seconds() for batch in young), default=0.0)
+    if wait <= 0:
+        return False
+    logger.info("batch_create_settling", seconds=round(wait, 3), batches=len(young))
+    time.sleep(wait)
+    return True
+
+
+def _known_batch_ids() -> set[str]:
+    return set(TagBatch.objects.exclude(batch_id="").values_list("batch_id", flat=True))  # a few a night
+
+
+def _candidates(batch: TagBatch, listed: list[BatchState], known: set[str]) -> list[BatchState]:
+    """The listed batches that may be ``batch``: created since it was stored, of its size, known to no row."""
+    return [
         state
         for state in listed
         if state.created_at >= batch.created_at - CLOCK_SKEW
         and state.batch_id not in known
         and state.request_total == batch.request_count
     ]
+
+
+def _recover(batch: TagBatch, listed: list[BatchState], counts: BatchCounts) -> None:
+    """A batch stored but never recorded as accepted: a run crashed, or lost the answer, after sending it.
+    Adopt the one batch of the account created since, of the same size, that no row knows; with none
+    (it was never accepted) or several (no telling which), release its logs to the queue. A wrong pick
+    costs money, never a label: results are matched to logs by custom_id, and a log without a result
+    goes back to the queue."""
+    candidates = _candidates(batch, listed, _known_batch_ids())
     if len(candidates) == 1:
         _record_acceptance(batch, candidates[0].batch_id, candidates[0].expires_at)
         counts.recovered += 1

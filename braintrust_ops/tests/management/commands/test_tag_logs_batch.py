@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def batch_settings(ops_settings):
-    ops_settings(CLAUDE_BATCH_POLL_SECONDS="0.05")
+    # A short time-out: a run after a lost create waits CREATE_SETTLE_TIMEOUTS of them before judging it.
+    ops_settings(CLAUDE_BATCH_POLL_SECONDS="0.05", CLAUDE_TIMEOUT_SECONDS="2")
 
 
 def _labels() -> dict[str, list[str]]:
@@ -190,6 +191,23 @@ def test_a_batch_anthropic_never_accepted_is_abandoned_and_its_logs_submitted_ag
     assert "0 found again after a crash, 1 abandoned" in result.stdout
     assert _labels()[COOK] == ["halacha"]
     assert sorted(TagBatch.objects.values_list("state", flat=True)) == ["abandoned", "collected"]
+
+
+def test_a_create_anthropic_carries_out_after_the_client_gave_up_is_adopted_by_a_run_started_at_once(
+    small_project, run_command, batch_settings, ops_settings
+):
+    """The create's reply comes after the client's time-out, and the batch exists only from then on: a run
+    started before that must not judge it never accepted and pay for its logs a second time."""
+    ops_settings(CLAUDE_TIMEOUT_SECONDS="0.5", CLAUDE_MAX_RETRIES=0)
+    small_project.faults.add("batches_create", "latency", delay=1.2, times=1)
+    with pytest.raises(CommandError):
+        run_command("tag_logs", "--batch")
+    assert small_project.batches.all() == []  # the sandbox is still sleeping on the create
+
+    result = run_command("tag_logs", "--batch", "--wait", "1")
+    assert "1 found again after a crash" in result.stdout
+    assert len(small_project.batches.all()) == 1 and small_project.count("batches_create") == 1
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
 
 
 def test_a_batch_refused_as_a_whole_releases_its_logs_and_fails_the_run_saying_why(
