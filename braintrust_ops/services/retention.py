@@ -45,7 +45,7 @@ class PruneReport:
 
 def never_labelled(max_attempts: int) -> Q:
     """Logs a later tag_logs run still labels: pending, failed with attempts left, or in an open batch
-    (the queue's own rule, services.tagging._queue_queryset, plus the batch's logs)."""
+    (the queue's own rule, services.tagging.queue.queue_queryset, plus the batch's logs)."""
     return (
         Q(status=TaggedLog.Status.PENDING)
         | Q(status=TaggedLog.Status.FAILED, attempts__lt=max_attempts)
