@@ -79,7 +79,7 @@ class TagBatch(TimestampedModel):
     batch_id = models.CharField(max_length=128, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTING, db_index=True)
     # "I/N" when a sharded run submitted it: each shard of that count collects its own; a run of another
-    # layout takes it over (services.tagging_batches._unsettled).
+    # layout takes it over (services.tagging.batches._unsettled).
     shard = models.CharField(max_length=16, blank=True)
     request_count = models.PositiveIntegerField()
     # What the requests were built with: the results are stored with this provenance and validated

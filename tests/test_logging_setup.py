@@ -39,7 +39,7 @@ def test_with_log_format_json_each_stderr_line_is_one_event_and_the_summary_stay
     (failed,) = [event for event in events if event["event"] == "log_tagging_failed"]
     assert (failed["level"], failed["logger"], failed["cost_an_attempt"]) == (
         "warning",
-        "braintrust_ops.services.tagging_dispatch",
+        "braintrust_ops.services.tagging.dispatch",
         True,
     )
     (tagged,) = [event for event in events if event["event"] == "logs_tagged"]

@@ -162,7 +162,7 @@ class ClaudeClient:
         at max_retries=4, issue 19). Sharing one budget between the two loops would need a per-call
         ``max_retries`` (only ``with_options``, a copy of the client our paced subclass does not survive) or
         ending the SDK's loop from ``_prepare_request`` after its backoff; not retrying costs no code, and
-        the log is sent again on the next run (InvalidReply is a service failure: ``tagging_dispatch``)."""
+        the log is sent again on the next run (InvalidReply is a service failure: ``services.tagging.dispatch``)."""
         try:
             message = self._create(system=system, user_text=user_text, tool=tool)
         except (anthropic.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -88,7 +88,7 @@ class BatchClient:
         # it), so its retry after a time-out or a cut-off reply would create, and bill, a second batch that no
         # row knows. So create goes without SDK retries (``_create_once``), retried only where Anthropic
         # certainly did not take it; a lost reply is left to the next run, which adopts the batch (``_recover``
-        # in services/tagging_batches.py).
+        # in services/tagging/batches.py).
         self._create_once = self._sdk.with_options(max_retries=0)
 
     @classmethod

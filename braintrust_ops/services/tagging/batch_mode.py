@@ -1,6 +1,6 @@
 """Batch mode, and the Message Batches every run settles: earlier runs' batches collected, the queue
 submitted as new ones (half the price), and, with --wait, collected before the run ends
-(``tagging_batches``). Batches left open are settled in either mode, so switching modes strands no log.
+(``batches``). Batches left open are settled in either mode, so switching modes strands no log.
 """
 
 import structlog
@@ -8,10 +8,10 @@ import structlog
 from braintrust_ops.clients.claude import tool_params
 from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.exceptions import TransientServiceError
+from braintrust_ops.services.tagging.batches import BatchSpec, batches_settle, batches_submit, batches_wait
 from braintrust_ops.services.tagging.queue import queue_jobs
+from braintrust_ops.services.tagging.setup_check import suspects_judge
 from braintrust_ops.services.tagging.state import TaggingRun
-from braintrust_ops.services.tagging_batches import BatchSpec, batches_settle, batches_submit, batches_wait
-from braintrust_ops.services.tagging_setup import suspects_judge
 from braintrust_ops.tagging_prompt import PROMPT_VERSION
 
 logger = structlog.get_logger(__name__)
@@ -77,7 +77,7 @@ def queue_submit(run: TaggingRun, client: BatchClient) -> None:
 
 
 def batch_faults_judge(run: TaggingRun) -> None:
-    """Batch results failing alike, in a row: one setup check decides whose fault they are (tagging_setup)."""
+    """Batch results failing alike, in a row: one setup check decides whose fault they are (setup_check)."""
     if not run.tally.suspects or run.claude_factory is None:
         return
     claude = run.new_claude()

@@ -1,13 +1,13 @@
-"""Interactive mode: the queue sent to Claude now, a few calls at a time (``tagging_dispatch``)."""
+"""Interactive mode: the queue sent to Claude now, a few calls at a time (``dispatch``)."""
 
 import time
 
 import structlog
 
 from braintrust_ops.outage_breaker import OutageBreaker
+from braintrust_ops.services.tagging.dispatch import Dispatcher, Tally
 from braintrust_ops.services.tagging.queue import queue_jobs
 from braintrust_ops.services.tagging.state import TaggingRun
-from braintrust_ops.services.tagging_dispatch import Dispatcher, Tally
 
 logger = structlog.get_logger(__name__)
 

@@ -15,10 +15,10 @@ from braintrust_ops.cost_estimate import text_tokens
 from braintrust_ops.models import TaggedLog
 from braintrust_ops.services.log_sync import LogWindow
 from braintrust_ops.services.tagging.cost import fixed_tokens
+from braintrust_ops.services.tagging.dispatch import Job
 from braintrust_ops.services.tagging.options import TaggingOptions
 from braintrust_ops.services.tagging.report import TaggingReport
 from braintrust_ops.services.tagging.state import TaggingRun
-from braintrust_ops.services.tagging_dispatch import Job
 from braintrust_ops.shards import Shard
 from braintrust_ops.storable import original_json
 from braintrust_ops.tagging_prompt import build_user_message

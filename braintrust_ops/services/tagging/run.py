@@ -25,6 +25,7 @@ from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.services.log_sync import newer_xact
 from braintrust_ops.services.tagging import dry_run
 from braintrust_ops.services.tagging.batch_mode import earlier_batches_settle, queue_submit
+from braintrust_ops.services.tagging.batches import has_unsettled, still_open
 from braintrust_ops.services.tagging.cost import billed_cost
 from braintrust_ops.services.tagging.fetch import ingest, newest_xact_seen, tagging_window
 from braintrust_ops.services.tagging.interactive import queue_send
@@ -32,7 +33,6 @@ from braintrust_ops.services.tagging.options import TaggingOptions
 from braintrust_ops.services.tagging.queue import count_own, count_stale, given_up, queue_queryset
 from braintrust_ops.services.tagging.report import TaggingReport
 from braintrust_ops.services.tagging.state import TaggingRun
-from braintrust_ops.services.tagging_batches import has_unsettled, still_open
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import build_system_prompt

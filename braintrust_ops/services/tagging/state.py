@@ -21,10 +21,10 @@ from braintrust_ops.conf import OpsConfig
 from braintrust_ops.models import CommandRun
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.services.log_sync import FetchCounts, LogWindow
+from braintrust_ops.services.tagging.batches import BatchCounts
+from braintrust_ops.services.tagging.dispatch import Call, Tally
 from braintrust_ops.services.tagging.options import TaggingOptions
 from braintrust_ops.services.tagging.report import TaggingReport
-from braintrust_ops.services.tagging_batches import BatchCounts
-from braintrust_ops.services.tagging_dispatch import Call, Tally
 from braintrust_ops.shards import Shard
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.taggable_tags import TaggableTag

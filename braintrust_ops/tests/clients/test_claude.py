@@ -1,5 +1,5 @@
 """The Anthropic client against the sandbox, through the real SDK: a reply read, and each failure turned
-into the app's error that tells the run what to do (``services/tagging_dispatch.py``): LogRefused, the
+into the app's error that tells the run what to do (``services/tagging/dispatch.py``): LogRefused, the
 log's own fault; AuthenticationFailed and the other PermanentServiceErrors, a setup that fails every call;
 TransientServiceError (InvalidReply among them), the service failing, which says nothing about the log."""
 

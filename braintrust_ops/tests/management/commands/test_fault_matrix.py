@@ -17,7 +17,7 @@ A dropped connection on a batch create is a for-good case only: the create may h
 it is never sent again (the next run adopts the batch). A garbled Messages reply is a for-good case only:
 neither the SDK nor the client asks again (``ClaudeClient.call_tool``: one retry layer, the SDK's), so the
 log waits for the next run. A results stream cut off or garbled once is read again in the same run
-(``tagging_batches.RESULTS_READS``).
+(``services.tagging.batches.RESULTS_READS``).
 """
 
 import functools

@@ -427,7 +427,7 @@ def test_second_run_refuses_while_another_holds_the_lock(small_project, run_comm
 
 
 def test_crash_mid_run_keeps_stored_results_and_the_next_run_resumes(small_project, run_command, monkeypatch):
-    from braintrust_ops.services import tagging_dispatch
+    from braintrust_ops.services.tagging import dispatch as tagging_dispatch
 
     stored = []
     original = tagging_dispatch.store_result
@@ -661,7 +661,7 @@ def test_nights_of_outage_stop_early_use_no_attempt_and_the_next_healthy_run_tag
 def test_a_signal_stops_dispatching_keeps_what_finished_and_exits_with_its_code(
     small_project, run_command, ops_settings, monkeypatch, signum, code
 ):
-    from braintrust_ops.services import tagging_dispatch
+    from braintrust_ops.services.tagging import dispatch as tagging_dispatch
 
     _many_logs(small_project, 30)
     small_project.claude_latency = 0.2

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from braintrust_ops.batch_requests import custom_id
 from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
-from braintrust_ops.services import tagging_batches
+from braintrust_ops.services.tagging import batches as tagging_batches
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

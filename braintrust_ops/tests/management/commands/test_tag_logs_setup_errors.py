@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from braintrust_ops.batch_requests import custom_id
 from braintrust_ops.models import CommandRun, TaggedLog
-from braintrust_ops.services.tagging_dispatch import SAME_ERROR_STREAK
+from braintrust_ops.services.tagging.dispatch import SAME_ERROR_STREAK
 from braintrust_ops.tests.management.commands.test_tag_logs_batch import batch_settings  # noqa: F401  (a fixture)
 from braintrust_ops_sandbox.batches import errored
 

@@ -2,7 +2,7 @@
 
 A Message Batch answers a wrong setup (a model without strict tool use, a max_tokens the model refuses)
 with the same ``invalid_request_error`` for every request, hours after the batch was sent, and each
-result is stored, and charged to its log, as it is read (``tagging_batches``). So the faults that came
+result is stored, and charged to its log, as it is read (``batches``). So the faults that came
 ``SAME_ERROR_STREAK`` or more in a row alike are kept as suspects (``Tally``), and once the results are
 in, one setup check decides, as in the interactive loop: labelled, the faults were the logs' own and stay
 charged; refused too, every suspect gets its attempt back, the run sends no new batch, and it fails
@@ -14,7 +14,7 @@ from django.db import transaction
 
 from braintrust_ops.exceptions import PermanentServiceError
 from braintrust_ops.models import TaggedLog
-from braintrust_ops.services.tagging_dispatch import LOG_FAULT, SETUP_CHECK_TEXT, TAGGED, Call, Job, Tally, tag_one
+from braintrust_ops.services.tagging.dispatch import LOG_FAULT, SETUP_CHECK_TEXT, TAGGED, Call, Job, Tally, tag_one
 
 logger = structlog.get_logger(__name__)
 

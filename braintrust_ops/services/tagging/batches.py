@@ -7,7 +7,7 @@ next run finds it by listing the account's batches. Every run, interactive or no
 batches left open (``batches_settle``), so switching modes never strands a log.
 
 What a batch result costs a log is what the same answer costs it in the interactive path
-(``tagging_dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
+(``dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
 (``invalid_request_error``) uses an attempt; any other error, ``expired`` and ``canceled`` say nothing
 about the log, which goes back to the queue with no attempt used.
 
@@ -42,7 +42,7 @@ from braintrust_ops.clients.claude_batches import (
 from braintrust_ops.conf import without_secrets
 from braintrust_ops.exceptions import PermanentServiceError, TransientServiceError
 from braintrust_ops.models import CommandRun, TagBatch, TaggedLog
-from braintrust_ops.services.tagging_dispatch import (
+from braintrust_ops.services.tagging.dispatch import (
     LOG_FAULT,
     SERVICE_FAILURE,
     Job,
