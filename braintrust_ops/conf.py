@@ -114,6 +114,10 @@ class OpsConfig:
     push_max_attempts: int = 3
     push_failure_threshold: float = 0.10
 
+    # tag_logs adds each label to its source log's tags in Braintrust, where people read and filter the
+    # logs (a merge: nothing else on the log changes). Off unless asked for.
+    write_back: bool = False
+
     backup_days: int = 7
     backup_dir: str = "/tmp"
 

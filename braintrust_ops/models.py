@@ -146,6 +146,13 @@ class TaggedLog(TimestampedModel):
     tagged_at = models.DateTimeField(null=True, blank=True)
     # Tags Claude proposed that were not in the allowed list: kept for review, never pushed.
     rejected_tags = models.JSONField(default=list, blank=True)
+    # Write-back (BRAINTRUST_OPS_WRITE_BACK): the ledger of what this app wrote to the source log's tags in
+    # Braintrust. ``written_tags`` are the tags it added there and holds (null: never written); a label
+    # newer than ``written_at`` is still to write. A write Braintrust refused on its own keeps its error
+    # here and is not sent again until the log is labelled again.
+    written_tags = models.JSONField(null=True, blank=True)
+    written_at = models.DateTimeField(null=True, blank=True)
+    write_error = models.TextField(blank=True)
     last_run = models.ForeignKey(
         CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tagged_logs"
     )

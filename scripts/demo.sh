@@ -15,6 +15,8 @@ print(f"export BRAINTRUST_API_KEY={BRAINTRUST_KEY} ANTHROPIC_API_KEY={ANTHROPIC_
 # Keep the terminal to the reports; the CronJob keeps INFO events as JSON lines (LOG_FORMAT=json).
 export LOG_LEVEL=WARNING
 export BRAINTRUST_API_URL="http://127.0.0.1:$PORT" ANTHROPIC_BASE_URL="http://127.0.0.1:$PORT"
+# Labels go onto the source logs' tags in Braintrust too, where people read the logs.
+export BRAINTRUST_OPS_WRITE_BACK=true
 
 $PY manage.py migrate --no-input -v 0
 $PY manage.py braintrust_sandbox --port "$PORT" >"$DEMO_DIR/sandbox.log" 2>&1 &
@@ -30,7 +32,7 @@ $PY manage.py tag_logs --dry-run
 $PY manage.py tag_logs --push
 $PY manage.py prune_braintrust_ops
 echo
-echo "== Running it again changes nothing (exactly once)"
+echo "== Running it again changes nothing (exactly once): the logs written to come back, and cost nothing"
 $PY manage.py tag_logs --push
 $PY manage.py prune_braintrust_ops
 echo

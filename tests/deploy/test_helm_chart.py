@@ -664,3 +664,18 @@ def test_the_real_chart_script_fails_when_the_chart_already_defines_one_of_our_h
     result = _lint_in_sefaria_chart(checkout)
     assert result.returncode == 1
     assert "FAIL  our helpers' names are free in the chart\n      sefaria.secrets.braintrust" in result.stdout
+
+
+@pytest.mark.parametrize("shape", ["single", "sharded"])
+def test_write_back_sets_its_switch_on_the_tagging_containers_only_when_asked(tmp_path_factory, shape):
+    extra = SHARDED if shape == "sharded" else []
+    for asked in (False, True):
+        cronjobs = _by_name(render(tmp_path_factory, *extra, f"cronJobs.braintrust.tagAndPush.writeBack={asked}"))
+        pod = _pod(cronjobs["production-braintrust-tag-and-push"])
+        (tagging,) = pod["initContainers"] if shape == "single" else pod["containers"]
+        switch = {item["name"]: item.get("value") for item in tagging["env"]}.get("BRAINTRUST_OPS_WRITE_BACK")
+        assert switch == ("true" if asked else None)
+        for name, cronjob in cronjobs.items():
+            for container in _pod(cronjob).get("containers", []) + _pod(cronjob).get("initContainers", []):
+                if container is not tagging:
+                    assert "BRAINTRUST_OPS_WRITE_BACK" not in {item["name"] for item in container["env"]}, name

@@ -215,6 +215,11 @@ class Command(OpsCommand):
             )
             if report.given_up:
                 self.say(f"{prefix}Given up (at the attempt limit, never sent again): {report.given_up}")
+            if report.write_back:
+                self.say(
+                    f"{prefix}Would write the labels it makes back to their logs in Braintrust, and "
+                    f"{report.write_back_pending} labels stored earlier and not yet written"
+                )
             return
         if report.backlog:
             self.say(f"Backlog of earlier runs in the queue: {report.backlog}")
@@ -249,10 +254,28 @@ class Command(OpsCommand):
             f"Tokens: {report.input_tokens} in, {report.output_tokens} out (about ${report.estimated_cost_usd}); "
             f"elapsed {report.elapsed_seconds:.1f}s"
         )
+        self._print_write_back(report)
         if self.failed_run:
             return  # the run failed or was stopped: its one-line error follows, not a success line
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
+
+    def _print_write_back(self, report: TaggingReport) -> None:
+        if not report.write_back:
+            return
+        self.say(
+            f"Labels written back to their logs in Braintrust: {report.written_back} in "
+            f"{report.write_back_requests} requests"
+            + (f"; {report.write_back_unchanged} with nothing to change" if report.write_back_unchanged else "")
+            + (f"; {report.write_back_pending} still to write" if report.write_back_pending else "")
+        )
+        if report.write_back_refused:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"Braintrust refused {report.write_back_refused} label writes on their own (their errors: the "
+                    "tagged logs' write error in the admin); they are sent again once the log is labelled again."
+                )
+            )
 
     def _print_batches(self, report: TaggingReport) -> None:
         if report.batches_recovered or report.batches_abandoned:

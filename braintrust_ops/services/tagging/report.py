@@ -95,6 +95,18 @@ class TaggingReport:
     batch_problem: str = ""
     #: why the run stopped sending early: Claude looked down
     outage: str = ""
+    #: write-back (BRAINTRUST_OPS_WRITE_BACK): labels added to their source logs' tags in Braintrust
+    write_back: bool = False
+    written_back: int = 0
+    #: labels with nothing to change on the source log (no tag, or the same tags as written before)
+    write_back_unchanged: int = 0
+    write_back_requests: int = 0
+    #: writes Braintrust refused on their own (their errors are on the tagged logs, in the admin)
+    write_back_refused: int = 0
+    #: labels still to write when the run ended (the dry run's: those it would write besides this run's own)
+    write_back_pending: int = 0
+    #: why the writing stopped before every label was written
+    write_back_problem: str = ""
     elapsed_seconds: float = 0.0
     dry_run: bool = False
 
@@ -110,7 +122,16 @@ class TaggingReport:
 
     def problem(self, config: OpsConfig) -> str:
         """tag_logs' success rule: "" when it did its work, else what went wrong and what happens next."""
-        return " ".join(part for part in (self._tagging_problem(config), self.batch_problem) if part)
+        parts = (self._tagging_problem(config), self.batch_problem, self._write_back_problem())
+        return " ".join(part for part in parts if part)
+
+    def _write_back_problem(self) -> str:
+        if not self.write_back_problem:
+            return ""
+        return (
+            f"Writing labels back to Braintrust's logs stopped: {self.write_back_problem.rstrip('.')}. "
+            f"{self.write_back_pending} labels stay to be written (they are stored here); the next run writes them."
+        )
 
     def _tagging_problem(self, config: OpsConfig) -> str:
         if self.setup_error:

@@ -33,6 +33,7 @@ from braintrust_ops.services.tagging.options import TaggingOptions
 from braintrust_ops.services.tagging.queue import count_own, count_stale, given_up, queue_queryset
 from braintrust_ops.services.tagging.report import TaggingReport
 from braintrust_ops.services.tagging.state import TaggingRun
+from braintrust_ops.services.tagging.write_back import count_to_write, labels_write_back
 from braintrust_ops.stopping import StopRequest
 from braintrust_ops.taggable_tags import RefusedTag, TaggableTag, select_taggable_tags
 from braintrust_ops.tagging_prompt import build_system_prompt
@@ -77,6 +78,8 @@ def logs_tag(
     )
     if options.dry_run:
         dry_run.queue_price(tagging)
+        if config.write_back:
+            report.write_back_pending = count_to_write(options.shard)
         tagging.clock_out()
         return report
 
@@ -101,8 +104,19 @@ def logs_tag(
     finally:
         if batch_client is not None:
             batch_client.close()
+    if config.write_back and not tagging.stop.is_set():
+        _labels_write_back(tagging)
     _finish(tagging)
     return report
+
+
+def _labels_write_back(run: TaggingRun) -> None:
+    """This run's labels, and any an earlier run could not write, onto their source logs (write_back)."""
+    written = labels_write_back(braintrust=run.braintrust, config=run.config, shard=run.shard, stop=run.stop)
+    report = run.report
+    report.written_back, report.write_back_unchanged = written.written, written.unchanged
+    report.write_back_requests, report.write_back_refused = written.requests, written.refused
+    report.write_back_pending, report.write_back_problem = written.pending, written.problem
 
 
 def _prepare(
@@ -112,6 +126,7 @@ def _prepare(
     tagset = tagset_fingerprint(tags)
     report.tagset_fingerprint = tagset
     report.batch_mode = options.batch or config.tagging_batch
+    report.write_back = config.write_back
     now = timezone.now()
     window = tagging_window(options=options, config=config, now=now)
     report.window_start, report.window_end = window.since, window.until or now

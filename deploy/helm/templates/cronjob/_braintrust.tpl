@@ -105,6 +105,11 @@ env:
 {{- end }}
 - name: BRAINTRUST_OPS_CRON_SCHEDULE
   value: {{ .schedule | quote }}
+{{- if .writeBack }}
+# tag_logs adds each label to its source log's tags in Braintrust (cronJobs.braintrust.tagAndPush.writeBack).
+- name: BRAINTRUST_OPS_WRITE_BACK
+  value: "true"
+{{- end }}
 {{- with .backupDir }}
 - name: BRAINTRUST_OPS_BACKUP_DIR
   value: {{ . | quote }}
