@@ -117,6 +117,9 @@ class OpsConfig:
     # tag_logs adds each label to its source log's tags in Braintrust, where people read and filter the
     # logs (a merge: nothing else on the log changes). Off unless asked for.
     write_back: bool = False
+    # The project tag a person adds to a log in Braintrust to say its tags are right as they stand
+    # (braintrust_ops.reviews). Not a taggable tag: Claude never proposes it.
+    reviewed_tag: str = "reviewed"
 
     backup_days: int = 7
     backup_dir: str = "/tmp"

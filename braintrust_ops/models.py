@@ -153,6 +153,18 @@ class TaggedLog(TimestampedModel):
     written_tags = models.JSONField(null=True, blank=True)
     written_at = models.DateTimeField(null=True, blank=True)
     write_error = models.TextField(blank=True)
+    # Reviews: the taggable tags the source log carried when last read (or as this app's writes left them;
+    # null until first read). A later read that finds others means a person changed them in Braintrust.
+    source_tags = models.JSONField(null=True, blank=True)
+    # A person's label (null: none), which wins over Claude's: datasets follow it and no run changes it.
+    # ``tags`` keep Claude's label, so the two can be compared.
+    human_tags = models.JSONField(null=True, blank=True)
+    # What the person changed against Claude's label: {"added": [...], "removed": [...]}.
+    human_changes = models.JSONField(default=dict, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # From the log's metadata (REVIEWED_BY_KEY) when the reviewer put their name there; Braintrust's row does
+    # not say who changed its tags (its audit trail does).
+    reviewed_by = models.CharField(max_length=255, blank=True)
     last_run = models.ForeignKey(
         CommandRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="tagged_logs"
     )
@@ -205,6 +217,9 @@ class DatasetInsertion(TimestampedModel):
     class Status(models.TextChoices):
         INSERTED = "inserted", "Inserted"
         FAILED = "failed", "Failed"
+        # Taken out of the dataset (``_object_delete``) after a person's correction removed the tag it
+        # subscribes to; put back, exactly once again, if a later correction adds one.
+        REMOVED = "removed", "Removed"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INSERTED, db_index=True)
     attempts = models.PositiveIntegerField(default=1)

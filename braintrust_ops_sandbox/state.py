@@ -156,7 +156,8 @@ class SandboxState:
             self._dataset_rows.clear()
 
     def insert_rows(self, dataset_id: str, events: list[dict]) -> list[str]:
-        """Upsert by ``id``, as Braintrust does: an event whose id exists replaces that row. The stored
+        """Upsert by ``id``, as Braintrust does: an event whose id exists replaces that row, one with
+        ``_object_delete`` deletes it. The stored
         row carries what the spec's DatasetEvent requires (project_id, span ids, _xact_id...)."""
         with self._lock:
             rows = self._dataset_rows[dataset_id]
@@ -165,6 +166,11 @@ class SandboxState:
             for event in events:
                 row_id = str(event.get("id") or self.new_id())
                 rows.pop(row_id, None)
+                if event.get("_object_delete"):
+                    # OpenAPI InsertDatasetEvent: "Pass _object_delete=true to mark the dataset event deleted.
+                    # Deleted events will not show up in subsequent fetches for this dataset".
+                    row_ids.append(row_id)
+                    continue
                 xact = self._next_xact()
                 span_id = event.get("span_id") or row_id
                 rows[row_id] = {

@@ -66,9 +66,12 @@ class DatasetReport:
     given_up: int = 0
     #: rows too large for any insert request, judged before sending: given up at once, not a failure
     too_large: int = 0
-    #: rows already in the dataset whose log, labelled again since, no longer carries a subscribed tag.
-    #: Datasets are append-only: they stay, and a person decides.
+    #: rows already in the dataset whose log, labelled again by Claude since, no longer carries a subscribed
+    #: tag. Claude's relabels leave datasets as they are: the rows stay, and a person decides.
     no_longer_matching: int = 0
+    #: rows taken out of the dataset because a person's label removed the tag it subscribes to (the dry
+    #: run's: rows it would take out)
+    removed: int = 0
     error: str = ""
 
 
@@ -137,6 +140,11 @@ class PushReport:
         return ""
 
 
+def label_of(log: TaggedLog) -> list[str]:
+    """The log's label as datasets see it: a person's when there is one (it wins), else Claude's."""
+    return list(log.human_tags) if log.human_tags is not None else log.tag_names
+
+
 def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
     """A dataset row as Braintrust's own "add to dataset" makes it, with provenance in metadata. The content
     goes out as the log held it: decoded from storable's encoding (requests writes a NUL or a lone surrogate
@@ -153,6 +161,7 @@ def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
             "source_root_span_id": log.root_span_id,
             "source_logged_at": log.logged_at.isoformat(),
             "assigned_tags": tags,
+            "label_source": "person" if log.human_tags is not None else "claude",
             "tagging_model": log.model,
             "tagging_prompt_version": log.prompt_version,
             "source_metadata": original_json(log.metadata),
@@ -160,12 +169,17 @@ def event_for(log: TaggedLog, tags: list[str]) -> "InsertDatasetEvent":
     }
 
 
-def _tagged_log_tags() -> Iterator[tuple[str, str]]:
-    return (
-        LogTag.objects.filter(tagged_log__status=TaggedLog.Status.TAGGED)
+def _labelled_log_tags() -> Iterator[tuple[str, str]]:
+    """(log id, tag) of every label as datasets see it: Claude's, and a person's where one exists."""
+    yield from (
+        LogTag.objects.filter(tagged_log__status=TaggedLog.Status.TAGGED, tagged_log__human_tags__isnull=True)
         .values_list("tagged_log__log_id", "name")
         .iterator(chunk_size=5000)
     )
+    people = TaggedLog.objects.filter(human_tags__isnull=False).values_list("log_id", "human_tags")
+    for log_id, tags in people.iterator(chunk_size=5000):
+        for tag in tags or []:
+            yield log_id, tag
 
 
 def _not_yet_inserted(dataset_id: str, log_ids: set[str], *, max_attempts: int | None = None) -> tuple[list[str], int]:
@@ -257,7 +271,7 @@ class _Pusher:
         for start in range(0, len(log_ids), EVENT_CHUNK):
             chunk = log_ids[start : start + EVENT_CHUNK]
             for log in TaggedLog.objects.filter(log_id__in=chunk).prefetch_related("tags").order_by("log_id"):
-                event = event_for(log, log.tag_names)
+                event = event_for(log, label_of(log))
                 size = encoded_size(event)
                 if fits_alone(size, self.config.push_max_request_bytes):
                     yield (log, event), size
@@ -406,7 +420,7 @@ def datasets_push(
         for subscription in subscriptions:
             push_report.reconciled += datasets_reconcile(braintrust=braintrust, subscription=subscription, run=run)
 
-    matches = match_logs_to_datasets(_tagged_log_tags(), subscriptions)
+    matches = match_logs_to_datasets(_labelled_log_tags(), subscriptions)
     try:
         _push_each(
             subscriptions,
@@ -442,9 +456,54 @@ def _no_longer_matching(subscription: Subscription) -> int:
             status=DatasetInsertion.Status.INSERTED,
             tagged_log__status=TaggedLog.Status.TAGGED,
         )
+        .filter(tagged_log__human_tags__isnull=True)
         .exclude(tagged_log__tags__name__in=subscription.tags)
         .count()
     )
+
+
+def _corrected_out(subscription: Subscription) -> list[DatasetInsertion]:
+    """Rows in the dataset whose log a person labelled without any tag the dataset subscribes to."""
+    inserted = DatasetInsertion.objects.filter(
+        dataset_id=subscription.dataset_id,
+        status=DatasetInsertion.Status.INSERTED,
+        tagged_log__human_tags__isnull=False,
+    ).select_related("tagged_log")
+    return [
+        entry
+        for entry in inserted.iterator(chunk_size=1000)
+        if entry.tagged_log is not None and not set(entry.tagged_log.human_tags or []) & subscription.tags
+    ]
+
+
+def _remove_corrected(
+    entries: list[DatasetInsertion],
+    *,
+    subscription: Subscription,
+    braintrust: BraintrustClient,
+    config: OpsConfig,
+    run: CommandRun | None,
+    report: DatasetReport,
+    push_report: PushReport,
+) -> None:
+    """Take the rows out, as Braintrust documents a delete (``_object_delete`` on the row's id, OpenAPI
+    ``InsertDatasetEvent``), and mark them removed in the ledger once Braintrust confirms."""
+    for start in range(0, len(entries), config.push_batch_size):
+        chunk = entries[start : start + config.push_batch_size]
+        events: list[InsertDatasetEvent] = [{"id": entry.row_id, "_object_delete": True} for entry in chunk]
+        push_report.requests += 1
+        try:
+            braintrust.insert_dataset_events(subscription.dataset_id, events)
+        except RemoteServiceError as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            report.error = str(exc)
+            logger.error("dataset_rows_not_removed", dataset=subscription.dataset_name, error=str(exc))
+            return
+        DatasetInsertion.objects.filter(pk__in=[entry.pk for entry in chunk]).update(
+            status=DatasetInsertion.Status.REMOVED, run=run
+        )
+        report.removed += len(chunk)
 
 
 def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push_report: PushReport) -> None:
@@ -459,7 +518,21 @@ def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push
         report.already_present = report.matched - len(pending) - report.given_up
         report.to_insert = len(pending)
         report.no_longer_matching = _no_longer_matching(subscription)
-        if dry_run or not pending:
+        corrected_out = _corrected_out(subscription)
+        if dry_run:
+            report.removed = len(corrected_out)
+            continue
+        if corrected_out:
+            _remove_corrected(
+                corrected_out,
+                subscription=subscription,
+                braintrust=braintrust,
+                config=config,
+                run=run,
+                report=report,
+                push_report=push_report,
+            )
+        if not pending:
             continue
         _Pusher(
             subscription=subscription,

@@ -56,6 +56,8 @@ class LogRow:
     input: object
     output: object
     metadata: object
+    #: the row's tags in Braintrust (its string ones), which reviews compare with what this app knew
+    tags: tuple[str, ...] = ()
 
 
 def _parse_created(value: object) -> datetime | None:
@@ -132,9 +134,15 @@ def _storable_row(row: dict, *, created: datetime) -> LogRow:
             input=storable_json(row.get("input")),
             output=storable_json(row.get("output")),
             metadata=storable_json(row.get("metadata")),
+            tags=_string_tags(row.get("tags")),
         )
     except RecursionError:  # a structure deeper than the interpreter's stack, before MAX_JSON_DEPTH was reached
         raise Unstorable("nested too deep to store") from None
+
+
+def _string_tags(value: object) -> tuple[str, ...]:
+    """A row's tags as Braintrust holds them (a list of strings, or null); anything else is no tag."""
+    return tuple(tag for tag in value if isinstance(tag, str)) if isinstance(value, list) else ()
 
 
 @dataclass

@@ -84,6 +84,12 @@ class Command(OpsCommand):
                     if report.dry_run
                     else f"inserted {item.inserted}, failed {item.failed}"
                 )
+                + (
+                    f"; {'would take out' if report.dry_run else 'taken out'} after a person's correction: "
+                    f"{item.removed}"
+                    if item.removed
+                    else ""
+                )
                 + (f" (refused by the dataset: {item.refused})" if item.refused else "")
                 + (f"; given up after repeated refusals: {item.given_up}" if item.given_up else "")
                 + (f"; too large for any request, given up at once: {item.too_large}" if item.too_large else "")

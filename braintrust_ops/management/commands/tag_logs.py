@@ -181,6 +181,11 @@ class Command(OpsCommand):
             f"duplicates: {report.duplicates}), "
             f"already tagged: {report.already_tagged}"
         )
+        if report.human_corrections or report.human_confirmations:
+            self.say(
+                f"{prefix}People's labels read from the logs: {report.human_corrections} corrections, "
+                f"{report.human_confirmations} confirming Claude's (they win over Claude's; push_to_datasets follows)"
+            )
         if report.refused:
             self.stderr.write(
                 self.style.WARNING(

@@ -25,6 +25,7 @@ from braintrust_ops.services.log_sync import (
 )
 from braintrust_ops.services.tagging.options import TaggingOptions
 from braintrust_ops.services.tagging.report import TaggingReport
+from braintrust_ops.services.tagging.reviews import reviews_record
 from braintrust_ops.services.tagging.state import TaggingRun
 from braintrust_ops.shards import Shard
 
@@ -53,7 +54,7 @@ def tagging_window(*, options: TaggingOptions, config: OpsConfig, now: datetime)
 
 def ingest(run: TaggingRun) -> None:
     """Store the window's rows of this run's shard as pending; known logs are left as they are."""
-    report = run.report
+    report, taggable = run.report, set(run.allowed)
     for rows in _own_rows(clean_rows(run.pages, run.counts), run.shard, report):
         stored = logs_store(rows, run=run.record)
         report.new_logs += stored.new
@@ -61,6 +62,9 @@ def ingest(run: TaggingRun) -> None:
         _list_refused(report, stored.refused_logs)
         if not run.options.retag:
             report.already_tagged += stored.already_tagged
+        reviewed = reviews_record(rows, taggable=taggable, reviewed_tag=run.config.reviewed_tag)
+        report.human_corrections += reviewed.corrections
+        report.human_confirmations += reviewed.confirmations
     fetch_counts(run)
 
 

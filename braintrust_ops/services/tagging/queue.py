@@ -31,8 +31,10 @@ def queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWin
     queued = Q(status=TaggedLog.Status.PENDING) | Q(
         status=TaggedLog.Status.FAILED, attempts__lt=config.tagging_max_attempts
     )
+    # A log a person labelled keeps Claude's label as it was, to measure Claude against the person's.
+    unreviewed = Q(human_tags__isnull=True)
     if options.retag:
-        queued |= Q(logged_at__gte=window.since, logged_at__lt=window.until)
+        queued |= Q(logged_at__gte=window.since, logged_at__lt=window.until) & unreviewed
     if options.retag_stale:
         # Capped like every other try: a label whose relabelling keeps failing on its own keeps its label.
         queued |= (
@@ -44,7 +46,8 @@ def queue_queryset(*, options: TaggingOptions, config: OpsConfig, window: LogWin
 
 
 def _stale(tagset: str) -> Q:
-    return Q(status=TaggedLog.Status.TAGGED) & ~Q(tagset_fingerprint=tagset)
+    """Claude's labels made under another tag set; a log a person labelled is never stale (theirs wins)."""
+    return Q(status=TaggedLog.Status.TAGGED, human_tags__isnull=True) & ~Q(tagset_fingerprint=tagset)
 
 
 def own(rows: Iterable, shard: Shard | None) -> Iterator:

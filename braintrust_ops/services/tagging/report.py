@@ -29,6 +29,9 @@ class TaggingReport:
     refused_logs: list[str] = field(default_factory=list)
     new_logs: int = 0
     already_tagged: int = 0
+    #: people's labels read from the logs this run (reviews): differing from Claude's, and agreeing with it
+    human_corrections: int = 0
+    human_confirmations: int = 0
     #: logs of earlier runs still to tag (pending, or failed with attempts left) that this run queued
     backlog: int = 0
     to_send: int = 0

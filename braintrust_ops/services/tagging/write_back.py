@@ -81,7 +81,8 @@ def merge_event(log_id: str, change: TagChange) -> dict:
 
 def to_write(shard: Shard | None = None) -> QuerySet:
     """Labels not yet written as they stand: never written, or labelled again since."""
-    pending = TaggedLog.objects.filter(status=TaggedLog.Status.TAGGED).filter(
+    # A log a person labelled is theirs: its tags in Braintrust are the person's, and stay as they are.
+    pending = TaggedLog.objects.filter(status=TaggedLog.Status.TAGGED, human_tags__isnull=True).filter(
         Q(written_at__isnull=True) | Q(written_at__lt=F("tagged_at"))
     )
     return pending.order_by("pk")
@@ -160,16 +161,27 @@ def _send_batch(batch: list, *, braintrust: BraintrustClient, config: OpsConfig,
         # Which write was refused: each is sent alone, so one cannot hold back the others.
         return all(_send_batch([item], braintrust=braintrust, config=config, counts=counts) for item in batch)
     counts.requests += 1
-    _record([log for log, _, _ in batch], label_of={log.pk: label for log, label, _ in batch})
+    _record([log for log, _, _ in batch], label_of={log.pk: label for log, label, _ in batch}, events=batch)
     counts.written += len(batch)
     return True
 
 
-def _record(logs: list[TaggedLog], *, label_of: dict[int, list[str]]) -> None:
+def _record(logs: list[TaggedLog], *, label_of: dict[int, list[str]], events: list | None = None) -> None:
+    """The ledger: these labels are on their source logs. The tags each log now carries (``source_tags``) are
+    what its next read should find: that read is this write coming back, not a person's change."""
     now = timezone.now()
+    source_of = {log.pk: _after_write(log.source_tags, event) for log, _, event in events or []}
     with transaction.atomic():
         for log in logs:
-            TaggedLog.objects.filter(pk=log.pk).update(written_tags=label_of[log.pk], written_at=now, write_error="")
+            fields = {"written_tags": label_of[log.pk], "written_at": now, "write_error": ""}
+            if log.pk in source_of:
+                fields["source_tags"] = source_of[log.pk]
+            TaggedLog.objects.filter(pk=log.pk).update(**fields)
+
+
+def _after_write(source_tags: list[str] | None, event: dict) -> list[str]:
+    removed = {tag for deletion in event.get("_array_delete", []) for tag in deletion["delete"]}
+    return sorted((set(source_tags or []) | set(event.get("tags", []))) - removed)
 
 
 def _refuse(log: TaggedLog, error: str) -> None:

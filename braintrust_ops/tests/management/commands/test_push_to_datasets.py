@@ -44,6 +44,7 @@ def test_row_maps_input_to_input_output_to_expected_and_keeps_provenance(dataset
         "source_root_span_id": "root-l1",
         "source_logged_at": "2026-11-23T12:00:00+00:00",
         "assigned_tags": ["halacha"],
+        "label_source": "claude",
         "tagging_model": "claude-haiku-4-5",
         "tagging_prompt_version": "2026-11-24.1",
         "source_metadata": {"session": "s1"},

@@ -1,0 +1,129 @@
+"""People's corrections, read from the logs in Braintrust: recorded beside Claude's label, winning over it,
+and followed by the datasets (a row added once, or taken out)."""
+
+import pytest
+
+from braintrust_ops.models import DatasetInsertion, TaggedLog
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+COOK, TRANSLATE, WEATHER = (
+    "Is it permitted to cook on Shabbat?",
+    "Please translate Genesis 1:1",
+    "What's the weather in Jerusalem?",
+)
+
+
+@pytest.fixture
+def write_back(ops_settings):
+    ops_settings(WRITE_BACK="true")
+
+
+def person_sets_tags(sandbox, text: str, tags: list[str], **fields) -> None:
+    """What a reviewer does in Braintrust's log view: the log's tags changed, so it gets a new _xact_id."""
+    log = next(row for row in sandbox.state.logs() if row["input"] == text)
+    sandbox.state.update_log(log["id"], tags=tags, **fields)
+
+
+def dataset_inputs(sandbox, dataset_id) -> list[str]:
+    return sorted(row["input"] for row in sandbox.state.dataset_rows(dataset_id))
+
+
+def test_a_tag_a_person_adds_is_their_label_and_puts_the_log_in_the_dataset_once(
+    small_project, datasets_project, run_command, write_back
+):
+    run_command("tag_logs", "--push")
+    assert dataset_inputs(small_project, datasets_project.translation) == [TRANSLATE]
+    person_sets_tags(small_project, COOK, ["halacha", "translation"], metadata={"reviewed_by": "Rivka"})
+
+    result = run_command("tag_logs", "--push")
+    assert "People's labels read from the logs: 1 corrections, 0 confirming Claude's" in result.stdout
+    cook = TaggedLog.objects.get(input=COOK)
+    assert (cook.human_tags, cook.human_changes) == (
+        ["halacha", "translation"],
+        {"added": ["translation"], "removed": []},
+    )
+    assert cook.tag_names == ["halacha"] and cook.reviewed_by == "Rivka" and cook.reviewed_at is not None
+    assert dataset_inputs(small_project, datasets_project.translation) == [COOK, TRANSLATE]
+    inserts = small_project.count("dataset_insert")
+
+    again = run_command("tag_logs", "--push")
+    assert "People's labels" not in again.stdout
+    assert small_project.count("dataset_insert") == inserts
+
+
+def test_a_tag_a_person_removes_takes_the_row_out_of_the_datasets_that_no_longer_match(
+    small_project, datasets_project, run_command, write_back
+):
+    run_command("tag_logs", "--push")
+    assert dataset_inputs(small_project, datasets_project.halacha) == [COOK]
+    person_sets_tags(small_project, COOK, [])
+
+    result = run_command("tag_logs", "--push")
+    assert "Halacha evals: matched 0" in result.stdout and "taken out after a person's correction: 1" in result.stdout
+    assert dataset_inputs(small_project, datasets_project.halacha) == []
+    assert dataset_inputs(small_project, datasets_project.both) == [TRANSLATE]
+    cook = TaggedLog.objects.get(input=COOK)
+    assert set(DatasetInsertion.objects.filter(log_id=cook.log_id).values_list("status", flat=True)) == {"removed"}
+
+    again = run_command("push_to_datasets")
+    assert "taken out" not in again.stdout and dataset_inputs(small_project, datasets_project.halacha) == []
+
+
+def test_no_relabel_overwrites_a_persons_label_and_claudes_stays_for_comparison(
+    small_project, datasets_project, run_command, write_back
+):
+    run_command("tag_logs")
+    person_sets_tags(small_project, COOK, ["sources"])
+    run_command("tag_logs")
+    calls = small_project.count("messages")
+
+    run_command("tag_logs", "--retag", "--hours", "48")
+    assert small_project.count("messages") == calls + 2  # the two others, not the reviewed one
+    cook = TaggedLog.objects.get(input=COOK)
+    assert (cook.human_tags, cook.tag_names) == (["sources"], ["halacha"])
+    assert next(row for row in small_project.state.logs() if row["input"] == COOK)["tags"] == ["sources"]
+
+
+def test_the_reviewed_tag_confirms_claudes_label_without_changing_it(
+    small_project, datasets_project, run_command, write_back
+):
+    run_command("tag_logs")
+    person_sets_tags(small_project, TRANSLATE, ["translation", "reviewed"])
+    result = run_command("tag_logs")
+    assert "0 corrections, 1 confirming Claude's" in result.stdout
+    translate = TaggedLog.objects.get(input=TRANSLATE)
+    assert translate.human_tags == ["translation"] and translate.human_changes == {"added": [], "removed": []}
+
+
+def test_a_log_a_person_labelled_before_this_app_saw_it_counts_once_it_carries_reviewed(datasets_project, run_command):
+    from datetime import UTC, datetime, timedelta
+
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    datasets_project.state.clear_logs()
+    datasets_project.state.add_log(input="Kiddush text?", output="...", tags=["sources", "reviewed"], created=recent)
+    datasets_project.state.add_log(input="Logged with a tag", output="...", tags=["sources"], created=recent)
+    run_command("tag_logs", "--push")
+    assert TaggedLog.objects.get(input="Kiddush text?").human_tags == ["sources"]
+    assert TaggedLog.objects.get(input="Logged with a tag").human_tags is None  # where it starts, not a review
+
+
+def test_without_write_back_a_tag_a_person_adds_is_a_correction_too(small_project, run_command):
+    run_command("tag_logs")
+    person_sets_tags(small_project, WEATHER, ["sources"])
+    result = run_command("tag_logs")
+    assert "1 corrections" in result.stdout
+    assert TaggedLog.objects.get(input=WEATHER).human_changes == {"added": ["sources"], "removed": []}
+
+
+def test_this_apps_own_writes_and_a_retired_tag_are_no_ones_correction(small_project, run_command, write_back):
+    run_command("tag_logs")
+    result = run_command("tag_logs")  # the written logs come back with new _xact_ids
+    assert "People's labels" not in result.stdout
+    small_project.state.clear_tags()
+    small_project.state.add_tag("halacha", "Questions of Jewish law. dataset-tagging")
+    translate = next(row for row in small_project.state.logs() if row["input"] == TRANSLATE)
+    small_project.state.update_log(translate["id"], metadata={"note": "touched"})  # read again
+    result = run_command("tag_logs")
+    assert "People's labels" not in result.stdout
+    assert TaggedLog.objects.filter(human_tags__isnull=False).count() == 0
