@@ -93,6 +93,7 @@ class TaggedLogAdmin(ReadOnlyAdmin):
         "logged_at",
         "status",
         "tag_list",
+        "human_label",
         "attempts",
         "model",
         "prompt_version",
@@ -102,6 +103,7 @@ class TaggedLogAdmin(ReadOnlyAdmin):
     list_filter = (
         TaggingStateFilter,
         ProvenanceFilter,
+        ("reviewed_at", admin.EmptyFieldListFilter),
         "status",
         ("tags__name", admin.AllValuesFieldListFilter),
         "model",
@@ -118,6 +120,11 @@ class TaggedLogAdmin(ReadOnlyAdmin):
     @admin.display(description="tags")
     def tag_list(self, obj):
         return ", ".join(obj.tag_names)
+
+    @admin.display(description="person's label")
+    def human_label(self, obj):
+        """A reviewer's label, which wins over Claude's (blank: none)."""
+        return "" if obj.human_tags is None else ", ".join(obj.human_tags) or "(no tag)"
 
 
 @admin.register(TagBatch)
