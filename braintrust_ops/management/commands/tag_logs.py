@@ -220,6 +220,7 @@ class Command(OpsCommand):
             )
             if report.given_up:
                 self.say(f"{prefix}Given up (at the attempt limit, never sent again): {report.given_up}")
+            self._print_agreement(report, prefix)
             if report.write_back:
                 self.say(
                     f"{prefix}Would write the labels it makes back to their logs in Braintrust, and "
@@ -260,10 +261,26 @@ class Command(OpsCommand):
             f"elapsed {report.elapsed_seconds:.1f}s"
         )
         self._print_write_back(report)
+        self._print_agreement(report)
         if self.failed_run:
             return  # the run failed or was stopped: its one-line error follows, not a success line
         style = self.style.SUCCESS if not report.failed else self.style.WARNING
         self.say("Tagging finished.", style=style)
+
+    def _print_agreement(self, report: TaggingReport, prefix: str = "") -> None:
+        if not report.agreement:
+            return
+        self.say(
+            f"{prefix}Claude against people's labels (the reviewed logs; 95% Wilson intervals, counts behind each):"
+        )
+        for row in report.agreement:
+            self.say(
+                f"{prefix}  {printable(row['tag'])} ({printable(row['model'])}, "
+                f"prompt {printable(row['prompt_version'])}, "
+                f"{row['reviewed']} reviewed): precision {_figure(row['precision'], row['precision_95'])} of "
+                f"{row['true_positives'] + row['false_positives']}, recall {_figure(row['recall'], row['recall_95'])} "
+                f"of {row['true_positives'] + row['false_negatives']}, F1 {_figure(row['f1'], None)}"
+            )
 
     def _print_write_back(self, report: TaggingReport) -> None:
         if not report.write_back:
@@ -296,3 +313,10 @@ class Command(OpsCommand):
                 f"Submitted {report.batch_requests_submitted} logs in {report.batches_submitted} Message Batches; "
                 f"batches still processing: {report.batches_open} (a later run collects them, or --wait)"
             )
+
+
+def _figure(value: float | None, interval) -> str:
+    """0.83 [0.61-0.94]; "n/a" without a count to measure it on."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")

@@ -110,6 +110,8 @@ class TaggingReport:
     write_back_pending: int = 0
     #: why the writing stopped before every label was written
     write_back_problem: str = ""
+    #: Claude against people's labels, per model, prompt version and tag (agreement.TagAgreement.as_dict)
+    agreement: list[dict] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     dry_run: bool = False
 

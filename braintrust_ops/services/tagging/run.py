@@ -30,6 +30,7 @@ from braintrust_ops.services.tagging.cost import billed_cost
 from braintrust_ops.services.tagging.fetch import ingest, newest_xact_seen, tagging_window
 from braintrust_ops.services.tagging.interactive import queue_send
 from braintrust_ops.services.tagging.options import TaggingOptions
+from braintrust_ops.services.tagging.quality import agreement_measure
 from braintrust_ops.services.tagging.queue import count_own, count_stale, given_up, queue_queryset
 from braintrust_ops.services.tagging.report import TaggingReport
 from braintrust_ops.services.tagging.state import TaggingRun
@@ -80,6 +81,7 @@ def logs_tag(
         dry_run.queue_price(tagging)
         if config.write_back:
             report.write_back_pending = count_to_write(options.shard)
+        report.agreement = [row.as_dict() for row in agreement_measure(tagging.allowed)]
         tagging.clock_out()
         return report
 
@@ -192,6 +194,7 @@ def _finish(run: TaggingRun) -> None:
         batch_input=batches.input_tokens,
         batch_output=batches.output_tokens,
     )
+    report.agreement = [row.as_dict() for row in agreement_measure(run.allowed)]
     count_stale(report, run.tagset, run.config, run.shard)  # again: what this run relabelled is no longer stale
     report.batches_open = still_open(run.shard)
     report.given_up = given_up(run.config, run.shard)

@@ -127,3 +127,23 @@ def test_this_apps_own_writes_and_a_retired_tag_are_no_ones_correction(small_pro
     result = run_command("tag_logs")
     assert "People's labels" not in result.stdout
     assert TaggedLog.objects.filter(human_tags__isnull=False).count() == 0
+
+
+def test_each_run_reports_claude_against_peoples_labels_per_tag_with_counts_and_intervals(
+    small_project, datasets_project, run_command, write_back
+):
+    from braintrust_ops.models import CommandRun
+
+    run_command("tag_logs")
+    person_sets_tags(small_project, COOK, ["halacha", "translation"])
+    person_sets_tags(small_project, TRANSLATE, ["translation", "reviewed"])
+    result = run_command("tag_logs")
+    assert "Claude against people's labels" in result.stdout
+    lines = {line.split(" (")[0].strip(): line for line in result.stdout.splitlines() if "reviewed): precision" in line}
+    # halacha: Claude gave it to COOK, so did the person: 1 of 1 both ways.
+    assert "precision 1.00 [0.21-1.00] of 1, recall 1.00 [0.21-1.00] of 1, F1 1.00" in lines["halacha"]
+    # translation: Claude gave it to TRANSLATE only; people to both: precision 1 of 1, recall 1 of 2.
+    assert "precision 1.00 [0.21-1.00] of 1, recall 0.50 [0.09-0.91] of 2, F1 0.67" in lines["translation"]
+    assert "(claude-haiku-4-5, prompt " in lines["translation"] and "2 reviewed" in lines["translation"]
+    counters = CommandRun.objects.filter(command="tag_logs").latest("started_at").counters
+    assert {row["tag"]: row["false_negatives"] for row in counters["agreement"]} == {"halacha": 0, "translation": 1}
