@@ -48,6 +48,30 @@ def shard_option(value: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def figure(value: float | None, interval=None) -> str:
+    """0.83 [0.61-0.94]; "n/a" without a count to measure it on."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+
+
+def agreement_line(row: dict, *, labeller: bool = True) -> str:
+    """One tag's figures of Claude against people (``agreement.TagAgreement.as_dict``), for a person."""
+    # Imported here: printable is light, but keeps this module's imports to what every command needs.
+    from braintrust_ops.printable import printable
+
+    who = (
+        f" ({printable(row['model'])}, prompt {printable(row['prompt_version'])}, {row['reviewed']} reviewed)"
+        if labeller
+        else ""
+    )
+    return (
+        f"{printable(row['tag'])}{who}: precision {figure(row['precision'], row['precision_95'])} of "
+        f"{row['true_positives'] + row['false_positives']}, recall {figure(row['recall'], row['recall_95'])} of "
+        f"{row['true_positives'] + row['false_negatives']}, F1 {figure(row['f1'])}"
+    )
+
+
 def recorded_options(opts: dict, keys: tuple[str, ...]) -> dict:
     """The options a run record keeps: the ones given, as JSON can hold them (times as ISO text, any
     other parsed value, such as a shard, as its text)."""

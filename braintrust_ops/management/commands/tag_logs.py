@@ -10,6 +10,7 @@ from braintrust_ops.clients.claude_batches import BatchClient
 from braintrust_ops.locks import tag_logs_lock
 from braintrust_ops.management.base import (
     OpsCommand,
+    agreement_line,
     iso_time,
     positive_int,
     recorded_options,
@@ -274,13 +275,7 @@ class Command(OpsCommand):
             f"{prefix}Claude against people's labels (the reviewed logs; 95% Wilson intervals, counts behind each):"
         )
         for row in report.agreement:
-            self.say(
-                f"{prefix}  {printable(row['tag'])} ({printable(row['model'])}, "
-                f"prompt {printable(row['prompt_version'])}, "
-                f"{row['reviewed']} reviewed): precision {_figure(row['precision'], row['precision_95'])} of "
-                f"{row['true_positives'] + row['false_positives']}, recall {_figure(row['recall'], row['recall_95'])} "
-                f"of {row['true_positives'] + row['false_negatives']}, F1 {_figure(row['f1'], None)}"
-            )
+            self.say(f"{prefix}  {agreement_line(row)}")
 
     def _print_write_back(self, report: TaggingReport) -> None:
         if not report.write_back:
@@ -313,10 +308,3 @@ class Command(OpsCommand):
                 f"Submitted {report.batch_requests_submitted} logs in {report.batches_submitted} Message Batches; "
                 f"batches still processing: {report.batches_open} (a later run collects them, or --wait)"
             )
-
-
-def _figure(value: float | None, interval) -> str:
-    """0.83 [0.61-0.94]; "n/a" without a count to measure it on."""
-    if value is None:
-        return "n/a"
-    return f"{value:.2f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
