@@ -373,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "not_utf8":
             self._send(200, b"\x1f\x8b\x08\x00\xff\xfe not UTF-8")
         elif fault.kind == "redirect":
-            self._send(fault.status, b"", {"Location": self.path})
+            self._send(fault.status, b"", {"Location": fault.location or self.path})
         elif fault.kind == "reply":
             self._send_json(200, fault.body)
         elif fault.kind == "echo_credentials":
