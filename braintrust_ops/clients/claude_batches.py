@@ -26,7 +26,14 @@ from typing import Any
 import anthropic
 from anthropic.types.messages import MessageBatch
 
-from braintrust_ops.clients.claude import SDK_HTTP, SERVICE, ToolReply, anthropic_errors, tool_reply
+from braintrust_ops.clients.claude import (
+    SDK_HTTP,
+    SERVICE,
+    ToolReply,
+    anthropic_errors,
+    tool_reply,
+    unredirected_http_client,
+)
 from braintrust_ops.conf import secret_values
 from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.printable import printable
@@ -90,7 +97,17 @@ class BatchClient:
         self.model = model
         self.timeout = timeout
         self._max_retries = max_retries
-        self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        options: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        # No redirects for the API's calls (``unredirected_http_client``). The results download keeps the SDK's
+        # default of following them: it is a file at the batch's ``results_url``, and whether Anthropic ever
+        # serves that file by redirect, the API reference does not say.
+        self._sdk = anthropic.Anthropic(http_client=unredirected_http_client(), **options)
+        self._results_sdk = anthropic.Anthropic(**options)
         # Creating a batch is not safe to repeat: the SDK sends no idempotency key (anthropic/_base_client.py,
         # ``BaseClient.__init__`` sets ``self._idempotency_header = None`` and the Anthropic client never sets
         # it), so its retry after a time-out or a cut-off reply would create, and bill, a second batch that no
@@ -111,6 +128,7 @@ class BatchClient:
 
     def close(self) -> None:
         self._sdk.close()
+        self._results_sdk.close()
 
     def create(self, requests: list[dict[str, Any]]) -> BatchState:
         """Submit one batch. Sent again only after an answer that says it was not taken (429, 5xx, 529)
@@ -199,7 +217,7 @@ class BatchClient:
         (resources/messages/batches.py, ``results``): off a 200 that was not JSON, which the SDK hands over as
         its text (``_state``), that is the SDK's own AttributeError, raised before any code of ours runs."""
         try:
-            return self._sdk.messages.batches.results(batch_id)
+            return self._results_sdk.messages.batches.results(batch_id)
         except AttributeError as exc:
             raise ResultsBrokeOff(
                 f"The results of batch {batch_id} could not be read: Anthropic's reply to the retrieve before them "

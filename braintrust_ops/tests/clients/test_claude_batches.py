@@ -241,6 +241,44 @@ def test_a_batch_in_the_documented_shape_reads_whole(empty_sandbox):
     client.close()
 
 
+@pytest.mark.parametrize(
+    "route, then",
+    [
+        ("batches_create", "its logs stay queued and the next run submits them again."),
+        ("batches_retrieve", "the batch stays open and the next run asks again."),
+        ("batches_list", "the batch stays open and the next run asks again."),
+    ],
+)
+def test_a_redirect_on_a_batch_call_is_one_request_naming_the_base_url_and_what_becomes_of_the_batch(
+    empty_sandbox, route, then
+):
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=2)
+    batch = client.create(_requests(1))
+    call = next(call for name, call, _ in _batch_calls(client, batch.batch_id) if name == route)
+    empty_sandbox.faults.add(route, "redirect", times=None)
+    before = empty_sandbox.count(route)
+    with pytest.raises(PermanentServiceError) as raised:
+        call()
+    assert raised.value.status == 307
+    assert str(raised.value) == (
+        "Anthropic's address answered HTTP 307, a redirect, which Anthropic's API never sends: check "
+        f"ANTHROPIC_BASE_URL and any proxy on the way; {then}"
+    )
+    assert empty_sandbox.count(route) - before == 1
+    client.close()
+
+
+def test_the_results_download_follows_a_redirect_as_the_sdk_does(empty_sandbox):
+    """Kept on purpose: the results are a file at the batch's results_url, which the API reference does not
+    promise is never served by redirect (claude_batches.BatchClient.__init__)."""
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    batch = client.create(_requests(2))
+    empty_sandbox.faults.add("batches_results", "redirect", status=302, times=1)
+    assert [outcome.kind for outcome in client.results(batch.batch_id, tool_name=TOOL["name"])] == ["succeeded"] * 2
+    assert empty_sandbox.count("batches_results") == 2
+    client.close()
+
+
 def test_batch_calls_failing_for_good_say_what_becomes_of_the_batch(empty_sandbox):
     client = BatchClient(api_key=ANTHROPIC_KEY, base_url=empty_sandbox.url, model=MODEL, timeout=5, max_retries=0)
     batch = client.create(_requests(1))
