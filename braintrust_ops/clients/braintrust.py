@@ -442,6 +442,13 @@ class BraintrustClient:
                 "or a reply cut short); try again later.",
                 service=SERVICE,
             )
+        if _in_chain(exc, requests.TooManyRedirects):
+            # Raised by the session once the hops have used up the attempts (clients/http.py, ``send``).
+            return TransientServiceError(
+                f"Braintrust {endpoint} kept redirecting after {self._attempts()} ({self.api_url}), and its API "
+                "documents no redirect: check BRAINTRUST_API_URL, then run again.",
+                service=SERVICE,
+            )
         if _in_chain(exc, requests.exceptions.ChunkedEncodingError):
             kind = "kept being cut off mid-reply"
         else:
