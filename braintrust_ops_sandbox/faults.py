@@ -4,7 +4,9 @@ half of its bytes sent, then the connection closed, as when a proxy or the netwo
 ``proxy_page``: a 200 that is an HTML page, as a proxy or captive portal answers. ``not_utf8``: a 200
 said to be JSON whose bytes are not UTF-8 (a compressed body without its Content-Encoding).
 ``redirect``: a 3xx (``status``, 307 unless given) whose Location is the request's own path, so the
-client's next hop comes back to the same route and meets its next rule.
+client's next hop comes back to the same route and meets its next rule, unless the rule gives another
+``location``. ``reply``: a 200 whose JSON body is the rule's ``body``, as a server answers in a shape the
+API does not document (a field missing, null or of another type).
 
 Rules for a route are consumed in the order they were added: the first rule with turns left applies
 to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.
@@ -35,7 +37,18 @@ ROUTES = frozenset(
 # ``echo_credentials``: an error (``status``) whose body quotes the request's Authorization and x-api-key
 # headers back, as some proxies and debugging servers do: what the app prints or stores of it must not show a key.
 KINDS = frozenset(
-    {"status", "latency", "drop", "invalid_json", "partial", "echo_credentials", "proxy_page", "not_utf8", "redirect"}
+    {
+        "status",
+        "latency",
+        "drop",
+        "invalid_json",
+        "partial",
+        "echo_credentials",
+        "proxy_page",
+        "not_utf8",
+        "redirect",
+        "reply",
+    }
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -50,6 +63,10 @@ class Fault:
     times: int | None = 1
     probability: float = 1.0
     delay: float = 0.0
+    # The "reply" fault's JSON body.
+    body: object = None
+    # The "redirect" fault's Location (None: the request's own path).
+    location: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

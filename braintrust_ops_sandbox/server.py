@@ -373,7 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "not_utf8":
             self._send(200, b"\x1f\x8b\x08\x00\xff\xfe not UTF-8")
         elif fault.kind == "redirect":
-            self._send(fault.status, b"", {"Location": self.path})
+            self._send(fault.status, b"", {"Location": fault.location or self.path})
+        elif fault.kind == "reply":
+            self._send_json(200, fault.body)
         elif fault.kind == "echo_credentials":
             sent = f"Authorization: {self.headers.get('Authorization')!r}, x-api-key: {self.headers.get('x-api-key')!r}"
             self._send_error(route, fault.status, f"sandbox fault: HTTP {fault.status}; the request sent {sent}")

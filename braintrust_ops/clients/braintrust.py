@@ -122,6 +122,12 @@ def _in_chain(exc: BaseException | None, kind: type) -> bool:
     return any(isinstance(error, kind) for error in _chain(exc))
 
 
+class RequestTooLarge(PermanentServiceError):
+    """Braintrust refused the request for its size (HTTP 413). The same bytes are refused every time, and the
+    session does not retry a 413 (``clients/http.py``, ``RETRY_STATUSES``): a caller may send less, and a
+    request of one row can be judged at once, without trying it again on later runs."""
+
+
 class LogPages:
     """The pages of one BTQL query over a project's logs, cursor after cursor (iterate once).
 
@@ -442,6 +448,13 @@ class BraintrustClient:
                 "or a reply cut short); try again later.",
                 service=SERVICE,
             )
+        if _in_chain(exc, requests.TooManyRedirects):
+            # Raised by the session once the hops have used up the attempts (clients/http.py, ``send``).
+            return TransientServiceError(
+                f"Braintrust {endpoint} kept redirecting after {self._attempts()} ({self.api_url}), and its API "
+                "documents no redirect: check BRAINTRUST_API_URL, then run again.",
+                service=SERVICE,
+            )
         if _in_chain(exc, requests.exceptions.ChunkedEncodingError):
             kind = "kept being cut off mid-reply"
         else:
@@ -473,6 +486,13 @@ class BraintrustClient:
                 f"Braintrust kept rate-limiting {endpoint} (HTTP 429): waited {attempts.rate_limited_seconds:.0f}s "
                 f"over {self._attempts()}, and the next wait ({attempts.refused_wait:.0f}s) would pass the "
                 "BRAINTRUST_OPS_HTTP_RATE_LIMIT_BUDGET_SECONDS budget. Run again later, or raise that budget.",
+                service=SERVICE,
+                status=status,
+            )
+        if status == 413:
+            return RequestTooLarge(
+                f"Braintrust refused {endpoint} as too large (HTTP 413): this deployment takes smaller requests; "
+                f"lower BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES, then run again. Braintrust said: {detail}",
                 service=SERVICE,
                 status=status,
             )

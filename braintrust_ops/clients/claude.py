@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import anthropic
 from anthropic.types import Message, ToolParam
@@ -59,6 +60,20 @@ def _sdk_http_library() -> ModuleType:
 SDK_HTTP = _sdk_http_library()
 
 
+def unredirected_http_client(**options: Any) -> Any:
+    """The SDK's own HTTP client, with its defaults, that hands a redirect back instead of following it.
+
+    Both SDKs' ``DefaultHttpxClient`` follow redirects (``_base_client.py``, ``_DefaultHttpxClient.__init__``:
+    ``kwargs.setdefault("follow_redirects", True)``, anthropic 0.85 and 2.16), up to 20 hops inside one attempt
+    (httpx's and httpx2's ``DEFAULT_MAX_REDIRECTS``), and the SDK then retries the TooManyRedirects as a
+    connection error: a redirect loop on /v1/messages cost 63 requests at max_retries=2. Anthropic's API
+    documents no redirect, so one means the base URL, or a proxy on the way, is not Anthropic's API; a POST
+    followed through a 301 or 302 would even arrive as a GET. Unfollowed, the SDK raises the 3xx as an
+    APIStatusError and does not retry it (``SyncAPIClient._should_retry``: 408, 409, 429, 5xx or
+    ``x-should-retry``): one request, and ``anthropic_errors`` says which setting to check."""
+    return anthropic.DefaultHttpxClient(follow_redirects=False, **options)
+
+
 @dataclass(frozen=True)
 class ToolReply:
     """What came back: the forced tool's input (None when Claude answered without the tool)."""
@@ -82,14 +97,15 @@ class _PacedAnthropic(anthropic.Anthropic):
       (``anthropic/lib/bedrock/_client.py``, ``lib/vertex/_client.py``).
     - the HTTP client's ``response`` event hook runs once per response received (httpx and httpx2
       ``_client.py``, ``Client._send_handling_redirects``), 429s and 5xx included. It is installed on
-      ``anthropic.DefaultHttpxClient``, the SDK's own client class with its defaults (limits, keep-alive,
-      redirects); the SDK's ``timeout`` and ``max_retries`` still apply, per request, in its own loop.
+      ``anthropic.DefaultHttpxClient``, the SDK's own client class with its defaults (limits, keep-alive)
+      but redirects (``unredirected_http_client``); the SDK's ``timeout`` and ``max_retries`` still apply,
+      per request, in its own loop.
     """
 
     def __init__(self, *, limiter: RateLimiter, stop: threading.Event, **options: Any):
         self._limiter = limiter
         self._stop = stop
-        http_client = anthropic.DefaultHttpxClient(event_hooks={"response": [self._observe]})
+        http_client = unredirected_http_client(event_hooks={"response": [self._observe]})
         super().__init__(http_client=http_client, **options)
 
     def _prepare_request(self, request: Any) -> None:
@@ -219,7 +235,7 @@ def anthropic_errors(model: str, *, batch: str | None = None) -> Iterator[None]:
     or its logs stay queued, and the next run tries again), said after the failure; a 400 or 413 there is
     the batch's, not one log's."""
     try:
-        with _batch_errors(model, batch), _redacted():
+        with _batch_errors(model, batch), _redirected(batch), _redacted():
             yield
     except anthropic.AuthenticationError as exc:
         raise AuthenticationFailed(
@@ -268,6 +284,33 @@ def _redacted() -> Iterator[None]:
     except anthropic.APIError as exc:
         redact_exception(exc, secret_values())
         raise
+
+
+@contextmanager
+def _redirected(batch: str | None) -> Iterator[None]:
+    """A 3xx (``unredirected_http_client``): the address the requests go to is not Anthropic's API, whatever
+    the model or the request; for a batch call, what becomes of the batch is said after it."""
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        status = exc.status_code
+        if not 300 <= status < 400:
+            raise
+        raise PermanentServiceError(
+            f"Anthropic's address answered HTTP {status}, a redirect{_redirect_target(exc)}, which Anthropic's API "
+            "never sends: check ANTHROPIC_BASE_URL and any proxy on the way" + (f"; {batch}" if batch else "."),
+            service=SERVICE,
+            status=status,
+        ) from exc
+
+
+def _redirect_target(exc: anthropic.APIStatusError) -> str:
+    """Where the redirect leads, as " to <host>": not its path or query, which may carry a token."""
+    try:
+        host = urlsplit(exc.response.headers.get("location", "")).hostname
+    except ValueError:
+        host = None
+    return f" to {printable(host, limit=100)}" if host else ""
 
 
 @contextmanager

@@ -17,15 +17,23 @@ message_batch.py, the same in anthropic 0.85 and 2.x).
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import anthropic
+from anthropic.types.messages import MessageBatch
 
-from braintrust_ops.clients.claude import SDK_HTTP, SERVICE, ToolReply, anthropic_errors, tool_reply
+from braintrust_ops.clients.claude import (
+    SDK_HTTP,
+    SERVICE,
+    ToolReply,
+    anthropic_errors,
+    tool_reply,
+    unredirected_http_client,
+)
 from braintrust_ops.conf import secret_values
 from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.printable import printable
@@ -36,6 +44,13 @@ CREATE_BACKOFF_MAX_SECONDS = 60.0
 # What becomes of the work when a batch call fails for a while, as the failure's message says it.
 CREATE_FAILED = "its logs stay queued and the next run submits them again."
 STAYS_OPEN = "the batch stays open and the next run asks again."
+# What becomes of the work when a batch call's reply cannot be read.
+CREATE_UNREAD = "the batch may exist: the next run looks for it and adopts it"
+RETRIEVE_UNREAD = "the batch stays open and the next run asks again"
+LIST_UNREAD = "the batches to recover wait and the next run lists them again"
+# The longest batch id kept: TagBatch.batch_id's column.
+BATCH_ID_MAX_CHARS = 128
+COUNT_NAMES = ("processing", "succeeded", "errored", "canceled", "expired")
 # How long after its creation a batch's results can be downloaded (the module docstring's source).
 RESULTS_KEPT = timedelta(days=29)
 
@@ -82,7 +97,17 @@ class BatchClient:
         self.model = model
         self.timeout = timeout
         self._max_retries = max_retries
-        self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        options: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        # No redirects for the API's calls (``unredirected_http_client``). The results download keeps the SDK's
+        # default of following them: it is a file at the batch's ``results_url``, and whether Anthropic ever
+        # serves that file by redirect, the API reference does not say.
+        self._sdk = anthropic.Anthropic(http_client=unredirected_http_client(), **options)
+        self._results_sdk = anthropic.Anthropic(**options)
         # Creating a batch is not safe to repeat: the SDK sends no idempotency key (anthropic/_base_client.py,
         # ``BaseClient.__init__`` sets ``self._idempotency_header = None`` and the Anthropic client never sets
         # it), so its retry after a time-out or a cut-off reply would create, and bill, a second batch that no
@@ -103,6 +128,7 @@ class BatchClient:
 
     def close(self) -> None:
         self._sdk.close()
+        self._results_sdk.close()
 
     def create(self, requests: list[dict[str, Any]]) -> BatchState:
         """Submit one batch. Sent again only after an answer that says it was not taken (429, 5xx, 529)
@@ -111,7 +137,7 @@ class BatchClient:
         attempt = 0
         while True:
             try:
-                with _garbled_reply("create", "the next run looks for the batch and adopts it"):
+                with _garbled_reply("create", CREATE_UNREAD):
                     with anthropic_errors(self.model, batch=CREATE_FAILED):
                         return _state(self._create_once.messages.batches.create(requests=requests))  # type: ignore[arg-type]
             except InvalidReply:
@@ -131,7 +157,7 @@ class BatchClient:
     def retrieve(self, batch_id: str) -> BatchState | None:
         """Where the batch stands; None when Anthropic knows no such batch (deleted, or never ours)."""
         try:
-            with _garbled_reply("retrieve", "the batch stays open and the next run asks again"):
+            with _garbled_reply("retrieve", RETRIEVE_UNREAD):
                 with anthropic_errors(self.model, batch=STAYS_OPEN):
                     return _state(self._sdk.messages.batches.retrieve(batch_id))
         except PermanentServiceError as exc:
@@ -140,19 +166,27 @@ class BatchClient:
             raise
 
     def created_since(self, since: datetime) -> Iterator[BatchState]:
-        """The account's batches created at or after ``since``, newest first (the list's own order)."""
-        with anthropic_errors(self.model, batch=STAYS_OPEN):
-            for batch in self._sdk.messages.batches.list(limit=100):
-                if batch.created_at < since:
+        """The account's batches created at or after ``since``, newest first (the list's own order). Page by
+        page, each page checked: a page that is not one reads as "no batches", which would have the run give
+        up on a batch Anthropic took and submit, and pay for, its logs again."""
+        with _garbled_reply("list", LIST_UNREAD), anthropic_errors(self.model, batch=STAYS_OPEN):
+            page = _page(lambda: self._sdk.messages.batches.list(limit=100))
+            while True:
+                for batch in page.data:
+                    state = _state(batch)
+                    if state.created_at < since:
+                        return
+                    yield state
+                if not page.has_next_page():
                     return
-                yield _state(batch)
+                page = _page(page.get_next_page)
 
     def results(self, batch_id: str, *, tool_name: str) -> Iterator[BatchOutcome]:
         """The ended batch's results, read line by line: never all of them in memory. ResultsBrokeOff when the
         stream breaks off (what was yielded stands), ResultsNotFound when Anthropic has none to give."""
         try:
             with anthropic_errors(self.model, batch=STAYS_OPEN):
-                for line in self._sdk.messages.batches.results(batch_id):
+                for line in self._results(batch_id):
                     yield _outcome(line, tool_name)
         except (SDK_HTTP.HTTPError, ValueError) as exc:
             # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). The SDK does not retry a
@@ -178,17 +212,48 @@ class BatchClient:
                 f"Anthropic has no results for batch {batch_id} (the batch has no results URL).", service=SERVICE
             ) from exc
 
+    def _results(self, batch_id: str) -> Any:
+        """The SDK's results stream. The SDK retrieves the batch first and reads its ``results_url``
+        (resources/messages/batches.py, ``results``): off a 200 that was not JSON, which the SDK hands over as
+        its text (``_state``), that is the SDK's own AttributeError, raised before any code of ours runs."""
+        try:
+            return self._results_sdk.messages.batches.results(batch_id)
+        except AttributeError as exc:
+            raise ResultsBrokeOff(
+                f"The results of batch {batch_id} could not be read: Anthropic's reply to the retrieve before them "
+                "was not JSON.",
+                service=SERVICE,
+            ) from exc
+
+
+class _Unreadable(Exception):
+    """A 200 that is not what the API documents; its message says how (``_garbled_reply``)."""
+
 
 @contextmanager
 def _garbled_reply(action: str, then: str) -> Iterator[None]:
-    """A 200 whose body is not JSON: the SDK raises the json module's error as it is (anthropic/_response.py,
-    ``_parse`` calls ``response.json()``) and does not retry it. One line instead of its traceback."""
+    """A 200 that cannot be read, as one line that says what happens next instead of a traceback. Neither SDK
+    retries any of it (anthropic 0.85 ``SyncAPIClient.request`` parses after its retry loop; 2.16 parses inside
+    it, retrying only its own connection and status errors): a body said to be JSON raises the json module's
+    error as it is, UnicodeDecodeError for bytes not UTF-8 (httpx's and httpx2's ``Response.json`` load the
+    bytes); the rest ``_state`` and ``_page`` find (``_Unreadable``)."""
     try:
         yield
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, anthropic.APIResponseValidationError, _Unreadable) as exc:
         raise InvalidReply(
-            f"Anthropic's reply to the batch {action} could not be read (not JSON); {then}.", service=SERVICE
+            f"Anthropic's reply to the batch {action} could not be read ({_unreadable_because(exc)}); {then}.",
+            service=SERVICE,
         ) from exc
+
+
+def _unreadable_because(error: Exception) -> str:
+    if isinstance(error, _Unreadable):
+        return str(error)
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(error, json.JSONDecodeError):
+        return "not JSON"
+    return "not a Message Batch"
 
 
 def _not_taken(error: BaseException | None) -> bool:
@@ -210,23 +275,62 @@ def _create_backoff(error: BaseException | None, attempt: int) -> float:
     return max(0.0, min(wait, CREATE_BACKOFF_MAX_SECONDS))
 
 
-def _state(batch) -> BatchState:
-    counts = batch.request_counts
+def _page(fetch: Callable[[], Any]) -> Any:
+    """One page of the batch list, or _Unreadable. A 200 that is not JSON comes back from the SDK as its text
+    (below), and its list call then sets the page's private attributes on that str (``_request_api_list``'s
+    ``_parser``, anthropic 0.85 and 2.16): the SDK's own AttributeError, raised before any code of ours runs."""
+    try:
+        page = fetch()
+    except AttributeError as exc:
+        raise _Unreadable("not JSON") from exc
+    if not isinstance(getattr(page, "data", None), list):
+        raise _Unreadable("not a page of Message Batches")
+    return page
+
+
+def _state(batch: object) -> BatchState:
+    """Where a batch stands, from the SDK's MessageBatch; _Unreadable when the reply was no such thing. Neither
+    SDK checks a reply (``_base_client.py``, ``_process_response_data``: ``construct_type`` unless
+    ``_strict_response_validation``): a field may be missing, null or of another type, and a 200 whose
+    Content-Type is not JSON comes back as its text (``_response.py``, ``BaseAPIResponse._parse``). Strict
+    validation is not used: it would also refuse a processing status added after the SDK was released."""
+    if isinstance(batch, str):
+        raise _Unreadable("not JSON")
+    if not isinstance(batch, MessageBatch):
+        raise _Unreadable("not a Message Batch")
+    batch_id = getattr(batch, "id", None)
+    if not (isinstance(batch_id, str) and 0 < len(batch_id) <= BATCH_ID_MAX_CHARS and batch_id.isprintable()):
+        raise _Unreadable("not a Message Batch")
+    status = getattr(batch, "processing_status", None)
+    if not isinstance(status, str):
+        raise _Unreadable("not a Message Batch")
+    counts = getattr(batch, "request_counts", None)
     return BatchState(
-        batch_id=batch.id,
-        ended=batch.processing_status == "ended",
-        created_at=batch.created_at,
-        expires_at=batch.expires_at,
-        ended_at=batch.ended_at,
-        archived_at=batch.archived_at,
-        counts={
-            "processing": counts.processing,
-            "succeeded": counts.succeeded,
-            "errored": counts.errored,
-            "canceled": counts.canceled,
-            "expired": counts.expired,
-        },
+        batch_id=batch_id,
+        ended=status == "ended",
+        created_at=_moment(getattr(batch, "created_at", None)),
+        expires_at=_moment_or_none(getattr(batch, "expires_at", None)),
+        ended_at=_moment_or_none(getattr(batch, "ended_at", None)),
+        archived_at=_moment_or_none(getattr(batch, "archived_at", None)),
+        counts={name: _count(getattr(counts, name, None)) for name in COUNT_NAMES},
     )
+
+
+def _moment(value: object) -> datetime:
+    """A datetime with its time zone: the run compares it with aware ones (Django's ``timezone.now()``)."""
+    if not (isinstance(value, datetime) and value.utcoffset() is not None):
+        raise _Unreadable("not a Message Batch")
+    return value
+
+
+def _moment_or_none(value: object) -> datetime | None:
+    return None if value is None else _moment(value)
+
+
+def _count(value: object) -> int:
+    if type(value) is not int or value < 0:  # not bool, an int subclass
+        raise _Unreadable("not a Message Batch")
+    return value
 
 
 def _outcome(line, tool_name: str) -> BatchOutcome:

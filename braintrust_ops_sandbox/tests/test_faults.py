@@ -106,6 +106,21 @@ def test_a_redirect_fault_sends_the_client_back_to_the_same_path_where_the_next_
     assert reply.status_code == 503 and empty_sandbox.count("btql") == 3
 
 
+def test_a_reply_fault_answers_200_with_its_json_body_whatever_its_shape(empty_sandbox):
+    empty_sandbox.faults.add("project_tag", "reply", body={"objects": None, "extra": [1, "two"]})
+    empty_sandbox.faults.add("project_tag", "reply", body="a string")
+    first, second = tags(empty_sandbox), tags(empty_sandbox)
+    assert (first.status_code, first.headers["Content-Type"]) == (200, "application/json")
+    assert (first.json(), second.json()) == ({"objects": None, "extra": [1, "two"]}, "a string")
+    assert tags(empty_sandbox).json() == {"objects": []}
+
+
+def test_a_redirect_fault_with_a_location_sends_the_client_there(empty_sandbox):
+    empty_sandbox.faults.add("btql", "redirect", status=302, location="http://127.0.0.2:9/portal?next=1")
+    reply = requests.post(f"{empty_sandbox.url}/btql", headers=AUTH, json=BTQL, timeout=5, allow_redirects=False)
+    assert (reply.status_code, reply.headers["Location"]) == (302, "http://127.0.0.2:9/portal?next=1")
+
+
 @pytest.mark.parametrize("status", [200, 304, 500])
 def test_a_redirect_fault_takes_only_a_redirect_status(empty_sandbox, status):
     with pytest.raises(ValueError, match="a redirect's status"):

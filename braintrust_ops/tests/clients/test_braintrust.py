@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from braintrust_ops.clients import braintrust as braintrust_module
-from braintrust_ops.clients.braintrust import BTQL_TIMEOUT_FACTOR, FIRST_PAGE_ROWS, BraintrustClient
+from braintrust_ops.clients.braintrust import BTQL_TIMEOUT_FACTOR, FIRST_PAGE_ROWS, BraintrustClient, RequestTooLarge
 from braintrust_ops.conf import OpsConfig
 from braintrust_ops.exceptions import AuthenticationFailed, InvalidReply, PermanentServiceError, ProjectNotFound
 from braintrust_ops_sandbox import BRAINTRUST_KEY, OTHER_PROJECT_ID, PROJECT_ID
@@ -273,6 +273,20 @@ def test_insert_upserts_by_id_and_returns_confirmed_row_ids(empty_sandbox):
     client.insert_dataset_events(dataset["id"], [{"id": "row-1", "input": "a2", "expected": "b2"}])
     rows = {row["id"]: row["input"] for row in empty_sandbox.state.dataset_rows(dataset["id"])}
     assert rows == {"row-1": "a2", "row-2": "c"}
+
+
+def test_an_insert_refused_as_too_large_is_request_too_large_at_once_carrying_its_status(empty_sandbox):
+    """Apart from other refusals, so the push can judge a row the dataset will never take at once."""
+    dataset = empty_sandbox.state.add_dataset("d", "")
+    empty_sandbox.set_request_size_limit("dataset_insert", 200)
+    with pytest.raises(RequestTooLarge) as raised:
+        client_for(empty_sandbox).insert_dataset_events(dataset["id"], [{"id": "row-1", "input": "x" * 300}])
+    assert raised.value.status == 413 and isinstance(raised.value, PermanentServiceError)
+    assert str(raised.value).startswith(
+        "Braintrust refused POST /v1/dataset/{id}/insert as too large (HTTP 413): this deployment takes smaller "
+        "requests; lower BRAINTRUST_OPS_PUSH_MAX_REQUEST_BYTES, then run again. Braintrust said: "
+    )
+    assert empty_sandbox.count("dataset_insert") == 1  # the same bytes would be refused again
 
 
 def test_dataset_events_are_read_page_by_page(empty_sandbox):

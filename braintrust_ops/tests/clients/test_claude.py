@@ -77,6 +77,30 @@ def test_an_unknown_model_is_a_permanent_error_naming_the_model_setting_not_the_
     assert empty_sandbox.count("messages") == 1
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_one_request_and_a_permanent_error_naming_the_base_url_not_the_model(empty_sandbox, status):
+    """Anthropic's API sends no redirect: one means the base URL is wrong, on every call. Followed, a redirect loop
+    cost the SDK's 20 hops on each of its attempts (63 requests at max_retries=2)."""
+    empty_sandbox.faults.add("messages", "redirect", status=status, times=None)
+    with pytest.raises(PermanentServiceError) as raised:
+        ask(client_for(empty_sandbox, max_retries=2))
+    assert not isinstance(raised.value, LogRefused) and raised.value.status == status
+    assert str(raised.value) == (
+        f"Anthropic's address answered HTTP {status}, a redirect, which Anthropic's API never sends: "
+        "check ANTHROPIC_BASE_URL and any proxy on the way."
+    )
+    assert empty_sandbox.count("messages") == 1
+
+
+def test_a_redirect_elsewhere_says_to_which_host_and_not_its_path_or_query(empty_sandbox):
+    location = "http://127.0.0.2:9/portal/login?session=abc123"  # on loopback: nothing listens there
+    empty_sandbox.faults.add("messages", "redirect", status=302, location=location, times=None)
+    with pytest.raises(PermanentServiceError, match=r"HTTP 302, a redirect to 127\.0\.0\.2, which") as raised:
+        ask(client_for(empty_sandbox))
+    assert "portal" not in str(raised.value) and "abc123" not in str(raised.value)
+    assert empty_sandbox.count("messages") == 1
+
+
 def test_a_refused_key_is_authentication_failed_at_once(empty_sandbox):
     with pytest.raises(AuthenticationFailed) as raised:
         ask(client_for(empty_sandbox, api_key="sk-wrong-key-for-tests-000000"))

@@ -229,10 +229,16 @@ def test_a_post_redirected_keeping_its_method_is_followed_and_the_hop_counted_as
     assert client.session.last_attempts().count == 2
 
 
-def test_a_redirect_loop_ends_at_the_retry_bound_and_the_message_counts_its_sends(empty_sandbox):
+def test_a_redirect_loop_ends_at_the_retry_bound_saying_the_api_kept_redirecting_and_which_setting_to_check(
+    empty_sandbox,
+):
     empty_sandbox.faults.add("project_tag", "redirect", times=None)
-    with pytest.raises(TransientServiceError, match="after 3 attempts .*BRAINTRUST_API_URL"):
+    with pytest.raises(TransientServiceError) as raised:
         client_for(empty_sandbox, max_retries=2).list_project_tags(PROJECT_ID)
+    assert str(raised.value) == (
+        f"Braintrust GET /v1/project_tag kept redirecting after 3 attempts ({empty_sandbox.url}), and its API "
+        "documents no redirect: check BRAINTRUST_API_URL, then run again."
+    )
     assert empty_sandbox.count("project_tag") == 3
 
 
@@ -240,7 +246,7 @@ def test_a_redirect_loop_ends_at_the_retry_bound_and_the_message_counts_its_send
 # it is the last one the retries allow. A 429 uses no retry (its own wait budget, here zero waits).
 REDIRECTS = [("redirect", {"status": status}) for status in (301, 302, 303, 307, 308)]
 LAST_WORDS = {
-    "redirect": "could not connect after {}",
+    "redirect": "kept redirecting after {}",
     "drop": "could not connect after {}",
     "status": "kept failing with HTTP 503 after {}",
     "invalid_json": "was not JSON after {}",
