@@ -32,9 +32,7 @@ def test_the_dry_run_says_what_it_would_send_and_its_cost_and_sends_nothing(revi
     assert reviewed.count("messages") == calls and reviewed.count("experiment_create") == 0
 
 
-def test_an_evaluation_is_an_experiment_with_one_event_per_reviewed_log_and_the_per_tag_figures(
-    reviewed, run_command
-):
+def test_an_evaluation_is_an_experiment_with_one_event_per_reviewed_log_and_the_per_tag_figures(reviewed, run_command):
     calls = reviewed.count("messages")
     result = run_command("evaluate_tagging", "--name", "nightly labeller")
     assert reviewed.count("messages") == calls + 2
