@@ -31,6 +31,10 @@ ROUTES = frozenset(
         "dataset_insert",
         "dataset_fetch",
         "project_logs_insert",
+        "experiment_create",
+        "experiment_list",
+        "experiment_insert",
+        "experiment_summarize",
         *ANTHROPIC_ROUTES,
     }
 )

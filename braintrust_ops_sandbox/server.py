@@ -14,6 +14,7 @@ Faults, limits, counters:
 - ``PUT /_sandbox/switches``: ``{"btql_cursor_on_last_page": bool, "size_limit_status": 413 | 400}``.
 - ``GET /_sandbox/requests``, ``GET /_sandbox/rate_limited``: counts per route.
 - ``PUT /_sandbox/claude_latency`` ``{"seconds"}``; ``GET /_sandbox/datasets/<id>/rows``.
+- ``GET /_sandbox/experiments``: every experiment with its ``events``; ``DELETE`` clears them.
 
 Claude under pressure (``claude_limits.py`` says how the buckets and headers work):
 
@@ -90,6 +91,7 @@ from braintrust_ops_sandbox.constants import (
     PROJECT_NAMES,
     SANDBOX_ORG_ID,
 )
+from braintrust_ops_sandbox.experiments import ExperimentRequestError
 from braintrust_ops_sandbox.faults import ANTHROPIC_ROUTES, ROUTES, FaultRules
 from braintrust_ops_sandbox.limits import RateLimits, default_size_limits
 from braintrust_ops_sandbox.state import SandboxState, encode_json
@@ -99,6 +101,8 @@ from braintrust_ops_sandbox.state import SandboxState, encode_json
 logger = logging.getLogger(__name__)
 INSERT_SCHEMA = openapi.request_pointer("/v1/dataset/{dataset_id}/insert", "post")
 LOGS_INSERT_SCHEMA = openapi.request_pointer("/v1/project_logs/{project_id}/insert", "post")
+EXPERIMENT_CREATE_SCHEMA = openapi.request_pointer("/v1/experiment", "post")
+EXPERIMENT_INSERT_SCHEMA = openapi.request_pointer("/v1/experiment/{experiment_id}/insert", "post")
 DRAIN_CHUNK = 64 * 1024
 # Results lines go out in chunks of about this size: streamed, without a syscall per line.
 STREAM_CHUNK = 64 * 1024
@@ -131,6 +135,13 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return "messages", None
     if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "project_logs"] and parts[3] == "insert":
         return "project_logs_insert", parts[2]
+    if parts == ["v1", "experiment"]:
+        return {"POST": ("experiment_create", None), "GET": ("experiment_list", None)}.get(method)
+    if len(parts) == 4 and parts[:2] == ["v1", "experiment"]:
+        return {
+            ("POST", "insert"): ("experiment_insert", parts[2]),
+            ("GET", "summarize"): ("experiment_summarize", parts[2]),
+        }.get((method, parts[3]))
     return None
 
 
@@ -397,6 +408,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"objects": _page_after(state.tags(_project_filter(query)), query)})
         if route == "dataset_list":
             return self._send_json(200, {"objects": _page_after(state.datasets(_project_filter(query)), query)})
+        if route.startswith("experiment_"):
+            return self._experiments(route, object_id, query, raw)
         body = self._json_body(raw)
         dataset_id = object_id
         if route == "btql":
@@ -425,6 +438,35 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPFailure(400, "fetch: limit must be at least 1")
         rows, more = state.dataset_rows_page(dataset_id, offset, limit)
         self._send_json(200, {"events": rows, "cursor": cursors.encode_offset_cursor(offset + limit) if more else None})
+
+    def _experiments(self, route: str, experiment_id: str | None, query: dict, raw: bytes) -> None:
+        """The experiment routes (``experiments.py`` says what each does); bodies held to the spec's schemas."""
+        store = self.sandbox.state.experiment_store
+        try:
+            if route == "experiment_list":
+                name = (query.get("experiment_name") or [None])[0]
+                return self._send_json(
+                    200, {"objects": _page_after(store.listing(_project_filter(query), name), query)}
+                )
+            if route == "experiment_summarize":
+                comparison = (query.get("comparison_experiment_id") or [None])[0]
+                summary = store.summarize(
+                    experiment_id,
+                    base_url=self.sandbox.url,
+                    summarize_scores=(query.get("summarize_scores") or [""])[0] == "true",
+                    comparison_experiment_id=comparison,
+                )
+                return self._send_json(200, summary)
+            body = self._json_body(raw)
+            schema = EXPERIMENT_CREATE_SCHEMA if route == "experiment_create" else EXPERIMENT_INSERT_SCHEMA
+            error = openapi.first_error(schema, body)
+            if error is not None:
+                raise HTTPFailure(400, f"invalid {route.removeprefix('experiment_')} body: {error}")
+            if route == "experiment_create":
+                return self._send_json(200, store.create(body))
+            return self._send_json(200, {"row_ids": store.insert(experiment_id, body["events"])})
+        except ExperimentRequestError as exc:
+            raise HTTPFailure(exc.status, str(exc)) from None
 
     def _btql(self, body: dict) -> None:
         try:
@@ -547,6 +589,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"seconds": sandbox.claude_latency})
             if len(parts) == 3 and parts[0] == "datasets" and parts[2] == "rows" and method == "GET":
                 return self._send_json(200, {"rows": sandbox.state.dataset_rows(parts[1])})
+            if parts == ["experiments"] and method == "GET":
+                return self._send_json(200, {"experiments": sandbox.state.experiments()})
+            if parts == ["experiments"] and method == "DELETE":
+                sandbox.state.experiment_store.clear()
+                return self._send_json(200, {"experiments": []})
             if len(parts) == 1 and parts[0] in _CASE_CONTROLS and method in ("POST", "DELETE", "GET"):
                 return self._case_control(parts[0], method, raw)
             if parts == ["claude_limits"] and method == "PUT":

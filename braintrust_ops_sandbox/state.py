@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from braintrust_ops_sandbox import log_merge
 from braintrust_ops_sandbox.constants import PROJECT_ID, SANDBOX_USER_ID, TIME_FORMAT
+from braintrust_ops_sandbox.experiments import Experiments
 
 if TYPE_CHECKING:
     from braintrust_ops_sandbox.btql_model import Condition, LogsQuery
@@ -79,6 +80,8 @@ class SandboxState:
         # In ingestion order, which is _xact_id and _pagination_key order.
         self._logs: list[_StoredLog] = []
         self._xact = FIRST_XACT_ID
+        # Experiments and their events (``experiments.py``), with this state's ids and transaction ids.
+        self.experiment_store = Experiments(self.new_id, self._next_xact)
 
     def new_id(self) -> str:
         with self._lock:
@@ -199,6 +202,12 @@ class SandboxState:
             # Insertion order is _xact_id order (an upsert moves the row to the end).
             rows = list(reversed(self._dataset_rows[dataset_id].values()))
             return copy.deepcopy(rows[offset : offset + limit]), offset + limit < len(rows)
+
+    # --- experiments ----------------------------------------------------------------------------
+
+    def experiments(self) -> list[dict]:
+        """Every experiment, oldest first, each with its ``events`` (copies)."""
+        return self.experiment_store.all()
 
     # --- project logs ---------------------------------------------------------------------------
 

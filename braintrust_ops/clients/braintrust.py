@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 import structlog
@@ -22,7 +22,12 @@ from braintrust.api import (
     BraintrustOpenApiClient,
     BraintrustTransportError,
 )
-from braintrust.api.types import FetchEventsRequest, Project
+from braintrust.api.types import (
+    CreateExperiment,
+    FetchEventsRequest,
+    InsertExperimentEventRequest,
+    Project,
+)
 
 from braintrust_ops.btql_query import MAX_PAGE_ROWS, logs_filter, logs_query, next_page_rows
 from braintrust_ops.clients.http import GarbledReply, build_session
@@ -422,6 +427,101 @@ class BraintrustClient:
             raise _HTTPStatus(response.status_code, response.text)
         return response.json()  # parsed once, by the session (clients/http.py, _parse_body)
 
+    # --- experiments --------------------------------------------------------------------------
+    # Through the SDK's generated resource, which has all four operations in braintrust 0.47 and 0.48 alike
+    # (``api/_generated/experiments.py``: post_experiment, get_experiment, post_experiment_id_insert,
+    # get_experiment_id_summarize), so no request here goes through the bare session.
+
+    def create_experiment(
+        self,
+        project_id: str,
+        *,
+        name: str,
+        description: str = "",
+        base_experiment_id: str | None = None,
+        metadata: dict | None = None,
+    ) -> dict:
+        """A new experiment in the project (``POST /v1/experiment``); returns the Experiment object.
+
+        ``ensure_new``: without it a name already taken returns that experiment "unmodified" and the events
+        would join an older run's (OpenAPI ``CreateExperiment``); with it Braintrust picks "a new experiment
+        with a unique name in case of a conflict", so the name to show is the reply's, not ``name``. A retry
+        after a reply lost on the way back can leave one empty experiment beside the one that is used."""
+        endpoint = "POST /v1/experiment"
+        body: CreateExperiment = {
+            "project_id": project_id,
+            "name": name,
+            "description": description,
+            "ensure_new": True,
+        }
+        if base_experiment_id is not None:
+            body["base_exp_id"] = base_experiment_id
+        if metadata is not None:
+            body["metadata"] = metadata
+        experiment = self._call(endpoint, lambda: self._sdk.experiments.post_experiment(body=body))
+        if not (
+            isinstance(experiment, dict)
+            and isinstance(experiment.get("id"), str)
+            and experiment["id"]
+            and isinstance(experiment.get("name"), str)
+        ):
+            raise InvalidReply(f"Braintrust's reply to {endpoint} is not an experiment with an id.", service=SERVICE)
+        return dict(experiment)
+
+    def list_experiments(self, project_id: str) -> list[dict]:
+        """The project's experiments, every page, in the API's order: "the most recently-created experiments
+        coming first" (OpenAPI ``getExperiment``)."""
+        return self._list("GET /v1/experiment", self._sdk.experiments.get_experiment, project_id)
+
+    def insert_experiment_events(self, experiment_id: str, events: list[dict]) -> list[str]:
+        """Insert (upsert by ``id``) events into an experiment; return the row ids Braintrust confirmed."""
+        endpoint = "POST /v1/experiment/{id}/insert"
+        # The events are the caller's plain dicts; the SDK's TypedDict only describes the same JSON.
+        body = cast(InsertExperimentEventRequest, {"events": events})
+        reply = self._call(endpoint, lambda: self._sdk.experiments.post_experiment_id_insert(experiment_id, body=body))
+        row_ids = reply.get("row_ids") if isinstance(reply, dict) else None
+        if not isinstance(row_ids, list) or len(row_ids) != len(events):
+            raise InvalidReply(
+                f"Braintrust did not confirm the {len(events)} events sent to experiment {experiment_id}.",
+                service=SERVICE,
+            )
+        return [str(row_id) for row_id in row_ids]
+
+    def summarize_experiment(self, experiment_id: str, *, comparison_experiment_id: str | None = None) -> dict:
+        """The experiment's summary with its scores (``GET /v1/experiment/{id}/summarize``, ``summarize_scores``
+        true: without it "only the metadata will be returned"). Against ``comparison_experiment_id`` when given,
+        else, as Braintrust falls back, its ``base_exp_id``, then the project's most recent experiment
+        (OpenAPI ``ComparisonExperimentId``). ``scores`` and ``metrics`` are ``{}`` when the reply has none
+        (both are optional and nullable in ``SummarizeExperimentResponse``)."""
+        endpoint = "GET /v1/experiment/{id}/summarize"
+        reply = self._call(
+            endpoint,
+            lambda: self._sdk.experiments.get_experiment_id_summarize(
+                experiment_id, summarize_scores=True, comparison_experiment_id=comparison_experiment_id
+            ),
+        )
+        summary = dict(reply) if isinstance(reply, dict) else None
+        if summary is None or not all(
+            isinstance(summary.get(key), str)
+            for key in ("project_name", "experiment_name", "project_url", "experiment_url")
+        ):
+            raise InvalidReply(f"Braintrust's reply to {endpoint} is not an experiment summary.", service=SERVICE)
+        summary["scores"] = summary.get("scores") or {}
+        summary["metrics"] = summary.get("metrics") or {}
+        summary["comparison_experiment_name"] = summary.get("comparison_experiment_name")
+        scores, metrics = summary["scores"], summary["metrics"]
+        if not (
+            isinstance(scores, dict)
+            and all(isinstance(item, dict) and isinstance(item.get("score"), int | float) for item in scores.values())
+            and isinstance(metrics, dict)
+            and isinstance(summary["comparison_experiment_name"], str | None)
+        ):
+            raise InvalidReply(
+                f"Braintrust's reply to {endpoint} has scores, metrics or a comparison name not in the API's shape.",
+                service=SERVICE,
+            )
+        return summary
+
     # --- errors -------------------------------------------------------------------------------
 
     def _call(self, endpoint: str, request: Callable[[], T]) -> T:
@@ -527,6 +627,18 @@ _ADVICE = {
     "message.",
     ("POST /v1/dataset/{id}/fetch", 404): "the dataset was deleted or moved since it was listed: check the "
     "project's datasets, then run again.",
+    ("POST /v1/experiment", 400): "check BRAINTRUST_PROJECT_ID (the project's id, a UUID, not its name), then run "
+    "again; if it is right, report this message.",
+    ("GET /v1/experiment", 400): _CHECK_PROJECT,
+    # OpenAPI InsertExperimentEvent: scores are numbers between 0 and 1; an event out of shape is this app's doing.
+    ("POST /v1/experiment/{id}/insert", 400): "an event is not what the API takes (a score must lie between 0 and "
+    "1); run again, and if it fails the same way, report this message.",
+    ("POST /v1/experiment/{id}/insert", 404): "the experiment was deleted since it was created; run again to "
+    "record a new one.",
+    ("GET /v1/experiment/{id}/summarize", 400): "the experiment to compare against may be gone or in another "
+    "project; run again, and if it fails the same way, report this message.",
+    ("GET /v1/experiment/{id}/summarize", 404): "the experiment was deleted since it was created; run again to "
+    "record a new one.",
 }
 
 
