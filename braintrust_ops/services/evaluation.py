@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -39,6 +40,18 @@ EXPERIMENT_KIND = "braintrust_ops.evaluate_tagging"
 
 
 @dataclass(frozen=True)
+class Example:
+    """One labelled log to evaluate against: a reviewed log here, or a row of a Braintrust dataset."""
+
+    source_id: str
+    input: object
+    output: object
+    #: the person's label
+    expected: frozenset[str]
+    reviewed_by: str = ""
+
+
+@dataclass(frozen=True)
 class EvaluationOptions:
     #: the candidate model (None: the one tag_logs uses)
     model: str | None = None
@@ -47,6 +60,8 @@ class EvaluationOptions:
     limit: int | None = None
     name: str | None = None
     dry_run: bool = False
+    #: a Braintrust dataset (name or id) of labelled examples, in place of the reviewed logs
+    dataset: str | None = None
 
 
 @dataclass
@@ -54,6 +69,8 @@ class EvaluationReport:
     model: str = ""
     prompt_version: str = ""
     examples: int = 0
+    #: "reviewed logs", or "rows of dataset NAME"
+    examples_from: str = "reviewed logs"
     labelled: int = 0
     #: examples the labeller failed on (their error is in the experiment's event)
     failed: int = 0
@@ -99,14 +116,21 @@ def labeller_evaluate(
     )
     tool = build_tool(tags, strict=candidate.claude_strict_tools)
     report = EvaluationReport(model=candidate.tagging_model, prompt_version=prompt_version, dry_run=options.dry_run)
-    examples = list(_reviewed(options.limit))
+    taggable = {tag.name for tag in tags}
+    if options.dataset:
+        examples = _dataset_examples(braintrust, config, options.dataset, taggable, options.limit)
+    else:
+        examples = list(_reviewed(options.limit))
     report.examples = len(examples)
+    report.examples_from = f"rows of dataset {options.dataset}" if options.dataset else "reviewed logs"
     if not examples:
         raise BraintrustOpsError(
-            "No reviewed logs to evaluate against: people's labels come from reviews in Braintrust (see the "
+            f"No labelled rows in dataset {options.dataset!r} to evaluate against. Nothing was sent."
+            if options.dataset
+            else "No reviewed logs to evaluate against: people's labels come from reviews in Braintrust (see the "
             "README, For reviewers). Nothing was sent."
         )
-    jobs = [Job(pk=log.pk, log_id=log.log_id, user_text=_user_text(log, config)) for log in examples]
+    jobs = [Job(pk=None, log_id=example.source_id, user_text=_user_text(example, config)) for example in examples]
     if options.dry_run:
         _estimate(report, jobs, system_prompt=system_prompt, tool=tool, tags=tags, config=candidate)
         report.elapsed_seconds = round(time.monotonic() - started, 3)
@@ -119,8 +143,8 @@ def labeller_evaluate(
     finally:
         claude.close()
     events, judged = [], []
-    for log, result in zip(examples, results, strict=True):
-        person = set(log.human_tags or [])
+    for example, result in zip(examples, results, strict=True):
+        person = set(example.expected)
         report.input_tokens += result.input_tokens
         report.output_tokens += result.output_tokens
         if result.kind == TAGGED:
@@ -134,7 +158,7 @@ def labeller_evaluate(
         else:
             report.failed += 1
             labelled, scores = set(), {"exact_match": None, "jaccard": None}
-        events.append(_event(log, labelled=labelled, person=person, scores=scores, error=result.error))
+        events.append(_event(example, labelled=labelled, person=person, scores=scores, error=result.error))
     report.agreement = [row.as_dict() for row in tag_agreement(judged, [tag.name for tag in tags])]
     matched = [event["scores"]["exact_match"] for event in events if event["scores"]["exact_match"] is not None]
     report.exact_match = sum(matched) / len(matched) if matched else None
@@ -144,28 +168,59 @@ def labeller_evaluate(
     return report
 
 
-def _reviewed(limit: int | None):
+def _reviewed(limit: int | None) -> Iterator[Example]:
     reviewed = TaggedLog.objects.filter(human_tags__isnull=False).order_by("-reviewed_at", "pk")
-    return reviewed[:limit].iterator() if limit else reviewed.iterator(chunk_size=500)
+    for log in reviewed[:limit].iterator() if limit else reviewed.iterator(chunk_size=500):
+        # Stored content is in storable's encoding: the labeller reads the log as it was written.
+        yield Example(
+            source_id=log.log_id,
+            input=original_json(log.input),
+            output=original_json(log.output),
+            expected=frozenset(log.human_tags or []),
+            reviewed_by=log.reviewed_by,
+        )
 
 
-def _user_text(log: TaggedLog, config: OpsConfig) -> str:
-    return build_user_message(
-        log_input=original_json(log.input),
-        log_output=original_json(log.output),
-        text_limit=config.tagging_text_limit,
-    )
+def _dataset_examples(
+    braintrust: BraintrustClient, config: OpsConfig, wanted: str, taggable: set[str], limit: int | None
+) -> list[Example]:
+    """The rows of a dataset in push_to_datasets' shape: the conversation as input, the chatbot's answer as
+    expected, and the label as the row's tags (a person may have corrected them in Braintrust)."""
+    datasets = braintrust.list_datasets(config.project_id)
+    found = next((dataset for dataset in datasets if wanted in (dataset.get("id"), dataset.get("name"))), None)
+    if found is None:
+        raise BraintrustOpsError(f"No dataset {wanted!r} (by name or id) in project {config.project_id}.")
+    examples: list[Example] = []
+    for events in braintrust.iter_dataset_events(str(found["id"])):
+        for row in events:
+            tags = row.get("tags")
+            tags = tags if isinstance(tags, list) else []
+            examples.append(
+                Example(
+                    source_id=str(row.get("id")),
+                    input=row.get("input"),
+                    output=row.get("expected"),
+                    expected=frozenset(tag for tag in tags if isinstance(tag, str) and tag in taggable),
+                )
+            )
+            if limit and len(examples) >= limit:
+                return examples
+    return examples
 
 
-def _event(log: TaggedLog, *, labelled: set[str], person: set[str], scores: dict, error: str) -> dict:
+def _user_text(example: Example, config: OpsConfig) -> str:
+    return build_user_message(log_input=example.input, log_output=example.output, text_limit=config.tagging_text_limit)
+
+
+def _event(example: Example, *, labelled: set[str], person: set[str], scores: dict, error: str) -> dict:
     return {
-        "input": {"log_id": log.log_id, "input": original_json(log.input), "output": original_json(log.output)},
+        "input": {"id": example.source_id, "input": example.input, "output": example.output},
         "output": sorted(labelled),
         "expected": sorted(person),
         "scores": scores,
         "metadata": {
-            "source_log_id": log.log_id,
-            "reviewed_by": log.reviewed_by,
+            "source_id": example.source_id,
+            **({"reviewed_by": example.reviewed_by} if example.reviewed_by else {}),
             **({"error": error} if error else {}),
         },
     }
@@ -197,6 +252,7 @@ def _record(report, *, braintrust: BraintrustClient, config: OpsConfig, options,
         "prompt_version": report.prompt_version,
         "tagset_fingerprint": tagset_fingerprint(tags),
         "examples": report.examples,
+        "examples_from": f"dataset {options.dataset}" if options.dataset else "reviewed logs",
         "failed": report.failed,
         "exact_match": report.exact_match,
         "cost_usd": report.cost_usd,

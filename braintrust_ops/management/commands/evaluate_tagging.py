@@ -31,6 +31,12 @@ class Command(OpsCommand):
             help="A candidate system prompt, in place of the built one; its version is its text's hash.",
         )
         parser.add_argument("--limit", type=positive_int, help="At most this many reviewed logs, newest first.")
+        parser.add_argument(
+            "--dataset",
+            metavar="NAME_OR_ID",
+            help="Evaluate against a Braintrust dataset's rows (input, expected answer, tags as the label) "
+            "instead of the reviewed logs.",
+        )
         parser.add_argument("--name", help="The experiment's name (default: model, prompt version and time).")
         parser.add_argument("--dry-run", action="store_true", help="Say what would be sent and its cost; send nothing.")
 
@@ -45,6 +51,7 @@ class Command(OpsCommand):
             limit=opts["limit"],
             name=opts["name"],
             dry_run=opts["dry_run"],
+            dataset=opts["dataset"],
         )
         braintrust = BraintrustClient.from_config(config)
         try:
@@ -63,13 +70,13 @@ class Command(OpsCommand):
         labeller = f"{printable(report.model)}, prompt {printable(report.prompt_version)}"
         if report.dry_run:
             self.say(
-                f"[dry run] Would label {report.examples} reviewed logs with {labeller}: about "
+                f"[dry run] Would label {report.examples} {report.examples_from} with {labeller}: about "
                 f"{report.estimated_input_tokens} input tokens, about ${report.estimated_cost_usd}; and record them "
                 "as a Braintrust experiment. Nothing was sent."
             )
             return
         self.say(
-            f"Labelled {report.labelled} of {report.examples} reviewed logs with {labeller}"
+            f"Labelled {report.labelled} of {report.examples} {report.examples_from} with {labeller}"
             + (f" ({report.failed} failed; their errors are in the experiment's events)" if report.failed else "")
             + f"; {report.input_tokens} tokens in, {report.output_tokens} out (about ${report.cost_usd})"
         )

@@ -84,3 +84,19 @@ def test_jaccard_is_one_for_equal_labels_zero_for_disjoint_ones_and_symmetric(fi
     assert 0.0 <= value <= 1.0 and value == jaccard(set(second), set(first))
     assert (value == 1.0) == (first == second)
     assert (value == 0.0) == (bool(first | second) and not first & second)
+
+
+def test_a_named_dataset_of_labelled_rows_can_stand_in_for_the_reviewed_logs(
+    small_project, datasets_project, run_command
+):
+    run_command("tag_logs", "--push")  # Mixed holds COOK (halacha) and TRANSLATE (translation)
+    rows = small_project.state.dataset_rows(datasets_project.both)
+    cook_row = next(row for row in rows if row["input"] == COOK)
+    small_project.state.insert_rows(datasets_project.both, [{**cook_row, "tags": ["halacha", "sources"]}])
+    result = run_command("evaluate_tagging", "--dataset", "Mixed", "--name", "from a dataset")
+    assert "Labelled 2 of 2 rows of dataset Mixed with claude-haiku-4-5" in result.stdout
+    assert "Exact match with people's labels: 0.50" in result.stdout
+    (experiment,) = small_project.state.experiments()
+    assert experiment["metadata"]["examples_from"] == "dataset Mixed"
+    with pytest.raises(CommandError, match="No dataset 'Nope'"):
+        run_command("evaluate_tagging", "--dataset", "Nope", "--dry-run")
