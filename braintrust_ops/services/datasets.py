@@ -265,6 +265,27 @@ class _Pusher:
                 )
                 return
 
+    def remove(self, entries: list[DatasetInsertion]) -> None:
+        """Take the rows out, as Braintrust documents a delete (``_object_delete`` on the row's id, OpenAPI
+        ``InsertDatasetEvent``), and mark them removed in the ledger once Braintrust confirms."""
+        batch_size = self.config.push_batch_size
+        for start in range(0, len(entries), batch_size):
+            chunk = entries[start : start + batch_size]
+            events: list[InsertDatasetEvent] = [{"id": entry.row_id, "_object_delete": True} for entry in chunk]
+            self.push_report.requests += 1
+            try:
+                self.braintrust.insert_dataset_events(self.subscription.dataset_id, events)
+            except RemoteServiceError as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    raise
+                self.report.error = str(exc)
+                logger.error("dataset_rows_not_removed", dataset=self.subscription.dataset_name, error=str(exc))
+                return
+            DatasetInsertion.objects.filter(pk__in=[entry.pk for entry in chunk]).update(
+                status=DatasetInsertion.Status.REMOVED, run=self.run
+            )
+            self.report.removed += len(chunk)
+
     def _sized_events(self, log_ids: list[str]) -> Iterator[tuple[tuple[TaggedLog, "InsertDatasetEvent"], int]]:
         """Each log's event and its encoded size, read from the database a chunk at a time (memory stays
         flat); a row too large for any request is given up here, before anything is sent."""
@@ -476,36 +497,6 @@ def _corrected_out(subscription: Subscription) -> list[DatasetInsertion]:
     ]
 
 
-def _remove_corrected(
-    entries: list[DatasetInsertion],
-    *,
-    subscription: Subscription,
-    braintrust: BraintrustClient,
-    config: OpsConfig,
-    run: CommandRun | None,
-    report: DatasetReport,
-    push_report: PushReport,
-) -> None:
-    """Take the rows out, as Braintrust documents a delete (``_object_delete`` on the row's id, OpenAPI
-    ``InsertDatasetEvent``), and mark them removed in the ledger once Braintrust confirms."""
-    for start in range(0, len(entries), config.push_batch_size):
-        chunk = entries[start : start + config.push_batch_size]
-        events: list[InsertDatasetEvent] = [{"id": entry.row_id, "_object_delete": True} for entry in chunk]
-        push_report.requests += 1
-        try:
-            braintrust.insert_dataset_events(subscription.dataset_id, events)
-        except RemoteServiceError as exc:
-            if isinstance(exc, AuthenticationFailed):
-                raise
-            report.error = str(exc)
-            logger.error("dataset_rows_not_removed", dataset=subscription.dataset_name, error=str(exc))
-            return
-        DatasetInsertion.objects.filter(pk__in=[entry.pk for entry in chunk]).update(
-            status=DatasetInsertion.Status.REMOVED, run=run
-        )
-        report.removed += len(chunk)
-
-
 def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push_report: PushReport) -> None:
     for subscription in subscriptions:
         matched = matches[subscription.dataset_id]
@@ -522,26 +513,18 @@ def _push_each(subscriptions, matches, *, config, braintrust, run, dry_run, push
         if dry_run:
             report.removed = len(corrected_out)
             continue
-        if corrected_out:
-            _remove_corrected(
-                corrected_out,
-                subscription=subscription,
-                braintrust=braintrust,
-                config=config,
-                run=run,
-                report=report,
-                push_report=push_report,
-            )
-        if not pending:
-            continue
-        _Pusher(
+        pusher = _Pusher(
             subscription=subscription,
             braintrust=braintrust,
             config=config,
             run=run,
             report=report,
             push_report=push_report,
-        ).push(pending)
+        )
+        if corrected_out:
+            pusher.remove(corrected_out)
+        if pending:
+            pusher.push(pending)
 
 
 def datasets_reconcile(*, braintrust: BraintrustClient, subscription: Subscription, run: CommandRun | None) -> int:

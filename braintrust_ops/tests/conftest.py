@@ -18,6 +18,7 @@ from django.core.management import call_command
 
 from braintrust_ops.tests import hypothesis_profiles  # noqa: F401 - registers and loads the profile
 from braintrust_ops.tests.secret_guard import _no_api_key_left_behind, assert_no_key, pytest_runtest_makereport  # noqa: F401
+from braintrust_ops.tests.small_project import COOK, TRANSLATE, WEATHER
 from braintrust_ops_sandbox.pytest_plugin import empty_sandbox, sandbox, sandbox_env  # noqa: F401
 
 
@@ -59,6 +60,11 @@ def ops_settings(sandbox_env, settings):
 
 
 @pytest.fixture
+def write_back(ops_settings):
+    ops_settings(WRITE_BACK="true")
+
+
+@pytest.fixture
 def small_project(sandbox_env):
     """Three taggable tags and a handful of recent logs with predictable labels."""
     sandbox = sandbox_env
@@ -70,9 +76,9 @@ def small_project(sandbox_env):
     sandbox.state.add_tag("ui-only", "not for datasets")
     sandbox.state.add_tag("no-description", None)
     recent = datetime.now(UTC) - timedelta(hours=2)
-    sandbox.state.add_log(input="Is it permitted to cook on Shabbat?", output="Generally not...", created=recent)
-    sandbox.state.add_log(input="Please translate Genesis 1:1", output="In the beginning...", created=recent)
-    sandbox.state.add_log(input="What's the weather in Jerusalem?", output="I can't check weather.", created=recent)
+    sandbox.state.add_log(input=COOK, output="Generally not...", created=recent)
+    sandbox.state.add_log(input=TRANSLATE, output="In the beginning...", created=recent)
+    sandbox.state.add_log(input=WEATHER, output="I can't check weather.", created=recent)
     return sandbox
 
 

@@ -6,10 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from braintrust_ops.services.evaluation import jaccard
+from braintrust_ops.tests.small_project import COOK, TRANSLATE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COOK, TRANSLATE = "Is it permitted to cook on Shabbat?", "Please translate Genesis 1:1"
 
 
 @pytest.fixture

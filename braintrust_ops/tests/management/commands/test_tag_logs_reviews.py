@@ -4,25 +4,9 @@ and followed by the datasets (a row added once, or taken out)."""
 import pytest
 
 from braintrust_ops.models import DatasetInsertion, TaggedLog
+from braintrust_ops.tests.small_project import COOK, TRANSLATE, WEATHER, person_sets_tags
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COOK, TRANSLATE, WEATHER = (
-    "Is it permitted to cook on Shabbat?",
-    "Please translate Genesis 1:1",
-    "What's the weather in Jerusalem?",
-)
-
-
-@pytest.fixture
-def write_back(ops_settings):
-    ops_settings(WRITE_BACK="true")
-
-
-def person_sets_tags(sandbox, text: str, tags: list[str], **fields) -> None:
-    """What a reviewer does in Braintrust's log view: the log's tags changed, so it gets a new _xact_id."""
-    log = next(row for row in sandbox.state.logs() if row["input"] == text)
-    sandbox.state.update_log(log["id"], tags=tags, **fields)
 
 
 def dataset_inputs(sandbox, dataset_id) -> list[str]:

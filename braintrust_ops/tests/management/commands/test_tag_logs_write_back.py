@@ -8,20 +8,10 @@ from hypothesis import strategies as st
 
 from braintrust_ops.models import TaggedLog
 from braintrust_ops.services.tagging.write_back import merge_event, tag_change
+from braintrust_ops.tests.small_project import COOK, TRANSLATE, WEATHER
 from braintrust_ops_sandbox.log_merge import merged
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COOK, TRANSLATE, WEATHER = (
-    "Is it permitted to cook on Shabbat?",
-    "Please translate Genesis 1:1",
-    "What's the weather in Jerusalem?",
-)
-
-
-@pytest.fixture
-def write_back(ops_settings):
-    ops_settings(WRITE_BACK="true")
 
 
 def source_tags(sandbox) -> dict[str, list[str] | None]:
