@@ -31,6 +31,7 @@ ROUTES = frozenset(
         "dataset_insert",
         "dataset_fetch",
         "project_logs_insert",
+        "project_logs_feedback",
         "experiment_create",
         "experiment_list",
         "experiment_insert",

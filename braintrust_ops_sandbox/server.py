@@ -15,6 +15,9 @@ Faults, limits, counters:
 - ``GET /_sandbox/requests``, ``GET /_sandbox/rate_limited``: counts per route.
 - ``PUT /_sandbox/claude_latency`` ``{"seconds"}``; ``GET /_sandbox/datasets/<id>/rows``.
 - ``GET /_sandbox/experiments``: every experiment with its ``events``; ``DELETE`` clears them.
+- ``GET /_sandbox/logs?tag=T&limit=N``: the logs carrying tag T (every log without it), newest first, as
+  ``{"id", "tags"}``; ``PUT /_sandbox/logs/<id>/tags`` ``{"tags", "reviewed_by"}``: what a reviewer does in
+  the log view (the log gets a new ``_xact_id``; ``reviewed_by`` goes into its metadata).
 
 Claude under pressure (``claude_limits.py`` says how the buckets and headers work):
 
@@ -101,6 +104,7 @@ from braintrust_ops_sandbox.state import SandboxState, encode_json
 logger = logging.getLogger(__name__)
 INSERT_SCHEMA = openapi.request_pointer("/v1/dataset/{dataset_id}/insert", "post")
 LOGS_INSERT_SCHEMA = openapi.request_pointer("/v1/project_logs/{project_id}/insert", "post")
+LOGS_FEEDBACK_SCHEMA = openapi.request_pointer("/v1/project_logs/{project_id}/feedback", "post")
 EXPERIMENT_CREATE_SCHEMA = openapi.request_pointer("/v1/experiment", "post")
 EXPERIMENT_INSERT_SCHEMA = openapi.request_pointer("/v1/experiment/{experiment_id}/insert", "post")
 DRAIN_CHUNK = 64 * 1024
@@ -135,6 +139,8 @@ def _route(method: str, path: str) -> tuple[str, str | None] | None:
         return "messages", None
     if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "project_logs"] and parts[3] == "insert":
         return "project_logs_insert", parts[2]
+    if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "project_logs"] and parts[3] == "feedback":
+        return "project_logs_feedback", parts[2]
     if parts == ["v1", "experiment"]:
         return {"POST": ("experiment_create", None), "GET": ("experiment_list", None)}.get(method)
     if len(parts) == 4 and parts[:2] == ["v1", "experiment"]:
@@ -311,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._endpoint(*matched, url.query, length)
         raw = self._read(length)
         if url.path.startswith("/_sandbox/"):
-            return self._control(method, url.path, raw)
+            return self._control(method, url.path, raw, parse_qs(url.query))
         self._send_json(404, {"error": f"no such endpoint: {method} {url.path}"})
 
     def _endpoint(self, route: str, object_id: str | None, query: str, length: int) -> None:
@@ -415,6 +421,16 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "btql":
             self.sandbox._record_btql_body(body)
             return self._btql(body)
+        if route == "project_logs_feedback":
+            _project(object_id)
+            error = openapi.first_error(LOGS_FEEDBACK_SCHEMA, body)
+            if error is not None:
+                raise HTTPFailure(400, f"invalid feedback body: {error}")
+            try:
+                state.log_feedback(body["feedback"])
+            except KeyError as exc:
+                raise HTTPFailure(400, f"no log {exc.args[0]!r} in project {object_id}") from None
+            return self._send_json(200, {"status": "success"})
         if route == "project_logs_insert":
             _project(object_id)  # an unknown project answers as GET /v1/project/{id} does
             error = openapi.first_error(LOGS_INSERT_SCHEMA, body)
@@ -546,7 +562,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- control API ----------------------------------------------------------------------------
 
-    def _control(self, method: str, path: str, raw: bytes) -> None:
+    def _control(self, method: str, path: str, raw: bytes, query: dict | None = None) -> None:
         sandbox = self.sandbox
         parts = [part for part in path.split("/") if part][1:]
         try:
@@ -589,6 +605,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"seconds": sandbox.claude_latency})
             if len(parts) == 3 and parts[0] == "datasets" and parts[2] == "rows" and method == "GET":
                 return self._send_json(200, {"rows": sandbox.state.dataset_rows(parts[1])})
+            if parts == ["logs"] and method == "GET":
+                # The logs carrying a tag (or every log), newest first: what a reviewer finds in the log view.
+                query = query or {}
+                tag, limit = (query.get("tag") or [None])[0], int((query.get("limit") or ["100"])[0])
+                found = [log for log in reversed(sandbox.state.logs()) if tag is None or tag in (log.get("tags") or [])]
+                return self._send_json(
+                    200, {"logs": [{"id": log["id"], "tags": log.get("tags")} for log in found[:limit]]}
+                )
+            if len(parts) == 3 and parts[0] == "logs" and parts[2] == "tags" and method == "PUT":
+                # A reviewer sets a log's tags in the log view (and may sign in its metadata): a new _xact_id.
+                body = self._json_body(raw)
+                fields = {"tags": list(body["tags"])}
+                if body.get("reviewed_by"):
+                    log = next((log for log in sandbox.state.logs() if log.get("id") == parts[1]), None)
+                    fields["metadata"] = {**((log or {}).get("metadata") or {}), "reviewed_by": body["reviewed_by"]}
+                return self._send_json(200, sandbox.state.update_log(parts[1], **fields))
             if parts == ["experiments"] and method == "GET":
                 return self._send_json(200, {"experiments": sandbox.state.experiments()})
             if parts == ["experiments"] and method == "DELETE":

@@ -328,6 +328,25 @@ class SandboxState:
                 self._ingest(row)
             return row_ids
 
+    def log_feedback(self, items: list[dict]) -> None:
+        """``POST /v1/project_logs/{project_id}/feedback``: each item's scores merged into its log's (OpenAPI
+        FeedbackProjectLogsItem: "merged into the existing scores"), its tags united with the log's, as a merge
+        unites them, its comment added to the log's comments. KeyError names an id that is no log."""
+        with self._lock:
+            for item in items:
+                position = next((i for i, log in enumerate(self._logs) if log.row.get("id") == item["id"]), None)
+                if position is None:
+                    raise KeyError(item["id"])
+                event: dict = {"_is_merge": True}
+                if item.get("scores"):
+                    event["scores"] = item["scores"]
+                if item.get("tags") is not None:
+                    event["tags"] = item["tags"]
+                row = log_merge.merged(self._logs.pop(position).row, event)
+                if item.get("comment"):
+                    row["comments"] = [*(row.get("comments") or []), {"text": item["comment"]}]
+                self._ingest(row)
+
     def clear_logs(self) -> None:
         with self._lock:
             self._logs.clear()

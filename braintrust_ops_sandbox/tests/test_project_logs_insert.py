@@ -84,3 +84,34 @@ def test_merged_tags_hold_every_stored_and_added_tag_except_the_deleted_ones_onc
     )
     assert set(row["tags"]) == (set(stored_tags) | set(added)) - set(deleted)
     assert len(row["tags"]) == len(set(row["tags"]))
+
+
+def test_feedback_merges_scores_unites_tags_adds_the_comment_and_is_held_to_the_spec(empty_sandbox):
+    log = empty_sandbox.state.add_log(created=CREATED, tags=["reviewed"], scores={"helpful": 1})
+    item = {"id": log["id"], "tags": ["halacha"], "scores": {"accurate": 0.5}, "comment": "good", "source": "api"}
+    reply = requests.post(
+        f"{empty_sandbox.url}/v1/project_logs/{PROJECT_ID}/feedback", json={"feedback": [item]}, headers=AUTH, timeout=5
+    )
+    assert reply.status_code == 200 and reply.json() == {"status": "success"}
+    row = stored(empty_sandbox, log["id"])
+    assert row["tags"] == ["reviewed", "halacha"] and row["scores"] == {"helpful": 1, "accurate": 0.5}
+    assert row["comments"] == [{"text": "good"}] and int(row["_xact_id"]) > int(log["_xact_id"])
+    bad = requests.post(
+        f"{empty_sandbox.url}/v1/project_logs/{PROJECT_ID}/feedback",
+        json={"feedback": [{"id": log["id"], "source": "robot"}]},
+        headers=AUTH,
+        timeout=5,
+    )
+    assert bad.status_code == 400
+
+
+def test_a_reviewer_sets_a_logs_tags_through_the_control_api_and_the_log_is_ingested_again(empty_sandbox):
+    log = empty_sandbox.state.add_log(created=CREATED, tags=["halacha"], metadata={"session": "s"})
+    listed = requests.get(f"{empty_sandbox.url}/_sandbox/logs", params={"tag": "halacha"}, timeout=5).json()
+    assert listed == {"logs": [{"id": log["id"], "tags": ["halacha"]}]}
+    body = {"tags": ["sources"], "reviewed_by": "Rivka"}
+    reply = requests.put(f"{empty_sandbox.url}/_sandbox/logs/{log['id']}/tags", json=body, timeout=5)
+    assert reply.status_code == 200
+    row = stored(empty_sandbox, log["id"])
+    assert row["tags"] == ["sources"] and row["metadata"] == {"session": "s", "reviewed_by": "Rivka"}
+    assert int(row["_xact_id"]) > int(log["_xact_id"])
