@@ -36,6 +36,26 @@ echo "== Running it again changes nothing (exactly once): the logs written to co
 $PY manage.py tag_logs --push
 $PY manage.py prune_braintrust_ops
 echo
+echo "== A reviewer corrects a label in Braintrust; the next night records it and the datasets follow"
+# In Braintrust's log view a reviewer takes 'halacha' off one log, puts 'sources' on it and signs it; the
+# sandbox's control API does what the UI would (the log gets a new _xact_id).
+$PY - "$BRAINTRUST_API_URL" <<'PYTHON'
+import sys, requests
+base = sys.argv[1]
+logs = requests.get(f"{base}/_sandbox/logs", params={"tag": "halacha", "limit": 100}, timeout=10).json()["logs"]
+# One in no Sources dataset yet, so the correction shows both ways: out of Halacha, into Sources and Hebrew.
+log = next(log for log in logs if not {"hebrew", "sources"} & set(log["tags"]))
+tags = [tag for tag in log["tags"] if tag != "halacha"] + ["sources"]
+requests.put(f"{base}/_sandbox/logs/{log['id']}/tags", json={"tags": tags, "reviewed_by": "demo reviewer"}, timeout=10)
+print(f"Reviewer: log {log['id']}: {', '.join(log['tags'])} -> {', '.join(tags)}")
+PYTHON
+$PY manage.py tag_logs --push
+echo
+echo "== evaluate_tagging: the current labeller, then a candidate model, as Braintrust experiments"
+$PY manage.py evaluate_tagging --dry-run
+$PY manage.py evaluate_tagging --name "current labeller"
+$PY manage.py evaluate_tagging --model claude-sonnet-4-5 --name "candidate: claude-sonnet-4-5"
+echo
 echo "== Batch mode: the same window labelled again in Message Batches, at half the price"
 $PY manage.py tag_logs --hours 48 --retag --batch --dry-run
 $PY manage.py tag_logs --hours 48 --retag --batch --wait 1
