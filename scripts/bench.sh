@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-for bench in matching push push_large_rows tagging claude_pressure batch_cost backup backup_rate_limit; do
+for bench in matching push push_large_rows tagging claude_pressure batch_cost write_back backup backup_rate_limit; do
   echo "== bench/bench_$bench.py"
   $PY "bench/bench_$bench.py"
   echo

@@ -98,11 +98,17 @@ def labels_write_back(
 ) -> WriteBackCounts:
     """Write every label not yet written (this shard's), in requests within the insert limits."""
     counts = WriteBackCounts()
+    # One stream of writes across the database chunks, so requests are filled to the insert limits.
+    _send(_writes(shard, counts), braintrust=braintrust, config=config, counts=counts, stop=stop)
+    counts.pending = count_to_write(shard)
+    logger.info("labels_written_back", **{k: v for k, v in vars(counts).items() if k != "problem"})
+    return counts
+
+
+def _writes(shard: Shard | None, counts: WriteBackCounts) -> Iterator[tuple[TaggedLog, list[str], dict]]:
+    """(log, label, merge event) of each label that changes its source log; the others are recorded as they
+    come (nothing to send)."""
     for chunk in _chunks(shard):
-        if stop.is_set():
-            counts.problem = "the run was asked to stop"
-            break
-        events = []
         for log in chunk:
             label = [tag.name for tag in log.tags.all()]
             change = tag_change(label, log.written_tags)
@@ -110,12 +116,7 @@ def labels_write_back(
                 _record([log], label_of={log.pk: label})
                 counts.unchanged += 1
             else:
-                events.append((log, label, merge_event(log.log_id, change)))
-        if not _send(events, braintrust=braintrust, config=config, counts=counts, stop=stop):
-            break
-    counts.pending = count_to_write(shard)
-    logger.info("labels_written_back", **{k: v for k, v in vars(counts).items() if k != "problem"})
-    return counts
+                yield log, label, merge_event(log.log_id, change)
 
 
 def _chunks(shard: Shard | None) -> Iterator[list[TaggedLog]]:
@@ -134,7 +135,7 @@ def _chunks(shard: Shard | None) -> Iterator[list[TaggedLog]]:
 
 def _send(events, *, braintrust: BraintrustClient, config: OpsConfig, counts: WriteBackCounts, stop) -> bool:
     """Send the events in requests within the insert limits; False when the writing must stop."""
-    sized = [((log, label, event), encoded_size(event)) for log, label, event in events]
+    sized = (((log, label, event), encoded_size(event)) for log, label, event in events)
     for batch in batches(sized, max_rows=config.push_batch_size, max_bytes=config.push_max_request_bytes):
         if stop.is_set():
             counts.problem = "the run was asked to stop"
