@@ -16,6 +16,7 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\
 
 
 def _escape(match: re.Match) -> str:
+    # Equivalent mutants: codec names are looked up case-insensitively ("UNICODE_ESCAPE", "ASCII").
     return match.group().encode("unicode_escape").decode("ascii")
 
 

@@ -143,6 +143,22 @@ def test_an_id_is_read_by_people_as_its_json_text_so_type_and_spaces_show():
     assert len(readable_id("x" * 500)) == 100
 
 
+def test_an_id_of_exactly_the_readable_length_is_shown_whole():
+    assert readable_id("x" * 98) == '"' + "x" * 98 + '"'  # 100 characters with its quotes
+
+
+def test_an_id_of_a_type_json_does_not_have_is_shown_and_named_as_python_sees_it():
+    # Rows come parsed from JSON; only a caller's mistake passes a set or a tuple.
+    assert readable_id({1}) == "{1}"
+    with pytest.raises(Unstorable, match="its id is tuple, not a string"):
+        storable_id(("a",), field="id")
+
+
+def test_escaping_doubles_a_backslash_and_writes_nul_and_a_lone_surrogate_as_unicode_escapes():
+    # The stored form: rows already stored this way are read back by unescape_text.
+    assert escape_text("a\\b\x00\ud83d") == "a\\\\b\\u0000\\ud83d"
+
+
 def test_an_id_too_long_to_store_is_refused_naming_the_field_and_the_length():
     with pytest.raises(Unstorable, match=f"root_span_id is {MAX_ID_LENGTH + 1} characters long"):
         storable_id("x" * (MAX_ID_LENGTH + 1), field="root_span_id")
