@@ -119,6 +119,28 @@ def test_too_many_layouts_to_tell_apart_read_the_whole_retention(monkeypatch):
     assert start("0/6") == after(10)  # lcm 6 over a count of 6: one class
 
 
+def test_the_newer_of_two_watermarks_is_the_greater_number_and_a_missing_one_is_passed_over():
+    assert watermarks.newer_xact("99", "100") == "100" and watermarks.newer_xact("100", "99") == "100"
+    assert watermarks.newer_xact(None, "7") == "7" and watermarks.newer_xact("", None) is None
+
+
+def test_the_successful_runs_of_other_commands_are_no_watermark_of_tag_logs():
+    recorded(None, 10, 20)
+    CommandRun.objects.create(
+        command="push_to_datasets", options={}, started_at=NOW, outcome="succeeded", xact_watermark="500"
+    )
+    CommandRun.objects.create(
+        command="push_to_datasets", options={}, started_at=NOW, outcome="succeeded", xact_watermark="600"
+    )
+    assert start() == after(10)
+
+
+def test_a_run_recorded_with_options_that_are_not_an_object_counts_as_unsharded():
+    # An options column holding null or a list (a row written by hand, or by an older version).
+    marks = watermarks.marks_of([(None, "10", None), (["--shard", "0/2"], "20", None)])
+    assert list(marks) == [watermarks.UNSHARDED] and marks[watermarks.UNSHARDED].xacts == ["20", "10"]
+
+
 # --- property: any history of layouts, any run, no log is asked for from later than its own start ------
 
 COUNTS = [1, 2, 3, 4, 6]
