@@ -63,6 +63,11 @@ def test_a_float_postgresql_would_print_as_an_integer_comes_back_a_float():
     assert original_json(stored) == value and type(original_json(stored)["big"]) is float
 
 
+def test_the_wrapping_of_floats_starts_exactly_where_python_writes_an_exponent():
+    # repr(1e16) is "1e+16"; the float just below it is written with a decimal point.
+    assert storable_json([1e16, 9999999999999998.0]) == [{FLOAT_KEY: "1e+16"}, 9999999999999998.0]
+
+
 @pytest.mark.parametrize(
     "look_alike",
     [
