@@ -244,6 +244,10 @@ def _looks_like_a_wrapper(value: dict) -> bool:
     return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
 
 
+def test_an_object_of_one_text_member_is_read_back_as_it_is_even_when_the_text_reads_as_a_number():
+    assert original_json(storable_json({"score": "1.5"})) == {"score": "1.5"}
+
+
 def test_an_object_with_a_key_that_is_not_text_is_refused():
     with pytest.raises(Unstorable, match="^it holds an object with a key that is not text$"):
         storable_json({1: "a"})
