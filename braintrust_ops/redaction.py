@@ -23,11 +23,13 @@ _BODY_ATTRIBUTES = ("message", "body", "response_body", "api_message", "detail",
 
 
 def _json_forms(text: str) -> set[str]:
+    # Equivalent mutant: ensure_ascii=None is falsy, so it writes what ensure_ascii=False does.
     forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
     return forms | {form.replace("/", "\\/") for form in forms}
 
 
 def _url_forms(text: str) -> set[str]:
+    # Equivalent mutants: safe="XXXX" adds a letter, which quote never encodes; quote_plus's default safe is "".
     forms = {quote(text, safe=""), quote_plus(text, safe=""), quote(text)}
     # Percent-encoding's hex digits in either case (RFC 3986 says uppercase; not every encoder does).
     return forms | {_lower_hex(form) for form in forms}
@@ -83,6 +85,7 @@ def redact_exception(error: BaseException, secrets: Iterable[str | None]) -> Non
     error quotes the server's body), so a traceback printed or sent later shows no key either."""
     forms = secret_forms(tuple(secrets))
     seen: set[int] = set()
+    # Ten bounds the work a pathological chain can cost; 11 (a mutant) would do as well: no test pins it.
     current: BaseException | None = error
     while current is not None and id(current) not in seen and len(seen) < 10:
         seen.add(id(current))

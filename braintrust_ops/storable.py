@@ -163,6 +163,7 @@ def readable_id(value: object) -> str:
     """An id as a person reads it in a log line or the run record: its JSON text, so the type and any
     surrounding spaces show ("12345" with quotes is a string, 12345 a number), bounded, and storable
     (JSON escapes NUL; a lone surrogate is written as its escape)."""
+    # Equivalent mutants: ensure_ascii=None is falsy like False; "UTF-8" names the codec "utf-8" does.
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):  # not JSON at all: rows come parsed from JSON, so only a caller's mistake

@@ -42,6 +42,7 @@ UNSHARDED = ""
 def xact_key(xact_id: str) -> tuple[int, str]:
     """Sort key of an ``_xact_id``: a decimal number in a string (OpenAPI: "monotonically increasing");
     compared as a number, whatever its length."""
+    # Equivalent mutant: lstrip("XX0XX") strips no digit but 0, as lstrip("0") does.
     return (len(xact_id.lstrip("0")), xact_id.lstrip("0"))
 
 
@@ -59,6 +60,8 @@ class _Marks:
     #: the newest log `created` they saw (runs from before the watermark existed have only this)
     newest_created: datetime | None = None
 
+    # Equivalent mutants: keeping three ([:3]) changes nothing read (only the top two are), nor does
+    # `>=` for `>` (an equal time replaces itself).
     def add(self, xact: str, created: datetime | None) -> None:
         if xact and xact not in self.xacts:
             self.xacts = sorted([*self.xacts, xact], key=xact_key, reverse=True)[:2]
@@ -152,6 +155,7 @@ def _classes(shard: Shard | None, *, counts: set[int]) -> list[list[str]] | None
     """For each class of this run's logs, the keys of the shards (and the unsharded runs) that covered it."""
     index, count = (shard.index, shard.count) if shard else (0, 1)
     modulus = math.lcm(count, *counts)
+    # Equivalent mutant: `/` for `//`, since count divides the lcm.
     if modulus // count > MAX_CLASSES:
         return None
     ordered = sorted(counts)

@@ -588,7 +588,10 @@ def test_output_path_that_is_not_a_regular_file_is_refused_in_one_line_and_left_
             backup.commit()
     message = str(caught.value)
     assert message.startswith(f"The backup path {path} is {SPECIAL_KINDS[kind]}, not a regular file; ")
-    assert "Give --output the path of a regular file or of a new one" in message and "\n" not in message
+    assert message.endswith(
+        "Give --output the path of a regular file or of a new one (or choose another BRAINTRUST_OPS_BACKUP_DIR)."
+    )
+    assert "\n" not in message
     assert snapshot(path) == before
     assert leftovers(tmp_path) == []
 
@@ -742,6 +745,27 @@ def stale_temporary(directory: Path, name: str = ".v.csv.stale000.braintrust-bac
     an_hour_ago = time.time() - 3600
     os.utime(path, (an_hour_ago, an_hour_ago))
     return path
+
+
+def test_a_temporary_file_last_written_exactly_when_this_run_began_is_not_stale(tmp_path):
+    stale = stale_temporary(tmp_path)
+    written = stale.stat().st_mtime
+    assert stale_temporaries_remove(tmp_path, older_than=written) == [] and stale.exists()
+    assert stale_temporaries_remove(tmp_path, older_than=written + 1) == [stale.name] and not stale.exists()
+
+
+def test_a_stale_temporary_that_cannot_be_opened_is_left_and_not_reported_as_reclaimed(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+    real_open = os.open
+
+    def refuse_it(path, flags, *args, **kwargs):
+        # Another user's file of mode 000: this process (root in CI, which opens anything) cannot make it.
+        if os.fspath(path) == os.fspath(stale):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse_it)
+    assert stale_temporaries_remove(tmp_path, older_than=time.time()) == [] and stale.exists()
 
 
 def test_a_file_swapped_in_under_a_stale_temporary_name_is_not_removed(tmp_path, monkeypatch):

@@ -12,30 +12,67 @@ from braintrust_ops.db_errors import MAX_DETAIL, database_failure
 FAKE_KEY = "sk-ant-driver-key-for-tests-0123456789"
 
 
+MIGRATE = (
+    "The database lacks braintrust_ops's tables or columns (",
+    "Run `python manage.py migrate`, then run the command again.",
+)
+LOCKED = ("The database is locked by another process (", "Let it finish (or stop it), then run the command again.")
+READ_ONLY = (
+    "The database is read-only (",
+    "the file and its directory must be writable (or the database user allowed to write, on a primary, not a replica).",
+)
+NO_FILE = ("Cannot open the SQLite database file (", "its directory must exist and be writable.")
+NO_SERVER = (
+    "Cannot connect to the database (",
+    "host, port, name, user and password, and that PostgreSQL is running and reachable from here.",
+)
+OTHER = (
+    "The database failed (OperationalError: ",
+    "that the database is up, and that it is migrated (`python manage.py migrate`), then run the command again.",
+)
+
+
 @pytest.mark.parametrize(
-    ("driver_text", "advice"),
+    ("driver_text", "diagnosis_and_advice"),
     [
-        ("no such table: braintrust_ops_commandrun", "never migrated"),
-        ("no such column: braintrust_ops_taggedlog.relabel_failures", "never migrated"),
-        ('relation "braintrust_ops_commandrun" does not exist\nLINE 1: SELECT ...', "never migrated"),
-        ("column braintrust_ops_taggedlog.relabel_failures does not exist", "never migrated"),
-        ("database is locked", "locked by another process"),
-        ("database table is locked", "locked by another process"),
-        ("attempt to write a readonly database", "read-only"),
-        ("cannot execute INSERT in a read-only transaction", "read-only"),
-        ("unable to open database file", "Cannot open the SQLite database file"),
+        ("no such table: braintrust_ops_commandrun", MIGRATE),
+        ("no such column: braintrust_ops_taggedlog.relabel_failures", MIGRATE),
+        ('relation "braintrust_ops_commandrun" does not exist\nLINE 1: SELECT ...', MIGRATE),
+        ("column braintrust_ops_taggedlog.relabel_failures does not exist", MIGRATE),
+        ("database is locked", LOCKED),
+        ("database table is locked", LOCKED),
+        ("attempt to write a readonly database", READ_ONLY),
+        ("cannot execute INSERT in a read-only transaction", READ_ONLY),
+        ("the database is read only", READ_ONLY),
+        ("unable to open database file", NO_FILE),
         (
             'connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running?',
-            "Cannot connect to the database",
+            NO_SERVER,
         ),
-        ("could not connect to server: No such file or directory", "Cannot connect to the database"),
-        ('FATAL:  password authentication failed for user "ops"', "Cannot connect to the database"),
-        ("canceling statement due to statement timeout", "Cannot connect to the database"),
-        ("disk I/O error", "The database failed (OperationalError: disk I/O error)"),
+        ("could not connect to server: No such file or directory", NO_SERVER),
+        ('FATAL:  password authentication failed for user "ops"', NO_SERVER),
+        ("canceling statement due to statement timeout", NO_SERVER),
+        ("disk I/O error", OTHER),
     ],
 )
-def test_each_driver_wording_gets_its_own_advice(driver_text, advice):
-    assert advice in database_failure(OperationalError(driver_text))
+def test_each_driver_wording_gets_its_own_diagnosis_and_advice(driver_text, diagnosis_and_advice):
+    # The whole advice, not a word of it: the driver's own text is quoted in every line, so a word such
+    # as "read-only" is found there whichever branch answered.
+    diagnosis, advice = diagnosis_and_advice
+    line = database_failure(OperationalError(driver_text))
+    assert line.startswith(diagnosis) and line.endswith(advice)
+
+
+@pytest.mark.parametrize(
+    "driver_text",
+    [
+        'connection to server at "127.0.0.1", port 5432 failed: FATAL:  database "braintrust_ops" does not exist',
+        'connection to server at "127.0.0.1", port 5432 failed: FATAL:  role "ops" does not exist',
+    ],
+)
+def test_a_database_or_user_that_does_not_exist_is_a_settings_problem_not_a_missing_migration(driver_text):
+    line = database_failure(OperationalError(driver_text))
+    assert line.startswith(NO_SERVER[0]) and "migrate" not in line
 
 
 def test_only_the_drivers_first_line_is_kept_its_hints_are_dropped():

@@ -20,7 +20,7 @@ def test_hebrew_emoji_and_their_joiners_are_left_as_they_are():
 
 
 def test_a_non_text_value_is_printed_as_its_text_and_limit_cuts_the_original():
-    assert printable(None) == "None"
+    assert printable(None) == "None" and printable(12345) == "12345"
     assert printable("ab\ncd", limit=3) == "ab\\n"
 
 

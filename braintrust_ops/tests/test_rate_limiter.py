@@ -109,8 +109,8 @@ def test_each_acquire_takes_one_request_from_the_bucket():
     clock = Clock()
     limiter = RateLimiter(clock=clock)
     limiter.observe(200, headers(limit=600, remaining=2))
-    assert limiter.acquire() and limiter.acquire()
-    assert wait_of(limiter) > 0  # the third waits: 600 a minute refills one every 0.1 s
+    assert limiter.acquire() and wait_of(limiter) == 0  # one request left: the second goes at once
+    assert limiter.acquire() and wait_of(limiter) > 0  # the third waits: 600 a minute refills one every 0.1 s
 
 
 def test_the_server_s_count_only_ever_lowers_the_local_one():
@@ -191,6 +191,15 @@ def test_acquire_gives_up_when_the_run_stops():
     stop = threading.Event()
     stop.set()
     assert limiter.acquire(stop=stop) is False
+
+
+def test_a_stopped_run_starts_no_request_even_when_nothing_makes_it_wait():
+    limiter = RateLimiter(clock=Clock())
+    limiter.observe(200, headers(limit=60, remaining=1))
+    stop = threading.Event()
+    stop.set()
+    assert limiter.acquire(stop=stop) is False
+    assert wait_of(limiter) == 0  # the one request left was not taken
 
 
 def test_the_breaker_opens_after_the_threshold_of_service_failures_in_a_row():

@@ -3,6 +3,7 @@ import json
 import re
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -137,3 +138,57 @@ def test_an_sdk_error_and_the_errors_behind_it_are_redacted_in_place():
         redact_exception(error, [key])
         assert key not in str(error) and key not in str(error.__cause__)
         assert error.__cause__.body == {"error": f"you sent {REDACTED}"} and key not in error.__cause__.message
+
+
+# --- each form exactly, one wrapping or two: the secret is replaced whole, and only it -----------------------
+
+# A realistic key (base64's "/", "+", "=") and any other secret a host's logging may pass: non-ASCII, both
+# quotes, a backslash, a space. The placeholder is one no wrapping changes, so the expected text is the
+# wrapped text with the placeholder's place redacted; the text around holds both quotes, as the second
+# secret does, so that repr quotes the text alike whichever it holds.
+EXAMPLE_SECRETS = ["sk-ant-api03-Ab/cD+eF=gH_iJ-kL", "pässwört 'x' \"y\" a\\b/c"]
+PLACEHOLDER = "PLACEHOLDER0123456789"
+
+
+@pytest.mark.parametrize("secret", EXAMPLE_SECRETS)
+@pytest.mark.parametrize(
+    "wrappings", [[name] for name in sorted(WRAPPINGS)] + [[a, b] for a in sorted(WRAPPINGS) for b in sorted(WRAPPINGS)]
+)
+def test_a_wrapped_secret_is_replaced_whole_and_the_text_around_it_is_left_as_it_was(secret, wrappings):
+    def wrap(text):
+        for name in wrappings:
+            text = WRAPPINGS[name][0](text)
+        return text
+
+    expected = wrap(f"key '{PLACEHOLDER}' \"refused\"").replace(PLACEHOLDER, REDACTED)
+    assert redact(wrap(f"key '{secret}' \"refused\""), [secret]) == expected
+
+
+def test_an_error_raised_while_handling_another_has_the_earlier_one_redacted_too():
+    key = "sk-redaction-key-for-tests-42"
+    try:
+        try:
+            raise ValueError(f"you sent {key}")
+        except ValueError:
+            raise RuntimeError("while handling it") from None
+    except RuntimeError as caught:
+        error = caught
+    error.__suppress_context__ = False  # a plain implicit chain: no __cause__, the earlier error as context
+    redact_exception(error, [key])
+    assert error.__cause__ is None and str(error.__context__) == f"you sent {REDACTED}"
+
+
+def test_an_exception_message_is_redacted_in_place_and_other_arguments_are_kept_as_they_are():
+    key = "sk-redaction-key-for-tests-42"
+    reason = ConnectionError("host unreachable")  # requests' errors carry urllib3's; callers read its reason
+    error = RuntimeError(f"refused {key}", 401, reason)
+    redact_exception(error, [key])
+    assert error.args == (f"refused {REDACTED}", 401, reason) and error.args[2] is reason
+
+
+def test_an_exception_chain_that_loops_back_on_itself_is_redacted_once_and_the_call_returns():
+    key = "sk-redaction-key-for-tests-42"
+    first, second = RuntimeError(f"first {key}"), RuntimeError(f"second {key}")
+    first.__cause__, second.__cause__ = second, first
+    redact_exception(first, [key])
+    assert (str(first), str(second)) == (f"first {REDACTED}", f"second {REDACTED}")

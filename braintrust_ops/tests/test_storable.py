@@ -63,6 +63,11 @@ def test_a_float_postgresql_would_print_as_an_integer_comes_back_a_float():
     assert original_json(stored) == value and type(original_json(stored)["big"]) is float
 
 
+def test_the_wrapping_of_floats_starts_exactly_where_python_writes_an_exponent():
+    # repr(1e16) is "1e+16"; the float just below it is written with a decimal point.
+    assert storable_json([1e16, 9999999999999998.0]) == [{FLOAT_KEY: "1e+16"}, 9999999999999998.0]
+
+
 @pytest.mark.parametrize(
     "look_alike",
     [
@@ -141,6 +146,22 @@ def test_an_id_is_read_by_people_as_its_json_text_so_type_and_spaces_show():
         '"a\\u0000\\ud83d"',
     ]
     assert len(readable_id("x" * 500)) == 100
+
+
+def test_an_id_of_exactly_the_readable_length_is_shown_whole():
+    assert readable_id("x" * 98) == '"' + "x" * 98 + '"'  # 100 characters with its quotes
+
+
+def test_an_id_of_a_type_json_does_not_have_is_shown_and_named_as_python_sees_it():
+    # Rows come parsed from JSON; only a caller's mistake passes a set or a tuple.
+    assert readable_id({1}) == "{1}"
+    with pytest.raises(Unstorable, match="its id is tuple, not a string"):
+        storable_id(("a",), field="id")
+
+
+def test_escaping_doubles_a_backslash_and_writes_nul_and_a_lone_surrogate_as_unicode_escapes():
+    # The stored form: rows already stored this way are read back by unescape_text.
+    assert escape_text("a\\b\x00\ud83d") == "a\\\\b\\u0000\\ud83d"
 
 
 def test_an_id_too_long_to_store_is_refused_naming_the_field_and_the_length():
@@ -223,6 +244,10 @@ def _looks_like_a_wrapper(value: dict) -> bool:
     return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
 
 
+def test_an_object_of_one_text_member_is_read_back_as_it_is_even_when_the_text_reads_as_a_number():
+    assert original_json(storable_json({"score": "1.5"})) == {"score": "1.5"}
+
+
 def test_an_object_with_a_key_that_is_not_text_is_refused():
-    with pytest.raises(Unstorable, match="a key that is not text"):
+    with pytest.raises(Unstorable, match="^it holds an object with a key that is not text$"):
         storable_json({1: "a"})

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from braintrust_ops.models import CommandRun
 from braintrust_ops.services import watermarks
@@ -37,6 +38,15 @@ def start(shard: str | None = None) -> Start:
 
 def after(xact: int) -> Start:
     return Start(since=RETENTION, after_xact_id=str(xact))
+
+
+def widened(events: list[dict]) -> list[str]:
+    """The reasons of the warnings that a run's window was widened (what an operator sees)."""
+    return [
+        event["reason"]
+        for event in events
+        if event["event"] == "tagging_window_widened" and event["log_level"] == "warning"
+    ]
 
 
 def test_a_first_run_takes_the_default_hours_back():
@@ -94,9 +104,11 @@ def test_a_newer_layouts_runs_take_over_once_they_have_run_twice():
 
 def test_a_shard_that_never_succeeded_is_read_from_the_retention_when_others_have_watermarks():
     """One query serves every class of the run: a class with no watermark needs `created` alone, so the
-    whole retention is read (widened, never narrowed)."""
+    whole retention is read (widened, never narrowed), and the log says so."""
     recorded("0/2", 10, 20)
-    assert start() == Start(since=RETENTION)
+    with capture_logs() as events:
+        assert start() == Start(since=RETENTION)
+    assert widened(events) == ["some of this run's logs were never covered by a watermark"]
     assert start("1/2") == Start(since=NOW - timedelta(hours=24))  # its own first run, as before
 
 
@@ -104,6 +116,11 @@ def test_runs_from_before_the_watermark_start_at_their_newest_log_minus_the_over
     recorded(None, created=NOW - timedelta(hours=3))
     recorded(None, created=NOW - timedelta(hours=5))
     assert start() == Start(since=NOW - timedelta(hours=4))
+
+
+def test_a_newest_log_stamped_in_the_future_starts_the_run_the_overlap_before_now():
+    recorded(None, created=NOW + timedelta(hours=5))  # a client's clock ahead of ours
+    assert start() == Start(since=NOW - timedelta(hours=1))
 
 
 def test_a_run_whose_shard_cannot_be_read_covers_nothing():
@@ -115,8 +132,40 @@ def test_too_many_layouts_to_tell_apart_read_the_whole_retention(monkeypatch):
     monkeypatch.setattr(watermarks, "MAX_CLASSES", 5)
     recorded("0/2", 10, 20)
     recorded("0/3", 10, 20)
-    assert start() == Start(since=RETENTION)
+    with capture_logs() as events:
+        assert start() == Start(since=RETENTION)
+    assert widened(events) == ["too many shard layouts to tell each log's watermark"]
     assert start("0/6") == after(10)  # lcm 6 over a count of 6: one class
+
+
+def test_the_newer_of_two_watermarks_is_the_greater_number_and_a_missing_one_is_passed_over():
+    assert watermarks.newer_xact("99", "100") == "100" and watermarks.newer_xact("100", "99") == "100"
+    assert watermarks.newer_xact(None, "7") == "7" and watermarks.newer_xact("", None) is None
+    assert watermarks.newer_xact("09", "5") == "09"  # a zero in front changes no number
+
+
+def test_the_successful_runs_of_other_commands_are_no_watermark_of_tag_logs():
+    recorded(None, 10, 20)
+    CommandRun.objects.create(
+        command="push_to_datasets", options={}, started_at=NOW, outcome="succeeded", xact_watermark="500"
+    )
+    CommandRun.objects.create(
+        command="push_to_datasets", options={}, started_at=NOW, outcome="succeeded", xact_watermark="600"
+    )
+    assert start() == after(10)
+
+
+def test_a_run_recorded_with_options_that_are_not_an_object_counts_as_unsharded():
+    # An options column holding null or a list (a row written by hand, or by an older version).
+    marks = watermarks.marks_of([(None, "10", None), (["--shard", "0/2"], "20", None)])
+    assert list(marks) == [watermarks.UNSHARDED] and marks[watermarks.UNSHARDED].xacts == ["20", "10"]
+
+
+def test_exactly_as_many_classes_as_the_limit_are_still_told_apart(monkeypatch):
+    monkeypatch.setattr(watermarks, "MAX_CLASSES", 6)  # layouts of 2 and 3 shards: lcm 6, six classes
+    for shard in ("0/2", "1/2", "0/3", "1/3", "2/3"):
+        recorded(shard, 10, 20)
+    assert start() == after(10)
 
 
 # --- property: any history of layouts, any run, no log is asked for from later than its own start ------
