@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from braintrust_ops.db_errors import MAX_DETAIL, database_failure
 
-FAKE_KEY = "sk-ant-driver-key-for-tests-0123456789"
+FAKE_KEY = "sk-driver-key-for-tests-0123456789"
 
 
 MIGRATE = (
