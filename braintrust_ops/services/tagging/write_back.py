@@ -171,7 +171,10 @@ def _record(logs: list[TaggedLog], *, label_of: dict[int, list[str]], events: li
     """The ledger: these labels are on their source logs. The tags each log now carries (``source_tags``) are
     what its next read should find: that read is this write coming back, not a person's change."""
     now = timezone.now()
-    source_of = {log.pk: _after_write(log.source_tags, event) for log, _, event in events or []}
+    # A log never read since this version (source_tags null) has no known start: its next read takes one.
+    source_of = {
+        log.pk: _after_write(log.source_tags, event) for log, _, event in events or [] if log.source_tags is not None
+    }
     with transaction.atomic():
         for log in logs:
             fields = {"written_tags": label_of[log.pk], "written_at": now, "write_error": ""}
@@ -180,9 +183,9 @@ def _record(logs: list[TaggedLog], *, label_of: dict[int, list[str]], events: li
             TaggedLog.objects.filter(pk=log.pk).update(**fields)
 
 
-def _after_write(source_tags: list[str] | None, event: dict) -> list[str]:
+def _after_write(source_tags: list[str], event: dict) -> list[str]:
     removed = {tag for deletion in event.get("_array_delete", []) for tag in deletion["delete"]}
-    return sorted((set(source_tags or []) | set(event.get("tags", []))) - removed)
+    return sorted((set(source_tags) | set(event.get("tags", []))) - removed)
 
 
 def _refuse(log: TaggedLog, error: str) -> None:

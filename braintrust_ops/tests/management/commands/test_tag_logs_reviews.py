@@ -131,3 +131,16 @@ def test_each_run_reports_claude_against_peoples_labels_per_tag_with_counts_and_
     assert "(claude-haiku-4-5, prompt " in lines["translation"] and "2 reviewed" in lines["translation"]
     counters = CommandRun.objects.filter(command="tag_logs").latest("started_at").counters
     assert {row["tag"]: row["false_negatives"] for row in counters["agreement"]} == {"halacha": 0, "translation": 1}
+
+
+def test_a_label_written_to_a_log_not_read_since_the_upgrade_is_not_mistaken_for_a_correction(
+    small_project, run_command, ops_settings
+):
+    person_sets_tags(small_project, COOK, ["sources"])  # put there by the chatbot's own logging, before any run
+    run_command("tag_logs")
+    TaggedLog.objects.update(source_tags=None)  # as rows stored before this version are
+    ops_settings(WRITE_BACK="true")
+    run_command("tag_logs")  # writes halacha onto COOK, which this run did not read again
+    result = run_command("tag_logs")  # reads COOK back: sources (the chatbot's) and halacha (ours)
+    assert "People's labels" not in result.stdout
+    assert TaggedLog.objects.get(input=COOK).human_tags is None
