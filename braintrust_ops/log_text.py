@@ -20,6 +20,7 @@ def render(value: Any) -> str:
 
 
 def _sendable(text: str) -> str:
+    # Equivalent mutants: "UTF-8" names the codec "utf-8" does (codec names are looked up case-insensitively).
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

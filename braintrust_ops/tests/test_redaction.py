@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from braintrust_ops.redaction import REDACTED, SecretRedactor, redact, redact_exception
+from braintrust_ops.redaction import REDACTED, SecretRedactor, redact, redact_exception, secret_forms
+
+
+@pytest.fixture(autouse=True)
+def _forms_worked_out_afresh():
+    # secret_forms caches its answer for the process: each test must check the forms the code works out now,
+    # not ones an earlier test left (mutmut forks each mutant from a process that ran every test once).
+    secret_forms.cache_clear()
 
 
 def test_secret_is_redacted_inside_nested_values():
