@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import structlog
 from django.utils import timezone
@@ -28,6 +27,7 @@ from braintrust_ops.insert_batches import batches, encoded_size
 from braintrust_ops.models import TaggedLog
 from braintrust_ops.provenance import tagset_fingerprint
 from braintrust_ops.rate_limiter import RateLimiter
+from braintrust_ops.services.tagging.cost import price
 from braintrust_ops.services.tagging.dispatch import TAGGED, Call, Job, tag_one
 from braintrust_ops.storable import original_json
 from braintrust_ops.taggable_tags import TaggableTag, select_taggable_tags
@@ -162,7 +162,7 @@ def labeller_evaluate(
     report.agreement = [row.as_dict() for row in tag_agreement(judged, [tag.name for tag in tags])]
     matched = [event["scores"]["exact_match"] for event in events if event["scores"]["exact_match"] is not None]
     report.exact_match = sum(matched) / len(matched) if matched else None
-    report.cost_usd = _price(candidate, report.input_tokens, report.output_tokens)
+    report.cost_usd = f"{price(candidate, report.input_tokens, report.output_tokens):.4f}"
     _record(report, braintrust=braintrust, config=config, options=options, tags=tags, events=events)
     report.elapsed_seconds = round(time.monotonic() - started, 3)
     return report
@@ -226,19 +226,11 @@ def _event(example: Example, *, labelled: set[str], person: set[str], scores: di
     }
 
 
-def _price(config: OpsConfig, input_tokens: int, output_tokens: int) -> str:
-    cost = (
-        Decimal(input_tokens) * config.claude_input_price_per_mtok
-        + Decimal(output_tokens) * config.claude_output_price_per_mtok
-    ) / Decimal(1_000_000)
-    return f"{cost:.4f}"
-
-
 def _estimate(report, jobs, *, system_prompt, tool, tags: list[TaggableTag], config: OpsConfig) -> None:
     fixed = fixed_input_tokens(system_prompt=system_prompt, tool=tool, model=config.tagging_model)
     report.estimated_input_tokens = sum(fixed + text_tokens(job.user_text) for job in jobs)
     output = len(jobs) * min(expected_output_tokens([tag.name for tag in tags]), config.claude_max_output_tokens)
-    report.estimated_cost_usd = _price(config, report.estimated_input_tokens, output)
+    report.estimated_cost_usd = f"{price(config, report.estimated_input_tokens, output):.4f}"
 
 
 def _record(report, *, braintrust: BraintrustClient, config: OpsConfig, options, tags, events) -> None:
