@@ -15,9 +15,8 @@ Faults, limits, counters:
 - ``GET /_sandbox/requests``, ``GET /_sandbox/rate_limited``: counts per route.
 - ``PUT /_sandbox/claude_latency`` ``{"seconds"}``; ``GET /_sandbox/datasets/<id>/rows``.
 - ``GET /_sandbox/experiments``: every experiment with its ``events``; ``DELETE`` clears them.
-- ``GET /_sandbox/logs?tag=T&limit=N``: the logs carrying tag T (every log without it), newest first, as
-  ``{"id", "tags"}``; ``PUT /_sandbox/logs/<id>/tags`` ``{"tags", "reviewed_by"}``: what a reviewer does in
-  the log view (the log gets a new ``_xact_id``; ``reviewed_by`` goes into its metadata).
+- ``PUT /_sandbox/logs/<id>/tags`` ``{"tags", "reviewed_by"}``: what a reviewer does in the log view (the
+  log gets a new ``_xact_id``; ``reviewed_by`` goes into its metadata). ``GET /_sandbox/logs`` lists them.
 
 Claude under pressure (``claude_limits.py`` says how the buckets and headers work):
 
@@ -317,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._endpoint(*matched, url.query, length)
         raw = self._read(length)
         if url.path.startswith("/_sandbox/"):
-            return self._control(method, url.path, raw, parse_qs(url.query))
+            return self._control(method, url.path, raw)
         self._send_json(404, {"error": f"no such endpoint: {method} {url.path}"})
 
     def _endpoint(self, route: str, object_id: str | None, query: str, length: int) -> None:
@@ -562,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- control API ----------------------------------------------------------------------------
 
-    def _control(self, method: str, path: str, raw: bytes, query: dict | None = None) -> None:
+    def _control(self, method: str, path: str, raw: bytes) -> None:
         sandbox = self.sandbox
         parts = [part for part in path.split("/") if part][1:]
         try:
@@ -605,14 +604,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, {"seconds": sandbox.claude_latency})
             if len(parts) == 3 and parts[0] == "datasets" and parts[2] == "rows" and method == "GET":
                 return self._send_json(200, {"rows": sandbox.state.dataset_rows(parts[1])})
-            if parts == ["logs"] and method == "GET":
-                # The logs carrying a tag (or every log), newest first: what a reviewer finds in the log view.
-                query = query or {}
-                tag, limit = (query.get("tag") or [None])[0], int((query.get("limit") or ["100"])[0])
-                found = [log for log in reversed(sandbox.state.logs()) if tag is None or tag in (log.get("tags") or [])]
-                return self._send_json(
-                    200, {"logs": [{"id": log["id"], "tags": log.get("tags")} for log in found[:limit]]}
-                )
             if len(parts) == 3 and parts[0] == "logs" and parts[2] == "tags" and method == "PUT":
                 # A reviewer sets a log's tags in the log view (and may sign in its metadata): a new _xact_id.
                 body = self._json_body(raw)

@@ -42,9 +42,9 @@ echo "== A reviewer corrects a label in Braintrust; the next night records it an
 $PY - "$BRAINTRUST_API_URL" <<'PYTHON'
 import sys, requests
 base = sys.argv[1]
-logs = requests.get(f"{base}/_sandbox/logs", params={"tag": "halacha", "limit": 100}, timeout=10).json()["logs"]
-# One in no Sources dataset yet, so the correction shows both ways: out of Halacha, into Sources and Hebrew.
-log = next(log for log in logs if not {"hebrew", "sources"} & set(log["tags"]))
+logs = requests.get(f"{base}/_sandbox/logs", timeout=30).json()["logs"]
+# A halacha log in no Sources dataset yet, so the correction shows both ways: out of Halacha, into Sources.
+log = next(log for log in reversed(logs) if {"halacha"} == set(log.get("tags") or []) & {"halacha", "hebrew", "sources"})
 tags = [tag for tag in log["tags"] if tag != "halacha"] + ["sources"]
 requests.put(f"{base}/_sandbox/logs/{log['id']}/tags", json={"tags": tags, "reviewed_by": "demo reviewer"}, timeout=10)
 print(f"Reviewer: log {log['id']}: {', '.join(log['tags'])} -> {', '.join(tags)}")

@@ -107,8 +107,6 @@ def test_feedback_merges_scores_unites_tags_adds_the_comment_and_is_held_to_the_
 
 def test_a_reviewer_sets_a_logs_tags_through_the_control_api_and_the_log_is_ingested_again(empty_sandbox):
     log = empty_sandbox.state.add_log(created=CREATED, tags=["halacha"], metadata={"session": "s"})
-    listed = requests.get(f"{empty_sandbox.url}/_sandbox/logs", params={"tag": "halacha"}, timeout=5).json()
-    assert listed == {"logs": [{"id": log["id"], "tags": ["halacha"]}]}
     body = {"tags": ["sources"], "reviewed_by": "Rivka"}
     reply = requests.put(f"{empty_sandbox.url}/_sandbox/logs/{log['id']}/tags", json=body, timeout=5)
     assert reply.status_code == 200
