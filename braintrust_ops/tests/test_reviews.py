@@ -53,3 +53,11 @@ def test_without_reviewed_a_log_whose_taggable_tags_are_as_last_read_carries_no_
     current = [tag for tag in current if tag != REVIEWED_TAG]
     source = sorted(set(current) & TAGGABLE)
     assert review(current, source=source, claude=claude) is None
+
+
+@given(st.recursive(st.none() | st.integers() | st.text(), lambda c: st.dictionaries(st.text(), c, max_size=3)))
+def test_any_metadata_gives_a_reviewer_name_of_at_most_255_characters_or_none(metadata):
+    name = reviewer(metadata)
+    assert isinstance(name, str) and len(name) <= 255
+    expected = metadata.get("reviewed_by") if isinstance(metadata, dict) else None
+    assert name == (expected.strip()[:255] if isinstance(expected, str) else "")

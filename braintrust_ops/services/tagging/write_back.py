@@ -79,7 +79,7 @@ def merge_event(log_id: str, change: TagChange) -> dict:
     return event
 
 
-def to_write(shard: Shard | None = None) -> QuerySet:
+def to_write() -> QuerySet:
     """Labels not yet written as they stand: never written, or labelled again since."""
     # A log a person labelled is theirs: its tags in Braintrust are the person's, and stay as they are.
     pending = TaggedLog.objects.filter(status=TaggedLog.Status.TAGGED, human_tags__isnull=True).filter(

@@ -213,3 +213,19 @@ def test_distinct_ids_stay_distinct_rows_and_none_is_changed(ids):
     kept = [row.log_id for rows in clean_rows([page], counts) for row in rows]
     storable = [log_id for log_id in dict.fromkeys(ids) if log_id and is_storable_text(log_id) and len(log_id) <= 255]
     assert kept == storable
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(tags=json_values)
+def test_a_rows_tags_whatever_they_hold_are_read_as_its_string_tags_in_order(tags):
+    """The tags reviews compare: a list's strings, kept in order; anything else is no tag."""
+    row = {"id": "log-1", "created": "2026-11-23T12:00:00Z", "tags": tags}
+    (rows,) = clean_rows([[row]], FetchCounts())
+    expected = tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else ()
+    assert rows[0].tags == expected
