@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -592,6 +593,8 @@ def test_output_path_that_is_not_a_regular_file_is_refused_in_one_line_and_left_
         "Give --output the path of a regular file or of a new one (or choose another BRAINTRUST_OPS_BACKUP_DIR)."
     )
     assert "\n" not in message
+    # What a caller reads without parsing the message, as it can for every other BackupFileError.
+    assert caught.value.context == {"path": str(path), "kind": SPECIAL_KINDS[kind]}
     assert snapshot(path) == before
     assert leftovers(tmp_path) == []
 
@@ -783,6 +786,36 @@ def test_a_file_swapped_in_under_a_stale_temporary_name_is_not_removed(tmp_path,
     monkeypatch.setattr(os, "open", open_then_swap)
     assert stale_temporaries_remove(tmp_path, older_than=time.time()) == []
     assert stale.read_text() == "someone's data"
+
+
+def test_a_fifo_swapped_in_under_a_stale_temporary_name_never_blocks_the_reclaimer_and_is_left(tmp_path, monkeypatch):
+    stale = stale_temporary(tmp_path)
+    real_open = os.open
+
+    def swap_then_open(path, flags, *args, **kwargs):
+        if os.fspath(path) == os.fspath(stale):
+            stale.unlink()  # between the reclaimer's lstat and its open: the name is a FIFO with no writer
+            os.mkfifo(stale)
+        return real_open(path, flags, *args, **kwargs)
+
+    # A reading open of a FIFO without a writer waits for one: without O_NONBLOCK the backup would hang
+    # here. The watchdog plays that writer after a while, so a hang fails this test instead of stalling it.
+    reclaimed_on_its_own = threading.Event()
+    watchdog_had_to_unblock = []
+
+    def watchdog() -> None:
+        if not reclaimed_on_its_own.wait(10):
+            watchdog_had_to_unblock.append(True)
+            os.close(real_open(stale, os.O_WRONLY))
+
+    monkeypatch.setattr(os, "open", swap_then_open)
+    guard = threading.Thread(target=watchdog, daemon=True)
+    guard.start()
+    removed = stale_temporaries_remove(tmp_path, older_than=time.time())
+    reclaimed_on_its_own.set()
+    guard.join()
+    assert watchdog_had_to_unblock == []
+    assert removed == [] and stat.S_ISFIFO(os.lstat(stale).st_mode)
 
 
 def test_without_flock_no_temporary_is_removed_and_the_backup_is_still_written(tmp_path, monkeypatch):
