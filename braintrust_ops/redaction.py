@@ -81,22 +81,51 @@ def _redact(value: Any, forms: tuple[str, ...]) -> Any:
 
 
 def redact_exception(error: BaseException, secrets: Iterable[str | None]) -> None:
-    """Redact, in place, the message and body of ``error`` and of the exceptions behind it (an SDK's
-    error quotes the server's body), so a traceback printed or sent later shows no key either."""
+    """Redact, in place, the message and body of ``error`` and of every exception it holds: the ones
+    behind it (``__cause__``, ``__context__``) and the ones it was given (requests' ``ConnectionError``
+    holds urllib3's ``MaxRetryError`` as an argument, which holds its ``reason`` as an attribute). An
+    SDK's error quotes the server's body, and ``str()`` of an error shows its arguments' text, so a
+    traceback or a message printed later shows no key either. Exceptions stay exceptions: callers read
+    them by type and attribute. An exception group's own message cannot be changed (CPython makes it
+    read-only), but the exceptions it holds are redacted like any other."""
     forms = secret_forms(tuple(secrets))
     seen: set[int] = set()
-    # Ten bounds the work a pathological chain can cost; 11 (a mutant) would do as well: no test pins it.
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen and len(seen) < 10:
+    pending: list[BaseException] = [error]
+    # The bound is on the work a pathological tangle can cost; real errors hold a handful.
+    while pending and len(seen) < _MAX_EXCEPTIONS:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        current.args = tuple(
-            _redact(arg, forms) if isinstance(arg, (str, dict, list, tuple)) else arg for arg in current.args
-        )
-        for name in _BODY_ATTRIBUTES:
-            value = current.__dict__.get(name)
-            if isinstance(value, (str, dict, list, tuple)):
-                setattr(current, name, _redact(value, forms))
-        current = current.__cause__ or current.__context__
+        current.args = tuple(_redact_keeping_exceptions(arg, forms, pending) for arg in current.args)
+        for name, value in list(vars(current).items()):
+            if name in _BODY_ATTRIBUTES:
+                redacted = _redact_keeping_exceptions(value, forms, pending)
+                if redacted is not value:  # an SDK's response object, say, is left untouched
+                    setattr(current, name, redacted)
+            elif isinstance(value, BaseException):
+                pending.append(value)
+        pending += [linked for linked in (current.__context__, current.__cause__) if linked is not None]
+
+
+# Enough for any real error's tangle (an SDK error, the transport's, their causes); a bound, not a budget.
+_MAX_EXCEPTIONS = 50
+
+
+def _redact_keeping_exceptions(value: Any, forms: tuple[str, ...], found: list[BaseException]) -> Any:
+    """``value`` redacted as ``_redact`` would, except that an exception inside it is kept as it is and
+    added to ``found`` (to be redacted in place), and other objects are left alone."""
+    if isinstance(value, BaseException):
+        found.append(value)
+        return value
+    if isinstance(value, str):
+        return _redact(value, forms)
+    if isinstance(value, dict):
+        return {key: _redact_keeping_exceptions(item, forms, found) for key, item in value.items()}
+    # Exactly list or tuple: a named tuple's constructor takes fields, not one iterable.
+    if type(value) in (list, tuple):
+        return type(value)(_redact_keeping_exceptions(item, forms, found) for item in value)
+    return value
 
 
 class SecretRedactor:

@@ -1,6 +1,8 @@
 import ast
 import json
 import re
+import traceback
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
@@ -199,3 +201,96 @@ def test_an_exception_chain_that_loops_back_on_itself_is_redacted_once_and_the_c
     first.__cause__, second.__cause__ = second, first
     redact_exception(first, [key])
     assert (str(first), str(second)) == (f"first {REDACTED}", f"second {REDACTED}")
+
+
+# --- exceptions held inside exceptions -----------------------------------------------------------------------
+
+
+def test_an_exception_given_as_another_exceptions_argument_is_redacted_in_place_and_kept_an_exception():
+    # requests wraps urllib3's MaxRetryError, which holds the transport's error as its reason; str() of each
+    # shows the text of the one it holds, so a key in the innermost reaches the printed message.
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    key = "sk-redaction-key-for-tests-42"
+    reason = NewConnectionError(None, f"refused; you sent Bearer {key}")
+    retries = MaxRetryError(None, "/v1/btql", reason=reason)
+    error = RequestsConnectionError(retries)
+    assert key in str(error)
+    redact_exception(error, [key])
+    assert key not in str(error) and key not in repr(error)
+    assert error.args[0] is retries and retries.reason is reason
+    assert str(reason).endswith(f"you sent Bearer {REDACTED}")
+
+
+def test_each_exception_of_a_group_is_redacted_in_place():
+    key = "sk-redaction-key-for-tests-42"
+    inner = ValueError(f"you sent {key}")
+    group = ExceptionGroup("two failures", [inner, KeyError("other")])
+    redact_exception(group, [key])
+    assert group.exceptions[0] is inner and str(inner) == f"you sent {REDACTED}"
+    assert key not in "".join(traceback.format_exception(group))
+
+
+def test_a_body_attribute_that_is_no_text_is_left_as_the_same_object():
+    key = "sk-redaction-key-for-tests-42"
+    response = object()  # an SDK's response: not ours to rebuild
+    error = RuntimeError(f"refused {key}")
+    error.body = response
+    redact_exception(error, [key])
+    assert error.body is response and str(error) == f"refused {REDACTED}"
+
+
+def test_a_named_tuple_argument_is_kept_as_it_is():
+    class Where(NamedTuple):
+        host: str
+        port: int
+
+    where = Where("api.example.test", 443)
+    error = RuntimeError("refused", where)
+    redact_exception(error, ["sk-redaction-key-for-tests-42"])
+    assert error.args[1] is where
+
+
+class _Built:
+    """How one exception came to hold the next in a generated tangle."""
+
+    WAYS = ("argument", "cause", "context", "attribute", "body", "in a list", "group")
+
+
+def _tangle(ways: list[str], key: str) -> tuple[BaseException, list[BaseException]]:
+    """A chain of exceptions, each holding the next the given way, every one of them quoting the key."""
+    made: list[BaseException] = [RuntimeError(f"innermost {key}")]
+    for index, way in enumerate(ways):
+        inner = made[-1]
+        message = f"level {index} sent {json.dumps(key)}"
+        if way == "argument":
+            outer: BaseException = RuntimeError(message, inner)
+        elif way == "group":
+            # A group's own message is read-only (CPython), and groups are made by code, not from a
+            # server's reply: only the exceptions it holds quote one.
+            outer = ExceptionGroup(f"level {index}", [inner])
+        elif way == "in a list":
+            outer = RuntimeError(message, [inner, {"key": key}])
+        else:
+            outer = RuntimeError(message)
+            if way == "cause":
+                outer.__cause__ = inner
+            elif way == "context":
+                outer.__context__ = inner
+            elif way == "attribute":
+                outer.reason = inner
+            else:
+                outer.body = {"error": key, "inner": inner}
+        made.append(outer)
+    return made[-1], made
+
+
+@given(ways=st.lists(st.sampled_from(_Built.WAYS), max_size=12), key=secrets)
+def test_no_secret_survives_in_any_exception_however_they_hold_each_other(ways, key):
+    outermost, made = _tangle(ways, key)
+    redact_exception(outermost, [key])
+    for error in made:
+        assert key not in str(error) and key not in repr(error)
+        assert key not in json.dumps(getattr(error, "body", {}), default=repr)
+    assert key not in "".join(traceback.format_exception(outermost))
