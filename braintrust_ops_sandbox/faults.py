@@ -6,7 +6,8 @@ said to be JSON whose bytes are not UTF-8 (a compressed body without its Content
 ``redirect``: a 3xx (``status``, 307 unless given) whose Location is the request's own path, so the
 client's next hop comes back to the same route and meets its next rule, unless the rule gives another
 ``location``. ``reply``: a 200 whose JSON body is the rule's ``body``, as a server answers in a shape the
-API does not document (a field missing, null or of another type).
+API does not document (a field missing, null or of another type); on ``batches_results``, whose reply is a
+JSON Lines file, a list ``body`` is the file's lines, one item each.
 
 Rules for a route are consumed in the order they were added: the first rule with turns left applies
 to the next request, so ``add(429); add("drop"); add("invalid_json")`` plays those three in sequence.

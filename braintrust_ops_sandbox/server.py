@@ -390,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"\x1f\x8b\x08\x00\xff\xfe not UTF-8")
         elif fault.kind == "redirect":
             self._send(fault.status, b"", {"Location": fault.location or self.path})
+        elif fault.kind == "reply" and route == "batches_results" and isinstance(fault.body, list):
+            self._send_jsonl(fault.body)  # a results file: each item one of its lines
         elif fault.kind == "reply":
             self._send_json(200, fault.body)
         elif fault.kind == "echo_credentials":

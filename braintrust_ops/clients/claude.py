@@ -185,11 +185,9 @@ class ClaudeClient:
             # The json module's errors as they are (httpx and httpx2 ``Response.json``: ``json.loads`` of the
             # bytes, UnicodeDecodeError for bytes not UTF-8). Not ValueError: a mistake of ours is no reply.
             raise InvalidReply(UNREADABLE_REPLY, service=SERVICE) from exc
-        if not isinstance(message, Message) or not isinstance(message.content, list):
-            # A 200 that is not JSON (a proxy's page) comes back as its text: both SDKs return
-            # ``response.text`` for a non-JSON Content-Type unless ``_strict_response_validation``
-            # (``_response.py``, ``BaseAPIResponse._parse``); JSON without a message's content is built unchecked.
-            raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
+        # A 200 that is not JSON (a proxy's page) comes back as its text: both SDKs return ``response.text``
+        # for a non-JSON Content-Type unless ``_strict_response_validation`` (``_response.py``,
+        # ``BaseAPIResponse._parse``); JSON of another shape is built unchecked. tool_reply refuses both.
         return tool_reply(message, tool["name"])
 
     def _create(self, *, system: str, user_text: str, tool: ToolParam) -> Message:
@@ -212,19 +210,43 @@ def tool_params(*, model: str, max_tokens: int, system: str, user_text: str, too
     }
 
 
-def tool_reply(message: Message, tool_name: str) -> ToolReply:
-    """What a Message says, for the forced tool: its input (None without the tool), stop reason, usage."""
+def tool_reply(message: object, tool_name: str) -> ToolReply:
+    """What a Message says, for the forced tool: its input (None without the tool), stop reason, usage.
+
+    InvalidReply when it is no Message of the documented shape. Neither SDK checks a reply: a Message, and
+    each line of a batch's results, is built with ``construct_type_unchecked`` (``_models.py``; the JSONL
+    decoder, ``_decoders/jsonl.py``, in anthropic 0.85 and 2.16), so a field may be missing, null or of
+    another type, and reading it must not raise an AttributeError out of the run."""
+    content = getattr(message, "content", None)
+    if not isinstance(message, Message) or not isinstance(content, list):
+        raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
+    if not all(isinstance(getattr(block, "type", None), str) for block in content):
+        # A block that is no block is a reply that cannot be read, not an answer without the tool (which
+        # costs the log an attempt).
+        raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
     tool_input = next(
-        (block.input for block in message.content if block.type == "tool_use" and block.name == tool_name),
+        (
+            getattr(block, "input", None)
+            for block in content
+            if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == tool_name
+        ),
         None,
     )
-    usage = message.usage
+    stop_reason = getattr(message, "stop_reason", None)
+    usage = getattr(message, "usage", None)
     return ToolReply(
         tool_input=tool_input,
-        stop_reason=message.stop_reason,
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
+        stop_reason=stop_reason if isinstance(stop_reason, str) else None,
+        input_tokens=_token_count(getattr(usage, "input_tokens", 0)),
+        output_tokens=_token_count(getattr(usage, "output_tokens", 0)),
     )
+
+
+def _token_count(value: object) -> int:
+    # A count that is no count would be summed into the run's cost: the reply is unusable, not free.
+    if type(value) is not int or value < 0:  # not bool, an int subclass
+        raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
+    return value
 
 
 @contextmanager

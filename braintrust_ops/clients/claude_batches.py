@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anthropic
+import structlog
 from anthropic.types.messages import MessageBatch
 
 from braintrust_ops.clients.claude import (
@@ -39,6 +40,8 @@ from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, Trans
 from braintrust_ops.printable import printable
 from braintrust_ops.redaction import redact
 
+logger = structlog.get_logger(__name__)
+
 # The longest wait between two create attempts (a 429's retry-after included).
 CREATE_BACKOFF_MAX_SECONDS = 60.0
 # What becomes of the work when a batch call fails for a while, as the failure's message says it.
@@ -53,6 +56,8 @@ BATCH_ID_MAX_CHARS = 128
 COUNT_NAMES = ("processing", "succeeded", "errored", "canceled", "expired")
 # How long after its creation a batch's results can be downloaded (the module docstring's source).
 RESULTS_KEPT = timedelta(days=29)
+# A result line of another shape than the API documents, or of a type it does not name (``_outcome``).
+UNREADABLE = "unreadable"
 
 
 class ResultsBrokeOff(TransientServiceError):
@@ -83,7 +88,7 @@ class BatchState:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """One request's result: ``kind`` is succeeded, errored, canceled or expired."""
+    """One request's result: ``kind`` is succeeded, errored, canceled, expired or unreadable."""
 
     custom_id: str
     kind: str
@@ -187,7 +192,9 @@ class BatchClient:
         try:
             with anthropic_errors(self.model, batch=STAYS_OPEN):
                 for line in self._results(batch_id):
-                    yield _outcome(line, tool_name)
+                    outcome = _outcome(line, tool_name)
+                    if outcome is not None:
+                        yield outcome
         except (SDK_HTTP.HTTPError, ValueError) as exc:
             # A stream cut off or garbled mid-way (ValueError: the JSON decoder's). The SDK does not retry a
             # body it has begun to hand over; the caller reads the results again.
@@ -333,17 +340,34 @@ def _count(value: object) -> int:
     return value
 
 
-def _outcome(line, tool_name: str) -> BatchOutcome:
-    result = line.result
-    if result.type == "succeeded":
-        return BatchOutcome(custom_id=line.custom_id, kind="succeeded", reply=tool_reply(result.message, tool_name))
-    if result.type == "errored":
-        error = result.error.error
+def _outcome(line: object, tool_name: str) -> BatchOutcome | None:
+    """One results line as an outcome; None for a line that names no request (no ``custom_id`` to give it
+    to: the request is queued again as one without a result). A line built from JSON of another shape
+    (``tool_reply`` says why it is built unchecked) is ``unreadable``: its log goes back to the queue with
+    no attempt used, as an interactive reply that cannot be read does, and the other lines are stored."""
+    custom_id = getattr(line, "custom_id", None)
+    if not isinstance(custom_id, str):
+        logger.warning("batch_result_line_unreadable", reason="no custom_id")
+        return None
+    result = getattr(line, "result", None)
+    kind = getattr(result, "type", None)
+    if kind == "succeeded":
+        try:
+            reply = tool_reply(getattr(result, "message", None), tool_name)
+        except InvalidReply:
+            return BatchOutcome(custom_id=custom_id, kind=UNREADABLE)
+        return BatchOutcome(custom_id=custom_id, kind="succeeded", reply=reply)
+    if kind == "errored":
+        error = getattr(getattr(result, "error", None), "error", None)
+        error_type = getattr(error, "type", "")
+        message = getattr(error, "message", "")
         return BatchOutcome(
-            custom_id=line.custom_id,
+            custom_id=custom_id,
             kind="errored",
-            error_type=str(getattr(error, "type", "") or "error"),
-            # From Anthropic's reply: redacted before it is cut, printable, as an error raised is.
-            error_message=printable(redact(str(getattr(error, "message", "") or ""), secret_values()), limit=300),
+            # From Anthropic's reply: printable (a type is a word), redacted before it is cut, as an error raised is.
+            error_type=printable(str(error_type or "error"), limit=60),
+            error_message=printable(redact(str(message or ""), secret_values()), limit=300),
         )
-    return BatchOutcome(custom_id=line.custom_id, kind=result.type)
+    if kind in ("canceled", "expired"):
+        return BatchOutcome(custom_id=custom_id, kind=kind)
+    return BatchOutcome(custom_id=custom_id, kind=UNREADABLE)

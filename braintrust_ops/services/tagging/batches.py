@@ -8,8 +8,9 @@ batches left open (``batches_settle``), so switching modes never strands a log.
 
 What a batch result costs a log is what the same answer costs it in the interactive path
 (``dispatch``): ``succeeded`` is validated by the same code; ``errored`` on the request itself
-(``invalid_request_error``) uses an attempt; any other error, ``expired`` and ``canceled`` say nothing
-about the log, which goes back to the queue with no attempt used.
+(``invalid_request_error``) uses an attempt; any other error, ``expired``, ``canceled`` and a result line
+that cannot be read (``unreadable``: the SDK builds it unchecked) say nothing about the log, which goes back
+to the queue with no attempt used.
 
 A batch whose results can no longer be had (Anthropic archives them 29 days after the batch was created,
 ``RESULTS_KEPT``) is settled as abandoned: no result came back, so its logs go back to the queue with no
@@ -33,6 +34,7 @@ from django.utils import timezone
 from braintrust_ops.batch_requests import chunked, custom_id, request_bytes
 from braintrust_ops.clients.claude_batches import (
     RESULTS_KEPT,
+    UNREADABLE,
     BatchClient,
     BatchOutcome,
     BatchState,
@@ -398,7 +400,7 @@ def _store_chunk(
         log = waiting.pop(outcome.custom_id, None)
         if log is None:
             continue  # stored by an earlier read of these results, or not one of ours
-        result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags)
+        result = _result(outcome, Job(pk=log.pk, log_id=log.log_id, user_text=""), batch.allowed_tags, batch.batch_id)
         saved = store_result(
             result, run=run, model=batch.model, tagset=batch.tagset_fingerprint, prompt_version=batch.prompt_version
         )
@@ -423,7 +425,7 @@ def _store_chunk(
 SETUP_ERRORS = frozenset({"authentication_error", "billing_error", "permission_error", "not_found_error"})
 
 
-def _result(outcome: BatchOutcome, job: Job, allowed: list[str]) -> Result:
+def _result(outcome: BatchOutcome, job: Job, allowed: list[str], batch_id: str) -> Result:
     if outcome.kind == "succeeded" and outcome.reply is not None:
         return result_from_reply(job, outcome.reply, allowed)
     if outcome.kind == "errored" and outcome.error_type == "invalid_request_error":
@@ -441,6 +443,12 @@ def _result(outcome: BatchOutcome, job: Job, allowed: list[str]) -> Result:
             kind=SERVICE_FAILURE,
             error=f"Anthropic failed this log's request in the batch ({outcome.error_type}): {outcome.error_message}"
             + check,
+        )
+    if outcome.kind == UNREADABLE:
+        return Result(
+            job=job,
+            kind=SERVICE_FAILURE,
+            error=f"its result in batch {batch_id} could not be read (not of the documented shape); queued again",
         )
     return Result(job=job, kind=SERVICE_FAILURE, error=f"the batch request was {outcome.kind}; queued again")
 

@@ -137,6 +137,47 @@ def test_a_reply_that_parses_but_holds_no_message_content_is_invalid_reply(empty
     assert empty_sandbox.count("messages") == 1
 
 
+# A Message as the API documents it (types/message.py), and the ways a field of it can come in another shape.
+MESSAGE = {
+    "id": "msg_01",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5",
+    "content": [{"type": "tool_use", "id": "toolu_01", "name": "record_tags", "input": {"tags": ["halacha"]}}],
+    "stop_reason": "tool_use",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 120, "output_tokens": 9},
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"content": [7]},
+        {"content": [{"name": "record_tags", "input": {"tags": []}}]},
+        {"usage": {"input_tokens": "120", "output_tokens": 9}},
+        {"usage": {"input_tokens": 120, "output_tokens": -1}},
+        {"usage": {"input_tokens": True, "output_tokens": 9}},
+    ],
+    ids=["block_not_an_object", "block_without_type", "count_as_text", "count_negative", "count_a_boolean"],
+)
+def test_a_message_with_a_field_of_another_shape_is_invalid_reply_not_a_crash_nor_a_log_fault(empty_sandbox, change):
+    empty_sandbox.faults.add("messages", "reply", body={**MESSAGE, **change}, times=1)
+    with pytest.raises(InvalidReply, match="could not be read as a Message"):
+        ask(client_for(empty_sandbox))
+
+
+def test_a_message_without_a_usable_stop_reason_or_usage_still_gives_its_tool_input(empty_sandbox):
+    empty_sandbox.faults.add("messages", "reply", body={**MESSAGE, "stop_reason": 7, "usage": None}, times=1)
+    reply = ask(client_for(empty_sandbox))
+    assert (reply.tool_input, reply.stop_reason, reply.input_tokens, reply.output_tokens) == (
+        {"tags": ["halacha"]},
+        None,
+        0,
+        0,
+    )
+
+
 def test_one_log_costs_at_most_max_retries_plus_one_requests_through_5xx_drops_and_garbled_replies(empty_sandbox):
     """Issue 19: a loop over garbled replies on top of the SDK's retries sent (max_retries + 1) squared."""
     for _ in range(3):

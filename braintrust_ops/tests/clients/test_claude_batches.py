@@ -331,3 +331,89 @@ def test_a_batch_anthropic_archived_says_when_and_one_not_yet_archived_says_none
     state = client.retrieve(batch.batch_id)
     assert state.archived_at == state.created_at + timedelta(days=29)
     client.close()
+
+
+# --- a results line in a shape the API does not document --------------------------------------------------
+
+# One results line as the API documents it (types/messages/message_batch_individual_response.py,
+# message_batch_succeeded_result.py, and a Message: types/message.py).
+RESULT_LINE = {
+    "custom_id": "log-0",
+    "result": {
+        "type": "succeeded",
+        "message": {
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": TOOL["name"], "input": {"tags": ["halacha"]}}],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 120, "output_tokens": 9},
+        },
+    },
+}
+KINDS = {"succeeded", "errored", "canceled", "expired", "unreadable"}
+
+
+def _results_of_one_batch(sandbox, lines: list) -> list:
+    """The outcomes the client reads from an ended batch whose results file holds ``lines``."""
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=sandbox.url, model=MODEL, timeout=5, max_retries=0)
+    try:
+        batch = client.create(_requests(1))
+        sandbox.faults.add("batches_results", "reply", body=lines)
+        return list(client.results(batch.batch_id, tool_name=TOOL["name"]))
+    finally:
+        client.close()
+
+
+def test_a_results_line_in_the_documented_shape_reads_whole(empty_sandbox):
+    (outcome,) = _results_of_one_batch(empty_sandbox, [RESULT_LINE])
+    assert (outcome.custom_id, outcome.kind, outcome.reply.tool_input) == ("log-0", "succeeded", {"tags": ["halacha"]})
+    assert (outcome.reply.input_tokens, outcome.reply.output_tokens, outcome.reply.stop_reason) == (120, 9, "tool_use")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"result": None},
+        {"result": {"type": "succeeded", "message": "a message"}},
+        {"result": {"type": "succeeded", "message": {**RESULT_LINE["result"]["message"], "content": [7]}}},
+        {
+            "result": {
+                "type": "succeeded",
+                "message": {**RESULT_LINE["result"]["message"], "usage": {"input_tokens": "9"}},
+            }
+        },
+        {"result": {"type": "a type added later"}},
+    ],
+    ids=["no_result", "message_not_an_object", "content_not_blocks", "usage_not_counts", "unknown_type"],
+)
+def test_a_results_line_of_another_shape_is_that_requests_unreadable_outcome_and_the_others_read_whole(
+    empty_sandbox, change
+):
+    misshapen = {**RESULT_LINE, "custom_id": "log-1", **change}
+    outcomes = _results_of_one_batch(empty_sandbox, [misshapen, RESULT_LINE])
+    assert [(outcome.custom_id, outcome.kind) for outcome in outcomes] == [
+        ("log-1", "unreadable"),
+        ("log-0", "succeeded"),
+    ]
+
+
+@pytest.mark.parametrize("line", [{"result": RESULT_LINE["result"]}, {**RESULT_LINE, "custom_id": 7}, 7, [RESULT_LINE]])
+def test_a_results_line_naming_no_request_is_left_out_and_the_others_read_whole(empty_sandbox, line):
+    assert [outcome.custom_id for outcome in _results_of_one_batch(empty_sandbox, [line, RESULT_LINE])] == ["log-0"]
+
+
+@given(line=_mutated(RESULT_LINE))
+def test_whatever_shape_a_results_line_comes_in_the_run_gets_a_usable_outcome_or_none(empty_sandbox, line):
+    empty_sandbox.faults.clear()
+    for outcome in _results_of_one_batch(empty_sandbox, [line]):
+        # What the run does with an outcome works: matched by custom_id, counted by kind, its reply validated
+        # and its tokens added, an error's text stored and printed.
+        assert isinstance(outcome.custom_id, str) and outcome.kind in KINDS
+        if outcome.kind == "succeeded":
+            assert type(outcome.reply.input_tokens) is int and type(outcome.reply.output_tokens) is int
+            assert outcome.reply.stop_reason is None or isinstance(outcome.reply.stop_reason, str)
+        assert isinstance(outcome.error_type, str) and outcome.error_type.isprintable()
+        assert isinstance(outcome.error_message, str) and outcome.error_message.isprintable()

@@ -142,6 +142,33 @@ def test_each_batch_outcome_costs_the_log_what_the_interactive_path_would(
     assert small_project.batches.all()[-1]["custom_ids"] == [_custom_id(COOK)] and again.state == "open"
 
 
+def test_a_result_line_of_another_shape_sends_only_its_log_back_to_the_queue_and_the_others_are_stored(
+    small_project, run_command, batch_settings, ops_settings
+):
+    """The SDK builds each results line unchecked: a line the API would never send is that log's result
+    that could not be read (no attempt used, queued again), never a traceback that leaves the batch open."""
+    ops_settings(TAGGING_FAILURE_THRESHOLD=1)
+    _submit_held(small_project, run_command)
+    ended = _end_the_batch(small_project)
+    results = small_project.batches.all()[0]["results"]
+    lines = [{"custom_id": key, "result": result} for key, result in results.items()]
+    misshapen = next(line for line in lines if line["custom_id"] == _custom_id(COOK))
+    misshapen["result"] = {"type": "succeeded", "message": {"content": "not a list of blocks"}}
+    small_project.faults.add("batches_results", "reply", body=[{"not": "a result"}, *lines])
+
+    result = run_command("tag_logs", "--batch")
+    assert "Batches collected: 1 (succeeded 2, unreadable 1)" in result.stdout
+    cook = TaggedLog.objects.get(input=COOK)
+    assert (cook.status, cook.attempts) == ("pending", 0)
+    assert (
+        cook.last_error
+        == f"its result in batch {ended['id']} could not be read (not of the documented shape); queued again"
+    )
+    assert _labels()[TRANSLATE] == ["translation"] and _labels()[WEATHER] == []
+    assert TagBatch.objects.get(batch_id=ended["id"]).state == "collected"
+    assert small_project.batches.all()[-1]["custom_ids"] == [_custom_id(COOK)]  # sent again, alone
+
+
 def test_an_expired_batch_sends_its_logs_back_to_the_queue_and_the_next_run_tags_them(
     small_project, run_command, batch_settings, ops_settings
 ):
