@@ -92,7 +92,10 @@ class TagBatch(TimestampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     collected_at = models.DateTimeField(null=True, blank=True)
-    # Results by type when collected: succeeded, errored, expired, canceled.
+    # When a retrieve first answered 404, unless a later one found it: the batch is given up only when it
+    # is still not found NOT_FOUND_GRACE later (services.tagging.batches), as such a 404 can pass.
+    not_found_since = models.DateTimeField(null=True, blank=True)
+    # Results by type when collected: succeeded, errored, expired, canceled, unreadable.
     outcomes = models.JSONField(default=dict, blank=True)
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)

@@ -71,6 +71,9 @@ RESULTS_CHUNK = 500
 # RESULTS_READ_PAUSE_SECONDS times the reads so far between two reads.
 RESULTS_READS = 3
 RESULTS_READ_PAUSE_SECONDS = 0.5
+# How long a batch Anthropic answers 404 for stays open before its logs are sent again (``_not_found``): more
+# than a passing fault lasts, less than a night, so the next night's run decides.
+NOT_FOUND_GRACE = timedelta(hours=12)
 
 
 @dataclass
@@ -294,9 +297,12 @@ def _collect_ended(
     for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
         state = client.retrieve(batch.batch_id)
         if state is None:
-            counts.abandoned += 1
-            _abandon(batch, f"Anthropic no longer knows batch {batch.batch_id}")
-        elif state.archived_at is not None:
+            missing = _not_found(batch, counts)
+            unread = unread or missing
+            continue
+        if batch.not_found_since is not None:
+            TagBatch.objects.filter(pk=batch.pk).update(not_found_since=None)  # the 404 passed
+        if state.archived_at is not None:
             # Whatever its processing status: archived, its results are gone for good.
             _results_gone(batch, f"archived on {state.archived_at:%Y-%m-%d}", counts)
         elif state.ended:
@@ -328,6 +334,33 @@ def _collect_ended(
                 counts.collected += 1
     if unread is not None:
         raise unread
+
+
+def _not_found(batch: TagBatch, counts: BatchCounts) -> TransientServiceError | None:
+    """A batch Anthropic's retrieve answers 404 for. Given up, its logs queued again, only when it is still not
+    found NOT_FOUND_GRACE after the first 404: such a 404 can pass (anthropics/anthropic-sdk-python#1432,
+    "Intermittent NotFoundError (404) on Batch API"), and giving up on a batch that comes back pays for its
+    logs twice. Until then it stays open and the error says when it will be given up."""
+    now = timezone.now()
+    since = batch.not_found_since
+    if since is None:
+        since = now
+        TagBatch.objects.filter(pk=batch.pk).update(not_found_since=now)
+    if now - since >= NOT_FOUND_GRACE:
+        counts.abandoned += 1
+        _abandon(
+            batch,
+            f"Anthropic has not known batch {batch.batch_id} since {since:%Y-%m-%d %H:%M} UTC (HTTP 404); its logs "
+            "are queued again, no attempt used",
+        )
+        return None
+    return TransientServiceError(
+        f"Anthropic does not find batch {batch.batch_id} (HTTP 404) since {since:%Y-%m-%d %H:%M} UTC. Such a 404 can "
+        f"pass: the batch stays open, and if it is still not found after {since + NOT_FOUND_GRACE:%Y-%m-%d %H:%M} "
+        "UTC its logs are sent again. If ANTHROPIC_API_KEY changed workspace since it was submitted, that is why.",
+        service="Anthropic",
+        status=404,
+    )
 
 
 def _results_gone(batch: TagBatch, why: str, counts: BatchCounts) -> None:

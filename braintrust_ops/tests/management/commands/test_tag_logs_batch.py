@@ -322,16 +322,65 @@ def test_wait_collects_a_batch_that_ends_while_the_run_waits(small_project, run_
     assert _labels()[COOK] == ["halacha"]
 
 
-def test_a_batch_anthropic_no_longer_knows_is_abandoned_and_its_logs_sent_again(
+def test_a_batch_anthropic_answers_404_for_once_stays_open_and_is_collected_when_found_again(
+    small_project, run_command, batch_settings
+):
+    """anthropics/anthropic-sdk-python#1432: a retrieve can answer 404 for a while. Giving up on the batch at
+    once would send its logs again, and pay for them twice, while Anthropic still processes the first."""
+    _submit_held(small_project, run_command)
+    (batch,) = small_project.batches.all()
+    small_project.faults.add("batches_retrieve", "status", status=404, times=1)
+    with pytest.raises(
+        CommandError,
+        match=rf"Anthropic does not find batch {batch['id']} \(HTTP 404\) since .* UTC\. Such a 404 can pass: the "
+        r"batch stays open, and if it is still not found after .* UTC its logs are sent again\.",
+    ):
+        run_command("tag_logs", "--batch")
+    stored = TagBatch.objects.get()
+    assert stored.state == "open" and stored.not_found_since is not None
+    assert set(_states().values()) == {("pending", 0, True)} and small_project.count("batches_create") == 1
+
+    _end_the_batch(small_project)
+    run_command("tag_logs", "--batch")
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    stored.refresh_from_db()
+    assert (stored.state, stored.not_found_since) == ("collected", None)
+    assert small_project.count("batches_create") == 1  # paid for once
+
+
+def test_a_batch_still_not_found_after_the_grace_is_abandoned_and_its_logs_sent_again(
     small_project, run_command, batch_settings
 ):
     _submit_held(small_project, run_command)
+    small_project.faults.add("batches_retrieve", "status", status=404, times=None)
+    with pytest.raises(CommandError, match="Such a 404 can pass"):
+        run_command("tag_logs", "--batch")
+    first = TagBatch.objects.get()
+    # The next night: the first 404 is now older than the grace.
+    TagBatch.objects.filter(pk=first.pk).update(not_found_since=first.not_found_since - tagging_batches.NOT_FOUND_GRACE)
+    small_project.faults.clear()
     small_project.faults.add("batches_retrieve", "status", status=404, times=1)
     result = run_command("tag_logs", "--batch")
     assert "0 found again after a crash, 1 abandoned" in result.stdout
-    first, again = TagBatch.objects.order_by("created_at")
-    assert "no longer knows batch" in first.error and first.state == "abandoned" and again.state == "open"
-    assert set(_states().values()) == {("pending", 0, True)}
+    first.refresh_from_db()
+    again = TagBatch.objects.exclude(pk=first.pk).get()
+    assert first.state == "abandoned" and again.state == "open"
+    assert f"Anthropic has not known batch {first.batch_id} since " in first.error
+    assert first.error.endswith("UTC (HTTP 404); its logs are queued again, no attempt used")
+    assert set(_states().values()) == {("pending", 0, True)}  # in the new batch, no attempt used
+
+
+def test_a_404_just_short_of_the_grace_still_leaves_the_batch_open(small_project, run_command, batch_settings):
+    _submit_held(small_project, run_command)
+    small_project.faults.add("batches_retrieve", "status", status=404, times=None)
+    with pytest.raises(CommandError, match="Such a 404 can pass"):
+        run_command("tag_logs", "--batch")
+    first = TagBatch.objects.get()
+    almost = tagging_batches.NOT_FOUND_GRACE - timedelta(minutes=5)
+    TagBatch.objects.filter(pk=first.pk).update(not_found_since=first.not_found_since - almost)
+    with pytest.raises(CommandError, match="Such a 404 can pass"):
+        run_command("tag_logs", "--batch")
+    assert TagBatch.objects.get().state == "open" and small_project.count("batches_create") == 1
 
 
 def _twelve_logs_in_one_ended_batch(small_project, run_command, monkeypatch) -> dict:
