@@ -1,6 +1,7 @@
 """A log's input and output as text Claude can read: JSON for structures, never Python repr."""
 
 import json
+import re
 from typing import Any
 
 TRUNCATION_NOTE = " …[truncated]"
@@ -20,12 +21,15 @@ def render(value: Any) -> str:
 
 
 def _sendable(text: str) -> str:
-    # Equivalent mutants: "UTF-8" names the codec "utf-8" does (codec names are looked up case-insensitively).
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    # A lone surrogate is the only str with no UTF-8 form; written as the escape backslashreplace would write.
+    return _LONE_SURROGATE.sub(_escaped, text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def truncate(text: str, limit: int) -> str:

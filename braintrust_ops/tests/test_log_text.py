@@ -5,6 +5,9 @@ import json
 from datetime import date
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from braintrust_ops.log_text import TRUNCATION_NOTE, render, truncate
 
 
@@ -41,3 +44,10 @@ def test_hebrew_in_a_structure_stays_readable_not_escaped():
 def test_half_an_emoji_anywhere_in_a_structure_is_rendered_as_its_escape_so_the_text_can_be_sent():
     text = render({"question": "half \ud83d an emoji", "\udc4d": [1]})
     assert text.encode("utf-8") and "half \\ud83d an emoji" in text and '"\\udc4d": [1]' in text
+
+
+@given(text=st.text(st.characters(codec=None)))
+def test_any_text_renders_as_utf_8_can_carry_it_with_only_its_lone_surrogates_escaped(text):
+    # Python's own escape of what UTF-8 cannot carry is the reference: the same text, the same escapes.
+    assert render(text) == text.encode("utf-8", "backslashreplace").decode("utf-8")
+    assert isinstance(render(text).encode("utf-8"), bytes)  # raises when a character has no UTF-8 form
