@@ -191,21 +191,39 @@ def _dataset_examples(
     if found is None:
         raise BraintrustOpsError(f"No dataset {wanted!r} (by name or id) in project {config.project_id}.")
     examples: list[Example] = []
-    for events in braintrust.iter_dataset_events(str(found["id"])):
-        for row in events:
-            tags = row.get("tags")
-            tags = tags if isinstance(tags, list) else []
-            examples.append(
-                Example(
-                    source_id=str(row.get("id")),
-                    input=row.get("input"),
-                    output=row.get("expected"),
-                    expected=frozenset(tag for tag in tags if isinstance(tag, str) and tag in taggable),
-                )
-            )
-            if limit and len(examples) >= limit:
-                return examples
+    skipped = 0
+    rows = (row for events in braintrust.iter_dataset_events(str(found["id"])) for row in events)
+    for row in rows:
+        example = dataset_example(row, taggable)
+        if example is None:
+            skipped += 1
+            continue
+        examples.append(example)
+        if limit and len(examples) >= limit:
+            break
+    if skipped:
+        logger.warning("evaluation_dataset_rows_skipped", dataset=wanted, rows=skipped, reason="not a dataset event")
     return examples
+
+
+def dataset_example(row: object, taggable: set[str]) -> Example | None:
+    """A dataset row as an example, or None for one that is no dataset event: not an object, or without
+    the string ``id`` the OpenAPI spec requires of one (``DatasetEvent``). Its ``tags`` (an array of
+    strings, or null) are kept where they are taggable; anything else in them is no label."""
+    if not isinstance(row, dict):
+        return None
+    row_id = row.get("id")
+    if not isinstance(row_id, str) or not row_id:
+        return None
+    tags = row.get("tags")
+    return Example(
+        source_id=row_id,
+        input=row.get("input"),
+        output=row.get("expected"),
+        expected=frozenset(tag for tag in tags if isinstance(tag, str) and tag in taggable)
+        if isinstance(tags, list)
+        else frozenset(),
+    )
 
 
 def _user_text(example: Example, config: OpsConfig) -> str:

@@ -5,7 +5,8 @@ from django.core.management import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from braintrust_ops.services.evaluation import jaccard
+from braintrust_ops.services.evaluation import dataset_example, jaccard
+from braintrust_ops.tests.strategies import json_values, text
 from braintrust_ops.tests.small_project import COOK, TRANSLATE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,6 +84,47 @@ def test_jaccard_is_one_for_equal_labels_zero_for_disjoint_ones_and_symmetric(fi
     assert 0.0 <= value <= 1.0 and value == jaccard(set(second), set(first))
     assert (value == 1.0) == (first == second)
     assert (value == 0.0) == (bool(first | second) and not first & second)
+
+
+TAGGABLE = {"halacha", "translation"}
+# A dataset row in the shape of the OpenAPI spec's DatasetEvent, each field any JSON or missing.
+rows = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.one_of(text, json_values),
+            "input": json_values,
+            "expected": json_values,
+            "tags": st.one_of(st.none(), st.lists(st.one_of(st.sampled_from(sorted(TAGGABLE)), json_values))),
+        },
+    ),
+)
+
+
+@given(row=rows)
+def test_any_dataset_row_is_an_example_with_its_id_and_its_taggable_tags_or_is_left_out(row):
+    example = dataset_example(row, TAGGABLE)
+    is_event = isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"] != ""
+    assert (example is not None) == is_event
+    if example is not None:
+        assert example.source_id == row["id"] and (example.input, example.output) == (
+            row.get("input"),
+            row.get("expected"),
+        )
+        tags = row.get("tags") if isinstance(row.get("tags"), list) else []
+        assert example.expected == {tag for tag in tags if isinstance(tag, str)} & TAGGABLE
+
+
+def test_rows_of_a_dataset_that_are_no_dataset_events_are_left_out_and_the_others_evaluated(
+    small_project, datasets_project, run_command
+):
+    run_command("tag_logs", "--push")
+    (good,) = [row for row in small_project.state.dataset_rows(datasets_project.both) if row["input"] == COOK]
+    events = [7, {"id": 12, "input": "x"}, {"input": "no id"}, good]
+    small_project.faults.add("dataset_fetch", "reply", body={"events": events, "cursor": None}, times=1)
+    result = run_command("evaluate_tagging", "--dataset", "Mixed", "--dry-run")
+    assert "[dry run] Would label 1 rows of dataset Mixed" in result.stdout
 
 
 def test_a_named_dataset_of_labelled_rows_can_stand_in_for_the_reviewed_logs(
