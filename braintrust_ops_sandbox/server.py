@@ -542,7 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
         except BatchNotFound as exc:
             raise HTTPFailure(404, str(exc)) from None
 
-    def _send_jsonl(self, lines: list[dict]) -> None:
+    def _send_jsonl(self, lines: list) -> None:
         """A results file, streamed: chunked transfer encoding, one JSON object a line. The "partial" fault
         sends half of its bytes and closes the connection without the final chunk."""
         encoded = [encode_json(line) + b"\n" for line in lines]

@@ -160,7 +160,8 @@ class BatchClient:
                 time.sleep(_create_backoff(exc.__cause__, attempt))
 
     def retrieve(self, batch_id: str) -> BatchState | None:
-        """Where the batch stands; None when Anthropic knows no such batch (deleted, or never ours)."""
+        """Where the batch stands; None when Anthropic answers 404: no such batch (deleted, or of another
+        workspace), or one it cannot find for a while (the run's ``_not_found`` decides which)."""
         try:
             with _garbled_reply("retrieve", RETRIEVE_UNREAD):
                 with anthropic_errors(self.model, batch=STAYS_OPEN):

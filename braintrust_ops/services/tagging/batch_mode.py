@@ -21,14 +21,13 @@ def earlier_batches_settle(run: TaggingRun, client: BatchClient) -> None:
     """Collect the batches earlier runs left open. The batch API failing must not stop tonight's tagging:
     the run goes on, then fails saying why."""
     try:
-        run.batches.add(
-            batches_settle(
-                client,
-                shard=run.shard,
-                run=run.record,
-                max_attempts=run.config.tagging_max_attempts,
-                tally=run.tally,
-            )
+        batches_settle(
+            client,
+            shard=run.shard,
+            run=run.record,
+            max_attempts=run.config.tagging_max_attempts,
+            tally=run.tally,
+            counts=run.batches,
         )
     except TransientServiceError as exc:
         logger.warning("batches_not_settled", error=str(exc))

@@ -87,7 +87,7 @@ class BatchCounts:
     abandoned: int = 0
     #: a crashed run's batches found by listing the account's batches
     recovered: int = 0
-    #: results by type: succeeded, errored, expired, canceled
+    #: results by type: succeeded, errored, expired, canceled, unreadable
     outcomes: Counter = field(default_factory=Counter)
     #: tokens of the results collected in this run, billed at the batch price
     input_tokens: int = 0
@@ -134,10 +134,16 @@ def has_unsettled(shard: Shard | None) -> bool:
 
 
 def batches_settle(
-    client: BatchClient, *, shard: Shard | None, run: CommandRun | None, max_attempts: int, tally: Tally
-) -> BatchCounts:
-    """Recover the batches a crashed run submitted, and collect every ended one of this shard."""
-    counts = BatchCounts()
+    client: BatchClient,
+    *,
+    shard: Shard | None,
+    run: CommandRun | None,
+    max_attempts: int,
+    tally: Tally,
+    counts: BatchCounts,
+) -> None:
+    """Recover the batches a crashed run submitted, and collect every ended one of this shard. Counted into
+    ``counts`` as it goes: what was collected before an error is raised stays in the run's report."""
     submitting = list(_unsettled(shard).filter(state=TagBatch.State.SUBMITTING))
     if submitting:
         # Listed once for every batch to recover: the oldest row bounds how far back to look.
@@ -147,7 +153,6 @@ def batches_settle(
         for batch in submitting:
             _recover(batch, listed, counts)
     _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
-    return counts
 
 
 def batches_submit(
@@ -185,11 +190,23 @@ def batches_wait(
     counts: BatchCounts,
 ) -> None:
     """Collect this shard's open batches as they end, for up to ``minutes``. A signal ends the wait; the
-    batches stay open and a later run collects them."""
+    batches stay open and a later run collects them. A poll that fails for a while (a batch not found, its
+    results cut off) does not end the wait: the next poll may get them, and only a wait that ends with
+    batches still unread raises the last poll's error."""
     deadline = time.monotonic() + minutes * 60
     while True:
-        _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
-        if not _unsettled(shard).exists() or time.monotonic() >= deadline:
+        try:
+            _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
+        except TransientServiceError as exc:
+            failed: TransientServiceError | None = exc
+            logger.warning("batches_poll_failed", error=str(exc))
+        else:
+            failed = None
+        if not _unsettled(shard).exists():
+            return
+        if time.monotonic() >= deadline:
+            if failed is not None:
+                raise failed
             return
         time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 

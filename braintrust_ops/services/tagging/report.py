@@ -89,7 +89,7 @@ class TaggingReport:
     batches_open: int = 0
     batches_recovered: int = 0
     batches_abandoned: int = 0
-    #: collected batch results by type: succeeded, errored, expired, canceled
+    #: collected batch results by type: succeeded, errored, expired, canceled, unreadable
     batch_outcomes: dict[str, int] = field(default_factory=dict)
     #: of input_tokens and output_tokens, those of batch results (billed at the batch price)
     batch_input_tokens: int = 0
@@ -160,6 +160,8 @@ class TaggingReport:
             why = "Anthropic kept failing"
             if self.batch_outcomes.get("expired") or self.batch_outcomes.get("canceled"):
                 why = "Anthropic failed them, or their Message Batch expired or was canceled"
+            if self.batch_outcomes.get("unreadable"):
+                why = "Anthropic failed them, or their Message Batch results could not be read"
             parts.append(f"{self.service_failures} because {why} (no attempt used: the next run sends them)")
         if self.setup_failures:
             parts.append(

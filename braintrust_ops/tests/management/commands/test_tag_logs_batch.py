@@ -10,10 +10,16 @@ from django.core.management.base import CommandError
 from structlog.testing import capture_logs
 
 from braintrust_ops.batch_requests import custom_id
+from braintrust_ops.clients.claude_batches import BatchClient
+from braintrust_ops.exceptions import TransientServiceError
 from braintrust_ops.models import CommandRun, DatasetInsertion, TagBatch, TaggedLog
 from braintrust_ops.services.tagging import batches as tagging_batches
+from braintrust_ops.services.tagging.dispatch import Tally
+from braintrust_ops_sandbox import ANTHROPIC_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture
@@ -167,6 +173,23 @@ def test_a_result_line_of_another_shape_sends_only_its_log_back_to_the_queue_and
     assert _labels()[TRANSLATE] == ["translation"] and _labels()[WEATHER] == []
     assert TagBatch.objects.get(batch_id=ended["id"]).state == "collected"
     assert small_project.batches.all()[-1]["custom_ids"] == [_custom_id(COOK)]  # sent again, alone
+
+
+def test_a_night_whose_batch_results_cannot_be_read_fails_saying_so_and_uses_no_attempt(
+    small_project, run_command, batch_settings
+):
+    _submit_held(small_project, run_command)
+    _end_the_batch(small_project)
+    unreadable = [
+        {"custom_id": _custom_id(text), "result": {"type": "succeeded"}} for text in (COOK, TRANSLATE, WEATHER)
+    ]
+    small_project.faults.add("batches_results", "reply", body=unreadable)
+    with pytest.raises(
+        CommandError,
+        match=r"3 of 3 logs failed to tag .* their Message Batch results could not be read \(no attempt used",
+    ):
+        run_command("tag_logs", "--batch")
+    assert {(status, attempts) for status, attempts, _ in _states().values()} == {("pending", 0)}
 
 
 def test_an_expired_batch_sends_its_logs_back_to_the_queue_and_the_next_run_tags_them(
@@ -346,6 +369,52 @@ def test_a_batch_anthropic_answers_404_for_once_stays_open_and_is_collected_when
     stored.refresh_from_db()
     assert (stored.state, stored.not_found_since) == ("collected", None)
     assert small_project.count("batches_create") == 1  # paid for once
+
+
+def test_a_wait_goes_on_through_a_404_just_after_submitting_and_collects_the_batch(
+    small_project, run_command, batch_settings
+):
+    """#1432's first case: the retrieve right after the create answers 404. The wait polls again."""
+    small_project.batches.processing_seconds = 0.3
+    small_project.faults.add("batches_retrieve", "status", status=404, times=1)
+    result = run_command("tag_logs", "--batch", "--wait", "1")
+    assert "Batches collected: 1 (succeeded 3)" in result.stdout
+    assert _labels() == {COOK: ["halacha"], TRANSLATE: ["translation"], WEATHER: []}
+    assert TagBatch.objects.get().not_found_since is None and small_project.count("batches_create") == 1
+
+
+def test_a_wait_that_ends_with_a_batch_still_not_found_fails_saying_so(small_project, run_command, batch_settings):
+    _submit_held(small_project, run_command)
+    small_project.faults.add("batches_retrieve", "status", status=404, times=None)
+    client = BatchClient(api_key=ANTHROPIC_KEY, base_url=small_project.url, model=MODEL, timeout=5, max_retries=0)
+    counts = tagging_batches.BatchCounts()
+    with pytest.raises(TransientServiceError, match="Such a 404 can pass"):
+        # --wait takes whole minutes; the service's wait, a few polls long, is what the command runs.
+        tagging_batches.batches_wait(
+            client, minutes=0.005, poll_seconds=0.05, shard=None, run=None, max_attempts=3, tally=Tally(), counts=counts
+        )
+    client.close()
+    assert small_project.count("batches_retrieve") > 1  # it polled again, not gave up at the first 404
+    assert TagBatch.objects.get().state == "open" and set(_states().values()) == {("pending", 0, True)}
+
+
+def test_batches_collected_before_another_is_not_found_are_counted_in_the_failed_nights_report(
+    small_project, run_command, batch_settings, ops_settings
+):
+    ops_settings(CLAUDE_BATCH_MAX_BYTES="3000")  # more than one batch
+    _submit_held(small_project, run_command)
+    submitted = small_project.batches.all()
+    assert len(submitted) > 1
+    for batch in submitted:
+        small_project.batches.end_processing(batch["id"])
+    small_project.faults.add("batches_retrieve", "status", status=404, times=1)  # the newest batch's
+    with pytest.raises(CommandError, match="Such a 404 can pass"):
+        run_command("tag_logs", "--batch")
+    collected = TagBatch.objects.filter(state="collected")
+    counters = CommandRun.objects.filter(command="tag_logs").latest("started_at").counters
+    assert counters["batches_collected"] == collected.count() == len(submitted) - 1
+    assert counters["batch_outcomes"] == {"succeeded": sum(batch.request_count for batch in collected)}
+    assert counters["batch_input_tokens"] > 0
 
 
 def test_a_batch_still_not_found_after_the_grace_is_abandoned_and_its_logs_sent_again(
