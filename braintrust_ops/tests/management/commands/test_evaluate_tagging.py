@@ -6,8 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from braintrust_ops.services.evaluation import dataset_example, jaccard
-from braintrust_ops.tests.strategies import json_values, text
 from braintrust_ops.tests.small_project import COOK, TRANSLATE
+from braintrust_ops.tests.strategies import json_values
+from braintrust_ops.tests.strategies import text as any_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,7 +94,7 @@ rows = st.one_of(
     st.fixed_dictionaries(
         {},
         optional={
-            "id": st.one_of(text, json_values),
+            "id": st.one_of(any_text, json_values),
             "input": json_values,
             "expected": json_values,
             "tags": st.one_of(st.none(), st.lists(st.one_of(st.sampled_from(sorted(TAGGABLE)), json_values))),
