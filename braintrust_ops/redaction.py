@@ -19,7 +19,9 @@ MIN_SECRET_LENGTH = 8
 # A form of a form: JSON inside a JSON string, a repr of JSON, a URL-encoded JSON value...
 _WRAPPING_DEPTH = 2
 # Attributes of an SDK's exception that hold what the server answered.
-_BODY_ATTRIBUTES = ("message", "body", "response_body", "api_message", "detail", "text")
+_BODY_ATTRIBUTES = ("message", "body", "response_body", "api_message", "detail", "text", "__notes__")
+# OSError's text lives in fields of its own, not in args: ``str()`` reads them, so they are redacted too.
+_OS_ERROR_FIELDS = ("strerror", "filename", "filename2")
 
 
 def _json_forms(text: str) -> set[str]:
@@ -98,13 +100,15 @@ def redact_exception(error: BaseException, secrets: Iterable[str | None]) -> Non
             continue
         seen.add(id(current))
         current.args = tuple(_redact_keeping_exceptions(arg, forms, pending) for arg in current.args)
-        for name, value in list(vars(current).items()):
-            if name in _BODY_ATTRIBUTES:
+        texts = [*vars(current)] + (list(_OS_ERROR_FIELDS) if isinstance(current, OSError) else [])
+        for name in texts:
+            value = getattr(current, name)
+            if name in _BODY_ATTRIBUTES or name in _OS_ERROR_FIELDS:
                 redacted = _redact_keeping_exceptions(value, forms, pending)
                 if redacted is not value:  # an SDK's response object, say, is left untouched
                     setattr(current, name, redacted)
-            elif isinstance(value, BaseException):
-                pending.append(value)
+            else:
+                _redact_keeping_exceptions(value, (), pending)  # only to find the exceptions it holds
         pending += [linked for linked in (current.__context__, current.__cause__) if linked is not None]
 
 

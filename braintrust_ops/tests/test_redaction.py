@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from braintrust_ops import redaction
 from braintrust_ops.redaction import REDACTED, SecretRedactor, redact, redact_exception, secret_forms
 
 
@@ -252,10 +253,50 @@ def test_a_named_tuple_argument_is_kept_as_it_is():
     assert error.args[1] is where
 
 
+def test_a_note_added_to_an_exception_is_redacted_as_its_message_is():
+    key = "sk-redaction-key-for-tests-42"
+    error = RuntimeError("refused")
+    error.add_note(f"the request sent Bearer {key}")
+    redact_exception(error, [key])
+    assert error.__notes__ == [f"the request sent Bearer {REDACTED}"]
+    assert key not in "".join(traceback.format_exception(error))
+
+
+def test_an_os_errors_text_and_file_names_are_redacted_where_str_reads_them():
+    key = "sk-redaction-key-for-tests-42"
+    error = PermissionError(13, f"denied for {key}", f"/run/{key}", None, f"/tmp/{key}")  # None: winerror
+    assert key in str(error)
+    redact_exception(error, [key])
+    assert key not in str(error) and error.errno == 13
+    assert error.filename == f"/run/{REDACTED}" and error.filename2 == f"/tmp/{REDACTED}"
+
+
+def test_exceptions_an_error_keeps_in_a_list_attribute_are_redacted_in_place():
+    key = "sk-redaction-key-for-tests-42"
+    earlier = [ConnectionError(f"attempt 1 sent {key}"), TimeoutError(f"attempt 2 sent {key}")]
+    error = RuntimeError("gave up after 2 attempts")
+    error.attempts = earlier  # a retry loop's history
+    redact_exception(error, [key])
+    assert error.attempts is earlier and [str(each) for each in earlier] == [
+        f"attempt 1 sent {REDACTED}",
+        f"attempt 2 sent {REDACTED}",
+    ]
+
+
+def test_a_chain_is_redacted_up_to_the_bound_on_the_work_and_the_call_returns():
+    key = "sk-redaction-key-for-tests-42"
+    chain = [RuntimeError(f"level {index} sent {key}") for index in range(redaction._MAX_EXCEPTIONS + 1)]
+    for outer, inner in zip(chain, chain[1:], strict=False):
+        outer.__cause__ = inner
+    redact_exception(chain[0], [key])
+    assert all(key not in str(error) for error in chain[:-1])
+    assert key in str(chain[-1])  # one past the bound: a tangle no real error makes
+
+
 class _Built:
     """How one exception came to hold the next in a generated tangle."""
 
-    WAYS = ("argument", "cause", "context", "attribute", "body", "in a list", "group")
+    WAYS = ("argument", "cause", "context", "attribute", "body", "in a list", "group", "history", "os error")
 
 
 def _tangle(ways: list[str], key: str) -> tuple[BaseException, list[BaseException]]:
@@ -272,6 +313,9 @@ def _tangle(ways: list[str], key: str) -> tuple[BaseException, list[BaseExceptio
             outer = ExceptionGroup(f"level {index}", [inner])
         elif way == "in a list":
             outer = RuntimeError(message, [inner, {"key": key}])
+        elif way == "os error":
+            outer = OSError(5, message, f"/run/{key}")
+            outer.__cause__ = inner
         else:
             outer = RuntimeError(message)
             if way == "cause":
@@ -280,6 +324,9 @@ def _tangle(ways: list[str], key: str) -> tuple[BaseException, list[BaseExceptio
                 outer.__context__ = inner
             elif way == "attribute":
                 outer.reason = inner
+            elif way == "history":
+                outer.attempts = [inner]
+                outer.add_note(f"attempted with {key}")
             else:
                 outer.body = {"error": key, "inner": inner}
         made.append(outer)
