@@ -233,12 +233,13 @@ def tool_reply(message: object, tool_name: str) -> ToolReply:
         None,
     )
     stop_reason = getattr(message, "stop_reason", None)
+    # No usage at all counts nothing; a usage without its counts is no usage the API sends.
     usage = getattr(message, "usage", None)
     return ToolReply(
         tool_input=tool_input,
         stop_reason=stop_reason if isinstance(stop_reason, str) else None,
-        input_tokens=_token_count(getattr(usage, "input_tokens", 0)),
-        output_tokens=_token_count(getattr(usage, "output_tokens", 0)),
+        input_tokens=0 if usage is None else _token_count(getattr(usage, "input_tokens", None)),
+        output_tokens=0 if usage is None else _token_count(getattr(usage, "output_tokens", None)),
     )
 
 

@@ -71,6 +71,8 @@ class EvaluationReport:
     examples: int = 0
     #: "reviewed logs", or "rows of dataset NAME"
     examples_from: str = "reviewed logs"
+    #: dataset rows that are no dataset event (``dataset_example``), left out
+    rows_left_out: int = 0
     labelled: int = 0
     #: examples the labeller failed on (their error is in the experiment's event)
     failed: int = 0
@@ -118,7 +120,7 @@ def labeller_evaluate(
     report = EvaluationReport(model=candidate.tagging_model, prompt_version=prompt_version, dry_run=options.dry_run)
     taggable = {tag.name for tag in tags}
     if options.dataset:
-        examples = _dataset_examples(braintrust, config, options.dataset, taggable, options.limit)
+        examples, report.rows_left_out = _dataset_examples(braintrust, config, options.dataset, taggable, options.limit)
     else:
         examples = list(_reviewed(options.limit))
     report.examples = len(examples)
@@ -183,9 +185,10 @@ def _reviewed(limit: int | None) -> Iterator[Example]:
 
 def _dataset_examples(
     braintrust: BraintrustClient, config: OpsConfig, wanted: str, taggable: set[str], limit: int | None
-) -> list[Example]:
+) -> tuple[list[Example], int]:
     """The rows of a dataset in push_to_datasets' shape: the conversation as input, the chatbot's answer as
-    expected, and the label as the row's tags (a person may have corrected them in Braintrust)."""
+    expected, and the label as the row's tags (a person may have corrected them in Braintrust); and how many
+    rows were left out, being no dataset event."""
     datasets = braintrust.list_datasets(config.project_id)
     found = next((dataset for dataset in datasets if wanted in (dataset.get("id"), dataset.get("name"))), None)
     if found is None:
@@ -203,7 +206,7 @@ def _dataset_examples(
             break
     if skipped:
         logger.warning("evaluation_dataset_rows_skipped", dataset=wanted, rows=skipped, reason="not a dataset event")
-    return examples
+    return examples, skipped
 
 
 def dataset_example(row: object, taggable: set[str]) -> Example | None:

@@ -68,6 +68,8 @@ class Command(OpsCommand):
 
     def print_report(self, report: EvaluationReport) -> None:
         labeller = f"{printable(report.model)}, prompt {printable(report.prompt_version)}"
+        if report.rows_left_out:
+            self.say(f"Left out {report.rows_left_out} rows of the dataset that are no dataset event (no string id).")
         if report.dry_run:
             self.say(
                 f"[dry run] Would label {report.examples} {report.examples_from} with {labeller}: about "

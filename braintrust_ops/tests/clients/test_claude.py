@@ -158,8 +158,18 @@ MESSAGE = {
         {"usage": {"input_tokens": "120", "output_tokens": 9}},
         {"usage": {"input_tokens": 120, "output_tokens": -1}},
         {"usage": {"input_tokens": True, "output_tokens": 9}},
+        {"usage": {}},
+        {"usage": 7},
     ],
-    ids=["block_not_an_object", "block_without_type", "count_as_text", "count_negative", "count_a_boolean"],
+    ids=[
+        "block_not_an_object",
+        "block_without_type",
+        "count_as_text",
+        "count_negative",
+        "count_a_boolean",
+        "usage_without_counts",
+        "usage_not_an_object",
+    ],
 )
 def test_a_message_with_a_field_of_another_shape_is_invalid_reply_not_a_crash_nor_a_log_fault(empty_sandbox, change):
     empty_sandbox.faults.add("messages", "reply", body={**MESSAGE, **change}, times=1)

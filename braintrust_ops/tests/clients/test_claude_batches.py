@@ -400,6 +400,31 @@ def test_a_results_line_of_another_shape_is_that_requests_unreadable_outcome_and
     ]
 
 
+@pytest.mark.parametrize(
+    "result, error_type, error_message",
+    [
+        ({"type": "errored"}, "error", ""),
+        ({"type": "errored", "error": {"type": "error", "error": None}}, "error", ""),
+        (
+            {"type": "errored", "error": {"error": {"type": 529, "message": ["busy", "\x1b[2J"]}}},
+            "529",
+            "['busy', '\\x1b[2J']",
+        ),
+        (
+            {"type": "errored", "error": {"error": {"type": "overloaded_error\x1b[31m", "message": "busy\nnow"}}},
+            "overloaded_error\\x1b[31m",
+            "busy\\nnow",
+        ),
+    ],
+    ids=["no_error", "error_null", "fields_of_other_types", "control_characters"],
+)
+def test_an_errored_line_of_another_shape_is_an_errored_outcome_whose_words_can_be_stored_and_printed(
+    empty_sandbox, result, error_type, error_message
+):
+    (outcome,) = _results_of_one_batch(empty_sandbox, [{"custom_id": "log-0", "result": result}])
+    assert (outcome.kind, outcome.error_type, outcome.error_message) == ("errored", error_type, error_message)
+
+
 @pytest.mark.parametrize("line", [{"result": RESULT_LINE["result"]}, {**RESULT_LINE, "custom_id": 7}, 7, [RESULT_LINE]])
 def test_a_results_line_naming_no_request_is_left_out_and_the_others_read_whole(empty_sandbox, line):
     assert [outcome.custom_id for outcome in _results_of_one_batch(empty_sandbox, [line, RESULT_LINE])] == ["log-0"]

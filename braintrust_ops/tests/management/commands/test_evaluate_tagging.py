@@ -125,6 +125,7 @@ def test_rows_of_a_dataset_that_are_no_dataset_events_are_left_out_and_the_other
     events = [7, {"id": 12, "input": "x"}, {"input": "no id"}, good]
     small_project.faults.add("dataset_fetch", "reply", body={"events": events, "cursor": None}, times=1)
     result = run_command("evaluate_tagging", "--dataset", "Mixed", "--dry-run")
+    assert "Left out 3 rows of the dataset that are no dataset event (no string id)." in result.stdout
     assert "[dry run] Would label 1 rows of dataset Mixed" in result.stdout
 
 
