@@ -16,16 +16,15 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\
 
 
 def _escape(match: re.Match) -> str:
-    # Equivalent mutants: codec names are looked up case-insensitively ("UNICODE_ESCAPE", "ASCII").
-    return match.group().encode("unicode_escape").decode("ascii")
+    # Each unsafe character is one that repr() escapes (none is a quote or a backslash): \n, \x1b, \u202e.
+    return repr(match.group())[1:-1]
 
 
 def printable(text: object, *, limit: int | None = None) -> str:
     """``text`` as a string with control characters, line separators, bidi overrides and lone surrogates
     written as escapes (``\\x1b``, ``\\n``, ``\\u202e``, ``\\ud83d``); at most ``limit`` characters of the
     original text when given."""
-    # Equivalent mutant: str() of a string is that string, so forcing the `else` changes nothing.
-    value = text if isinstance(text, str) else str(text)
+    value = str(text)
     if limit is not None:
         value = value[:limit]
     return _UNSAFE.sub(_escape, value)

@@ -3,7 +3,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from braintrust_ops.printable import printable
+from braintrust_ops.printable import _UNSAFE, printable
 
 
 def test_ansi_escapes_line_breaks_and_lone_surrogates_are_written_as_escapes():
@@ -36,3 +36,12 @@ def test_printable_text_is_one_line_encodable_and_free_of_controls_whatever_the_
 @given(st.text(st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp", "Cf"])))
 def test_ordinary_text_is_printed_unchanged(text):
     assert printable(text) == text
+
+
+@given(st.text(st.characters(codec=None)))
+def test_each_unsafe_character_is_written_as_pythons_unicode_escape_of_it(text):
+    expected = "".join(
+        char.encode("unicode_escape").decode("ascii") if _UNSAFE.fullmatch(char) else char for char in text
+    )
+    assert printable(text) == expected
+
