@@ -31,8 +31,9 @@ def _json_forms(text: str) -> set[str]:
 
 
 def _url_forms(text: str) -> set[str]:
-    # Equivalent mutants: safe="XXXX" adds a letter, which quote never encodes; quote_plus's default safe is "".
-    forms = {quote(text, safe=""), quote_plus(text, safe=""), quote(text)}
+    # quote_plus's default safe is "", quote's "/". Equivalent mutant: safe="XXXX" adds a letter, which quote
+    # never encodes.
+    forms = {quote(text, safe=""), quote_plus(text), quote(text)}
     # Percent-encoding's hex digits in either case (RFC 3986 says uppercase; not every encoder does).
     return forms | {_lower_hex(form) for form in forms}
 

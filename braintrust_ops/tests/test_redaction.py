@@ -283,6 +283,15 @@ def test_exceptions_an_error_keeps_in_a_list_attribute_are_redacted_in_place():
     ]
 
 
+def test_an_exception_that_holds_itself_still_has_everything_else_it_holds_redacted():
+    key = "sk-redaction-key-for-tests-42"
+    inner = ValueError(f"you sent {key}")
+    error = RuntimeError("wrapped", inner)
+    error.__cause__ = error  # met again before what it holds: seen, and passed over, not the end of the walk
+    redact_exception(error, [key])
+    assert str(inner) == f"you sent {REDACTED}"
+
+
 def test_a_chain_is_redacted_up_to_the_bound_on_the_work_and_the_call_returns():
     key = "sk-redaction-key-for-tests-42"
     chain = [RuntimeError(f"level {index} sent {key}") for index in range(redaction._MAX_EXCEPTIONS + 1)]
