@@ -190,15 +190,15 @@ def batches_wait(
     counts: BatchCounts,
 ) -> None:
     """Collect this shard's open batches as they end, for up to ``minutes``. A signal ends the wait; the
-    batches stay open and a later run collects them. A poll that fails for a while (a batch not found, its
-    results cut off) does not end the wait: the next poll may get them, and only a wait that ends with
-    batches still unread raises the last poll's error."""
+    batches stay open and a later run collects them. A batch not found does not end the wait (such a 404
+    can pass, as soon as a second after the create: anthropic-sdk-python#1432): the next poll may find it,
+    and only a wait that ends with it still not found raises. Any other failure ends the wait at once."""
     deadline = time.monotonic() + minutes * 60
     while True:
         try:
             _collect_ended(client, shard=shard, run=run, max_attempts=max_attempts, tally=tally, counts=counts)
-        except TransientServiceError as exc:
-            failed: TransientServiceError | None = exc
+        except BatchNotFound as exc:
+            failed: BatchNotFound | None = exc
             logger.warning("batches_poll_failed", error=str(exc))
         else:
             failed = None
@@ -309,7 +309,8 @@ def _collect_ended(
     client: BatchClient, *, shard: Shard | None, run, max_attempts: int, tally: Tally, counts: BatchCounts
 ) -> None:
     """Collect every ended batch. One whose results cannot be read this run stays open, and the others are
-    collected all the same (one batch must not hold back the rest night after night); then its error is raised."""
+    collected all the same (one batch must not hold back the rest night after night); then its error is raised,
+    the first one other than a batch not found if there is one (a wait polls on through a batch not found)."""
     unread: TransientServiceError | None = None
     for batch in _unsettled(shard).filter(state=TagBatch.State.OPEN):
         state = client.retrieve(batch.batch_id)
@@ -335,7 +336,7 @@ def _collect_ended(
                 )
             except ResultsNotFound as exc:
                 if timezone.now() < state.created_at + RESULTS_KEPT:
-                    unread = unread or TransientServiceError(
+                    unread = _first_failure(unread) or TransientServiceError(
                         f"{exc} It was created on {state.created_at:%Y-%m-%d}, within the 29 days Anthropic keeps "
                         "results: the batch stays open and the next run asks again.",
                         service=exc.service,
@@ -346,14 +347,18 @@ def _collect_ended(
                 how = f"its results answer HTTP {exc.status}" if exc.status else "it has no results URL"
                 _results_gone(batch, f"created on {state.created_at:%Y-%m-%d}, {how}", counts)
             except ResultsBrokeOff as exc:
-                unread = unread or exc
+                unread = _first_failure(unread) or exc
             else:
                 counts.collected += 1
     if unread is not None:
         raise unread
 
 
-def _not_found(batch: TagBatch, counts: BatchCounts) -> TransientServiceError | None:
+class BatchNotFound(TransientServiceError):
+    """Anthropic's retrieve answers 404 for an open batch, within NOT_FOUND_GRACE of the first 404."""
+
+
+def _not_found(batch: TagBatch, counts: BatchCounts) -> BatchNotFound | None:
     """A batch Anthropic's retrieve answers 404 for. Given up, its logs queued again, only when it is still not
     found NOT_FOUND_GRACE after the first 404: such a 404 can pass (anthropics/anthropic-sdk-python#1432,
     "Intermittent NotFoundError (404) on Batch API"), and giving up on a batch that comes back pays for its
@@ -371,13 +376,18 @@ def _not_found(batch: TagBatch, counts: BatchCounts) -> TransientServiceError | 
             "are queued again, no attempt used",
         )
         return None
-    return TransientServiceError(
+    return BatchNotFound(
         f"Anthropic does not find batch {batch.batch_id} (HTTP 404) since {since:%Y-%m-%d %H:%M} UTC. Such a 404 can "
         f"pass: the batch stays open, and if it is still not found after {since + NOT_FOUND_GRACE:%Y-%m-%d %H:%M} "
         "UTC its logs are sent again. If ANTHROPIC_API_KEY changed workspace since it was submitted, that is why.",
         service="Anthropic",
         status=404,
     )
+
+
+def _first_failure(unread: TransientServiceError | None) -> TransientServiceError | None:
+    """The failure a poll has met so far, unless it is a batch not found: any other one is raised before it."""
+    return None if isinstance(unread, BatchNotFound) else unread
 
 
 def _results_gone(batch: TagBatch, why: str, counts: BatchCounts) -> None:

@@ -417,6 +417,23 @@ def test_batches_collected_before_another_is_not_found_are_counted_in_the_failed
     assert counters["batch_input_tokens"] > 0
 
 
+def test_a_wait_ends_at_once_on_any_failure_but_a_batch_not_found_and_says_that_failure_first(
+    small_project, run_command, batch_settings, ops_settings, monkeypatch
+):
+    monkeypatch.setattr(tagging_batches, "RESULTS_READ_PAUSE_SECONDS", 0)
+    ops_settings(CLAUDE_BATCH_MAX_BYTES="3000")  # more than one batch
+    _submit_held(small_project, run_command)
+    for batch in small_project.batches.all():
+        small_project.batches.end_processing(batch["id"])
+    small_project.faults.add("batches_retrieve", "status", status=404, times=1)  # the newest batch's
+    small_project.faults.add("batches_results", "partial", times=None)  # the others' results, every read
+    with pytest.raises(CommandError, match="broke off while being read"):
+        run_command("tag_logs", "--batch", "--wait", "1")
+    # The settle and one poll of the wait (a retrieve before each read of results, three reads), not a
+    # minute of polls every 0.05 s.
+    assert small_project.count("batches_retrieve") < 30
+
+
 def test_a_batch_still_not_found_after_the_grace_is_abandoned_and_its_logs_sent_again(
     small_project, run_command, batch_settings
 ):
