@@ -5,6 +5,7 @@ A chart is a ``<svg>`` element with a ``<title>`` (what a screen reader says) an
 """
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -116,7 +117,9 @@ def _polyline(points: list[tuple[float, float]], colour: str) -> str:
 
 def _nice_top(value: float) -> float:
     """The axis's top: the value rounded up to 1, 2 or 5 times a power of ten (1 for nothing to show)."""
-    if not value > 0 or not math.isfinite(value):
+    # Below the smallest normal float, 10 ** floor(log10) underflows (to 0 for 5e-324, which Hypothesis
+    # found) and no factor fits: nothing a person could see either.
+    if not value >= sys.float_info.min or not math.isfinite(value):
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
     return next(factor * power for factor in (1, 2, 5, 10) if value <= factor * power * (1 + 1e-12))

@@ -2,7 +2,7 @@
 
 from xml.etree import ElementTree
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from braintrust_ops.charts import Series, _nice_top, bar_chart, line_chart
@@ -18,6 +18,14 @@ def test_a_gap_breaks_the_line_and_each_point_says_its_figure():
 
 def test_the_axis_top_is_a_round_number_above_the_largest_value():
     assert [_nice_top(value) for value in (0, 0.042, 1, 3, 42, 99, 100, 101)] == [1, 0.05, 1, 5, 50, 100, 100, 200]
+
+
+@given(st.floats(min_value=0, max_value=1e300))
+@example(5e-324)
+def test_any_value_gets_a_top_at_or_above_it_or_the_top_of_nothing_to_show(value):
+    # 5e-324 is subnormal: 10 ** floor(log10) underflows to 0 (Hypothesis found it), so no factor fitted.
+    top = _nice_top(value)
+    assert top >= value and (top == 1.0 or value > 0)
 
 
 @given(
