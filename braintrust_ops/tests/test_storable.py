@@ -244,6 +244,12 @@ def _looks_like_a_wrapper(value: dict) -> bool:
     return len(value) == 1 and next(iter(value)) in WRAPPER_KEYS
 
 
+def test_an_object_of_one_member_holding_pairs_is_read_back_as_it_is_not_as_an_object_wrapper():
+    # Only the object wrapper's own key makes a list of pairs an object: a user's {"turns": [[...]]} is data.
+    value = {"turns": [["user", "Is it Shabbat?"], ["assistant", "Yes"]]}
+    assert storable_json(value) == value and original_json(storable_json(value)) == value
+
+
 def test_an_object_of_one_text_member_is_read_back_as_it_is_even_when_the_text_reads_as_a_number():
     assert original_json(storable_json({"score": "1.5"})) == {"score": "1.5"}
 
