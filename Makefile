@@ -25,7 +25,7 @@ lint: venv
 	@# Types of the app's production code; mypy.ini says what is checked and how strictly.
 	$(BIN)/mypy
 
-# Slow (about 15 minutes on two cores), so not in .ci/run. Starts afresh: a cached verdict could outlive the test that earned it.
+# Slow (about an hour on two cores), so not in .ci/run. Starts afresh: a cached verdict could outlive the test that earned it.
 mutation: venv
 	rm -rf mutants
 	$(BIN)/mutmut run
