@@ -211,6 +211,8 @@ def _remove_if_stale(path: Path, older_than: float) -> bool:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False  # a device, FIFO or link is never even opened
         # O_NOFOLLOW and O_NONBLOCK: should the name become a link or a FIFO after the lstat, open neither.
+        # Equivalent mutant: without O_NOFOLLOW a link's target is opened, and the samestat check below
+        # still leaves the name alone (defence in depth; O_NONBLOCK's loss is a hang, which a test catches).
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
