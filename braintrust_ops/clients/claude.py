@@ -245,9 +245,14 @@ def tool_reply(message: object, tool_name: str) -> ToolReply:
 
 def _token_count(value: object) -> int:
     # A count that is no count would be summed into the run's cost: the reply is unusable, not free.
-    if type(value) is not int or value < 0:  # not bool, an int subclass
+    if not is_count(value):
         raise InvalidReply(UNREADABLE_REPLY, service=SERVICE)
-    return value
+    return value  # type: ignore[return-value]  # is_count checked it is an int
+
+
+def is_count(value: object) -> bool:
+    """A count as the API sends one: a JSON integer, never negative (not a bool, Python's int subclass)."""
+    return type(value) is int and value >= 0
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from braintrust_ops.clients.claude import (
     SERVICE,
     ToolReply,
     anthropic_errors,
+    is_count,
     tool_reply,
     unredirected_http_client,
 )
@@ -336,9 +337,9 @@ def _moment_or_none(value: object) -> datetime | None:
 
 
 def _count(value: object) -> int:
-    if type(value) is not int or value < 0:  # not bool, an int subclass
+    if not is_count(value):
         raise _Unreadable("not a Message Batch")
-    return value
+    return value  # type: ignore[return-value]  # is_count checked it is an int
 
 
 def _outcome(line: object, tool_name: str) -> BatchOutcome | None:

@@ -8,10 +8,19 @@ import time
 
 import anthropic
 import pytest
+from anthropic._models import construct_type_unchecked
+from anthropic.types import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from braintrust_ops.clients.claude import SDK_HTTP, ClaudeClient, LogRefused, RunStopping, _input_token_estimate
+from braintrust_ops.clients.claude import (
+    SDK_HTTP,
+    ClaudeClient,
+    LogRefused,
+    RunStopping,
+    _input_token_estimate,
+    tool_reply,
+)
 from braintrust_ops.exceptions import (
     AuthenticationFailed,
     InvalidReply,
@@ -21,6 +30,7 @@ from braintrust_ops.exceptions import (
 from braintrust_ops.rate_limiter import RateLimiter
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import build_tool
+from braintrust_ops.tests.strategies import mutated
 from braintrust_ops_sandbox import ANTHROPIC_KEY
 
 MODEL = "claude-haiku-4-5"
@@ -311,3 +321,17 @@ def test_the_http_library_read_from_the_sdk_is_the_one_its_client_is_built_on():
     finally:
         http_client.close()
     assert issubclass(SDK_HTTP.RemoteProtocolError, SDK_HTTP.HTTPError)
+
+
+@given(body=mutated(MESSAGE))
+def test_whatever_shape_a_message_comes_in_it_gives_a_usable_reply_or_one_invalid_reply(body):
+    # Built as both SDKs build a reply: construct_type_unchecked (anthropic/_models.py, 0.85 and 2.16).
+    message = construct_type_unchecked(value=body, type_=Message)
+    try:
+        reply = tool_reply(message, "record_tags")
+    except InvalidReply as exc:
+        assert str(exc) == "Anthropic's reply could not be read as a Message."
+    else:
+        assert type(reply.input_tokens) is int and type(reply.output_tokens) is int
+        assert reply.input_tokens >= 0 and reply.output_tokens >= 0
+        assert reply.stop_reason is None or isinstance(reply.stop_reason, str)

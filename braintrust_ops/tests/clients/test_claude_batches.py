@@ -1,19 +1,18 @@
 """The Message Batches client against the sandbox, through the real SDK: what a broken results stream becomes."""
 
-import copy
 import re
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from braintrust_ops.clients.claude import SDK_HTTP, LogRefused, tool_params
 from braintrust_ops.clients.claude_batches import BatchClient, ResultsBrokeOff, ResultsNotFound
 from braintrust_ops.exceptions import InvalidReply, PermanentServiceError, TransientServiceError
 from braintrust_ops.taggable_tags import TaggableTag
 from braintrust_ops.tagging_prompt import build_tool
+from braintrust_ops.tests.strategies import mutated
 from braintrust_ops_sandbox import ANTHROPIC_KEY
 
 MODEL = "claude-haiku-4-5"
@@ -139,45 +138,6 @@ BATCH = {
     "results_url": None,
     "request_counts": {"processing": 0, "succeeded": 2, "errored": 1, "canceled": 0, "expired": 0},
 }
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10)
-    | st.sampled_from(["", "2026-01-01T00:00:00", "2026-01-01T00:00:00+02:00", "yesterday", "0", "-1", "ended"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
-    max_leaves=6,
-)
-
-
-def _paths(document, prefix=()) -> list[tuple]:
-    """Every field and item of a JSON document, nested ones too, as the keys that lead to it."""
-    keys = document.keys() if isinstance(document, dict) else range(len(document)) if isinstance(document, list) else []
-    return [path for key in keys for path in [(*prefix, key), *_paths(document[key], (*prefix, key))]]
-
-
-def _has(container, key) -> bool:
-    if isinstance(container, list):
-        return isinstance(key, int) and key < len(container)
-    return isinstance(container, dict) and key in container
-
-
-@st.composite
-def _mutated(draw, document):
-    """The document with up to three of its fields or items, nested ones too, dropped or replaced by any JSON."""
-    body = copy.deepcopy(document)
-    for path in draw(st.lists(st.sampled_from(_paths(document)), max_size=3, unique=True)):
-        parent = body
-        for key in path[:-1]:
-            parent = parent[key] if _has(parent, key) else None  # gone or replaced by an earlier change
-        if not _has(parent, path[-1]):
-            continue
-        if draw(st.booleans()):
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = draw(JSON)
-    return body
 
 
 def _assert_usable(state) -> None:
@@ -191,7 +151,7 @@ def _assert_usable(state) -> None:
     assert state.created_at is not None and state.request_total >= 0
 
 
-@given(body=_mutated(BATCH))
+@given(body=mutated(BATCH))
 def test_whatever_shape_a_retrieved_batch_comes_in_the_run_gets_a_usable_state_or_one_invalid_reply(
     empty_sandbox, body
 ):
@@ -209,7 +169,7 @@ def test_whatever_shape_a_retrieved_batch_comes_in_the_run_gets_a_usable_state_o
 
 
 @given(
-    page=_mutated(
+    page=mutated(
         {
             "data": [BATCH, {**BATCH, "id": "msgbatch_00"}],
             "has_more": False,
@@ -430,7 +390,7 @@ def test_a_results_line_naming_no_request_is_left_out_and_the_others_read_whole(
     assert [outcome.custom_id for outcome in _results_of_one_batch(empty_sandbox, [line, RESULT_LINE])] == ["log-0"]
 
 
-@given(line=_mutated(RESULT_LINE))
+@given(line=mutated(RESULT_LINE))
 def test_whatever_shape_a_results_line_comes_in_the_run_gets_a_usable_outcome_or_none(empty_sandbox, line):
     empty_sandbox.faults.clear()
     for outcome in _results_of_one_batch(empty_sandbox, [line]):
